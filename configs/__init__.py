@@ -1,0 +1,1 @@
+"""Hydra configs, shipped as the package ``demosaic.configs`` (see pyproject.toml)."""

@@ -1,0 +1,365 @@
+"""Colour filter arrays as data: X-Trans and Bayer patterns, masks, mosaics, phase alignment.
+
+Channel indices are ``0 = R``, ``1 = G``, ``2 = B`` everywhere in this package.
+
+A pattern is a ``P x P`` array of channel indices describing the filter colour at pixel
+``(y, x)`` as ``layout[y % P, x % P]``, where ``(0, 0)`` is the **top-left pixel of the
+array being described** (an image crop, a raw file's visible area, a training patch).
+
+Canonical X-Trans (period 6), the layout LibRaw uses for most Fujifilm bodies::
+
+        x: 0 1 2 3 4 5
+    y=0    G G R G G B
+    y=1    G G B G G R
+    y=2    B R G R B G
+    y=3    G G B G G R
+    y=4    G G R G G B
+    y=5    R B G B R G
+
+20 G, 8 R and 8 B per cell; every row and every column holds at least one R and one B.
+The four Bayer phases are named by their top-left 2x2 block read row by row
+(``RGGB``: R at (0, 0), G at (0, 1) and (1, 0), B at (1, 1)).
+
+Everything trained or evaluated in this package works in the **canonical phase** of its
+pattern family: a mosaic whose top-left pixel sits at a different phase is cropped by the
+shift :func:`align` returns (see :class:`Alignment`) before it reaches a model.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Literal, TypeVar, overload
+
+import numpy as np
+import torch
+
+from demosaic.errors import CFAError
+
+log = logging.getLogger(__name__)
+
+R, G, B = 0, 1, 2
+_LETTERS = "RGB"
+
+ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+
+
+@dataclass(frozen=True)
+class CFAPattern:
+    """A periodic colour filter array.
+
+    Attributes:
+        name: Registry name (``"xtrans"``, ``"bayer_rggb"`` ...).
+        family: ``"xtrans"`` or ``"bayer"``; patterns of one family are shifts of each other.
+        layout: Tuple of rows of channel indices (0 = R, 1 = G, 2 = B), ``period x period``.
+    """
+
+    name: str
+    family: Literal["xtrans", "bayer"]
+    layout: tuple[tuple[int, ...], ...]
+
+    @property
+    def period(self) -> int:
+        """Side of the repeating cell in pixels (6 for X-Trans, 2 for Bayer)."""
+        return len(self.layout)
+
+    @property
+    def array(self) -> np.ndarray:
+        """The layout as an ``(P, P)`` int64 array of channel indices."""
+        return np.asarray(self.layout, dtype=np.int64)
+
+    @property
+    def cell_mask(self) -> np.ndarray:
+        """One-hot ``(3, P, P)`` float32 mask of the cell: ``cell_mask[c, y, x] = 1`` where
+        the filter at ``(y, x)`` is channel ``c``."""
+        return np.stack([(self.array == c) for c in range(3)]).astype(np.float32)
+
+    def shifted(self, dy: int, dx: int) -> np.ndarray:
+        """Layout seen by an array whose top-left pixel sits at ``(dy, dx)`` of this pattern.
+
+        ``shifted(dy, dx)[y, x] == layout[(y + dy) % P, (x + dx) % P]``.
+        """
+        return np.roll(self.array, shift=(-dy, -dx), axis=(0, 1))
+
+    def ascii(self) -> str:
+        """The cell drawn with the letters R, G, B, one row per line."""
+        return "\n".join(" ".join(_LETTERS[c] for c in row) for row in self.layout)
+
+    def __str__(self) -> str:  # pragma: no cover - cosmetic
+        return f"{self.name} (period {self.period})"
+
+
+def _parse(rows: str) -> tuple[tuple[int, ...], ...]:
+    return tuple(tuple(_LETTERS.index(ch) for ch in row.split()) for row in rows.strip().splitlines())
+
+
+XTRANS = CFAPattern(
+    "xtrans",
+    "xtrans",
+    _parse(
+        """
+        G G R G G B
+        G G B G G R
+        B R G R B G
+        G G B G G R
+        G G R G G B
+        R B G B R G
+        """
+    ),
+)
+BAYER_RGGB = CFAPattern("bayer_rggb", "bayer", _parse("R G\nG B"))
+BAYER_BGGR = CFAPattern("bayer_bggr", "bayer", _parse("B G\nG R"))
+BAYER_GRBG = CFAPattern("bayer_grbg", "bayer", _parse("G R\nB G"))
+BAYER_GBRG = CFAPattern("bayer_gbrg", "bayer", _parse("G B\nR G"))
+
+PATTERNS: dict[str, CFAPattern] = {
+    p.name: p for p in (XTRANS, BAYER_RGGB, BAYER_BGGR, BAYER_GRBG, BAYER_GBRG)
+}
+#: The pattern every model of a family is trained on.
+CANONICAL: dict[str, CFAPattern] = {"xtrans": XTRANS, "bayer": BAYER_RGGB}
+_ALIASES = {"x-trans": "xtrans", "bayer": "bayer_rggb", "rggb": "bayer_rggb",
+            "bggr": "bayer_bggr", "grbg": "bayer_grbg", "gbrg": "bayer_gbrg"}
+
+
+def get_pattern(name: str | CFAPattern) -> CFAPattern:
+    """Look a pattern up by name (``xtrans``, ``bayer_rggb``, ``rggb``, ``bayer`` ...)."""
+    if isinstance(name, CFAPattern):
+        return name
+    key = _ALIASES.get(name.lower(), name.lower())
+    if key not in PATTERNS:
+        raise CFAError(
+            f"unknown CFA pattern {name!r}; choose one of {sorted(PATTERNS)} "
+            f"(aliases: {sorted(_ALIASES)})"
+        )
+    return PATTERNS[key]
+
+
+# --------------------------------------------------------------------------------------
+# Masks and mosaics
+# --------------------------------------------------------------------------------------
+
+
+def mask(pattern: CFAPattern | str, height: int, width: int) -> np.ndarray:
+    """One-hot sampling mask of an ``height x width`` array in the pattern's own phase.
+
+    Returns:
+        ``(3, height, width)`` float32, exactly one 1 per pixel (the masks partition the pixels).
+    """
+    p = get_pattern(pattern)
+    reps = (1, -(-height // p.period), -(-width // p.period))
+    return np.ascontiguousarray(np.tile(p.cell_mask, reps)[:, :height, :width])
+
+
+def mask_like(pattern: CFAPattern | str, ref: ArrayT) -> ArrayT:
+    """:func:`mask` shaped and typed like ``ref`` (numpy or torch, ``(..., C, H, W)``).
+
+    Returns ``(3, H, W)`` broadcastable against ``ref``, on ``ref``'s device and dtype.
+    """
+    h, w = ref.shape[-2], ref.shape[-1]
+    m = mask(pattern, h, w)
+    if isinstance(ref, torch.Tensor):
+        return torch.from_numpy(m).to(device=ref.device, dtype=ref.dtype)
+    return m.astype(ref.dtype, copy=False)
+
+
+@overload
+def mosaic(rgb: np.ndarray, pattern: CFAPattern | str) -> np.ndarray: ...
+@overload
+def mosaic(rgb: torch.Tensor, pattern: CFAPattern | str) -> torch.Tensor: ...
+
+
+def mosaic(rgb: ArrayT, pattern: CFAPattern | str) -> ArrayT:
+    """Sample a full-colour image through the CFA.
+
+    Args:
+        rgb: ``(3, H, W)`` or ``(N, 3, H, W)``, numpy or torch, any value range (linear light
+            by convention). ``(0, 0)`` sits at the pattern's phase ``(0, 0)``.
+        pattern: The CFA.
+
+    Returns:
+        The single-channel mosaic ``(1, H, W)`` or ``(N, 1, H, W)``, same type and dtype:
+        at each pixel exactly the value of the channel its filter passes.
+    """
+    if rgb.ndim not in (3, 4) or rgb.shape[-3] != 3:
+        raise CFAError(f"mosaic expects (3, H, W) or (N, 3, H, W), got shape {tuple(rgb.shape)}")
+    m = mask_like(pattern, rgb)
+    if isinstance(rgb, torch.Tensor):
+        return (rgb * m).sum(dim=-3, keepdim=True)
+    return (rgb * m).sum(axis=-3, keepdims=True)
+
+
+def masked_mosaic(cfa: ArrayT, pattern: CFAPattern | str) -> ArrayT:
+    """Spread a single-channel mosaic ``(..., 1, H, W)`` to the 3-channel form ``(..., 3, H, W)``:
+    each pixel's value in its filter's channel, zeros elsewhere (demosaicnet's interface)."""
+    return cfa * mask_like(pattern, cfa)
+
+
+# --------------------------------------------------------------------------------------
+# Phase alignment
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """How an observed layout relates to its family's canonical pattern.
+
+    ``observed[(y + dy) % P, (x + dx) % P] == canonical[y, x]``: dropping the first ``dy``
+    rows and ``dx`` columns of the observed array puts it in canonical phase.
+
+    Attributes:
+        pattern: The canonical pattern of the detected family.
+        dy, dx: Crop offsets in ``[0, P)``.
+    """
+
+    pattern: CFAPattern
+    dy: int
+    dx: int
+
+    @property
+    def is_canonical(self) -> bool:
+        return self.dy == 0 and self.dx == 0
+
+
+def _describe(layout: np.ndarray) -> str:
+    return "\n".join(" ".join(_LETTERS[c] if 0 <= c < 3 else "?" for c in row) for row in layout)
+
+
+def align(layout: np.ndarray | list[list[int]]) -> Alignment:
+    """Find the crop shift that maps an observed CFA layout onto its canonical pattern.
+
+    Args:
+        layout: ``(h, w)`` channel indices of the top-left of an array (0 = R, 1 = G, 2 = B;
+            LibRaw's second green 3 is accepted as G). Must cover at least one period
+            (6x6 for X-Trans, 2x2 for Bayer); larger arrays are checked for periodicity.
+
+    Returns:
+        The :class:`Alignment` (family's canonical pattern and crop offsets).
+
+    Raises:
+        CFAError: naming the layout when it is neither an X-Trans nor a Bayer phase.
+    """
+    obs = np.asarray(layout, dtype=np.int64).copy()
+    if obs.ndim != 2:
+        raise CFAError(f"a CFA layout must be 2-D, got shape {obs.shape}")
+    obs[obs == 3] = G
+    for canonical in (XTRANS, BAYER_RGGB):
+        p = canonical.period
+        if obs.shape[0] < p or obs.shape[1] < p:
+            continue
+        h, w = obs.shape
+        for dy in range(p):
+            for dx in range(p):
+                tiled = np.tile(_phase(canonical, dy, dx), (-(-h // p), -(-w // p)))[:h, :w]
+                if np.array_equal(tiled, obs):
+                    log.debug("layout aligned to %s with crop (%d, %d)", canonical.name, dy, dx)
+                    return Alignment(canonical, dy, dx)
+    raise CFAError(
+        "CFA layout is neither X-Trans nor Bayer (need a 6x6 X-Trans or 2x2 Bayer period "
+        f"in channel indices 0=R 1=G 2=B); observed top-left block:\n{_describe(obs[:6, :6])}"
+    )
+
+
+def _phase(canonical: CFAPattern, dy: int, dx: int) -> np.ndarray:
+    """Observed layout of an array whose canonical phase starts at its pixel ``(dy, dx)``."""
+    return np.roll(canonical.array, shift=(dy, dx), axis=(0, 1))
+
+
+def crop_to_canonical(cfa: ArrayT, alignment: Alignment, multiple: int | None = None) -> ArrayT:
+    """Crop a mosaic ``(..., H, W)`` by its alignment so its top-left is canonical phase.
+
+    Args:
+        cfa: Mosaic whose top-left pixel has the observed layout of ``alignment``.
+        alignment: From :func:`align`.
+        multiple: If given, also trim the bottom/right so both sides are multiples of it.
+    """
+    out = cfa[..., alignment.dy :, alignment.dx :]
+    if multiple:
+        h = out.shape[-2] - out.shape[-2] % multiple
+        w = out.shape[-1] - out.shape[-1] % multiple
+        out = out[..., :h, :w]
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# CFA-safe augmentation
+# --------------------------------------------------------------------------------------
+
+#: The 8 rigid transforms of the square: (number of 90-degree counter-clockwise turns, flip).
+Transform = tuple[int, bool]
+ALL_TRANSFORMS: tuple[Transform, ...] = tuple((k, f) for f in (False, True) for k in range(4))
+
+
+def transform_image(img: ArrayT, k_rot: int, flip: bool) -> ArrayT:
+    """Flip left-right (first, if ``flip``), then rotate by ``k_rot`` x 90 degrees
+    counter-clockwise, on the last two axes of ``(..., H, W)``.
+
+    Safe on full-colour images **before** mosaicking; applying it to a mosaic changes its
+    CFA layout (see :func:`transformed_layout`).
+    """
+    if isinstance(img, torch.Tensor):
+        out = torch.flip(img, dims=(-1,)) if flip else img
+        return torch.rot90(out, k=k_rot % 4, dims=(-2, -1))
+    out = img[..., ::-1] if flip else img
+    return np.ascontiguousarray(np.rot90(out, k=k_rot % 4, axes=(-2, -1)))
+
+
+def transformed_layout(pattern: CFAPattern | str, height: int, width: int, k_rot: int,
+                       flip: bool) -> np.ndarray:
+    """Layout (top-left ``P x P``) of a ``height x width`` mosaic after :func:`transform_image`.
+
+    Feed it to :func:`align` to get the crop that restores the canonical phase, or the error
+    when the transform leaves the family (never for X-Trans or Bayer).
+    """
+    p = get_pattern(pattern)
+    idx = np.tile(p.array, (-(-height // p.period), -(-width // p.period)))[:height, :width]
+    out = transform_image(idx, k_rot, flip)
+    return out[: p.period, : p.period]
+
+
+def transform_mosaic(cfa: ArrayT, pattern: CFAPattern | str, k_rot: int, flip: bool
+                     ) -> tuple[ArrayT, Alignment]:
+    """Transform a real mosaic ``(..., H, W)`` and crop it back to canonical phase.
+
+    Returns:
+        The transformed mosaic cropped to the canonical phase of ``pattern``'s family,
+        and the :class:`Alignment` that was applied.
+    """
+    h, w = cfa.shape[-2], cfa.shape[-1]
+    layout = transformed_layout(pattern, h, w, k_rot, flip)
+    al = align(layout)
+    return crop_to_canonical(transform_image(cfa, k_rot, flip), al), al
+
+
+def period_pad(cfa: ArrayT, pattern: CFAPattern | str, multiple: int) -> tuple[ArrayT, tuple[int, int]]:
+    """Pad the bottom/right of a mosaic or image ``(..., H, W)`` to multiples of ``multiple``
+    without breaking the CFA: padded rows/columns copy the nearest inside row/column of the
+    same phase (a whole period back), so the padded array is still a valid mosaic.
+
+    ``multiple`` must be a multiple of the period. Returns the padded array and the
+    original ``(H, W)``, to crop outputs back.
+    """
+    p = get_pattern(pattern).period
+    if multiple % p:
+        raise CFAError(f"pad multiple {multiple} is not a multiple of the CFA period {p}")
+    h, w = cfa.shape[-2], cfa.shape[-1]
+    if h < p or w < p:
+        raise CFAError(f"array of {h}x{w} px is smaller than one CFA period ({p} px)")
+    ph, pw = -h % multiple, -w % multiple
+    if ph == 0 and pw == 0:
+        return cfa, (h, w)
+    rows = _same_phase_index(h, ph, p)
+    cols = _same_phase_index(w, pw, p)
+    if isinstance(cfa, torch.Tensor):
+        r = torch.from_numpy(rows).to(cfa.device)
+        c = torch.from_numpy(cols).to(cfa.device)
+        return cfa.index_select(-2, r).index_select(-1, c), (h, w)
+    return np.ascontiguousarray(cfa[..., rows, :][..., cols]), (h, w)
+
+
+def _same_phase_index(n: int, pad: int, p: int) -> np.ndarray:
+    """Indices ``0..n+pad-1`` where each index ``i >= n`` maps to the largest ``j < n`` with
+    ``j % p == i % p`` (mirror-free, phase-preserving edge extension)."""
+    idx = np.arange(n + pad)
+    beyond = idx >= n
+    idx[beyond] = (n - 1) - ((n - 1 - idx[beyond]) % p)
+    return idx

@@ -1,0 +1,113 @@
+"""Self-describing checkpoints: plain dicts that load with ``torch.load(weights_only=True)``.
+
+A checkpoint carries everything needed to rebuild its model (registry name and keyword
+arguments, CFA pattern) plus the resolved config, step, metrics and package versions, so
+inference needs no config files. ``last.pt`` additionally holds ``train_state`` (optimizer,
+scheduler, RNG states) for exact resume; ``best.pt`` does not need it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import demosaic
+from demosaic.errors import CheckpointError
+from demosaic.io.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+FORMAT = "demosaic-checkpoint/1"
+
+
+def make_checkpoint(
+    model: nn.Module,
+    model_name: str,
+    model_kwargs: Mapping[str, Any],
+    *,
+    cfa: str,
+    config: Mapping[str, Any] | None = None,
+    step: int = 0,
+    metrics: Mapping[str, float] | None = None,
+    run_name: str = "",
+    ema_state_dict: Mapping[str, torch.Tensor] | None = None,
+    train_state: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Assemble a checkpoint dict (tensors are detached CPU copies)."""
+    def cpu(sd: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {k: v.detach().to("cpu").clone() for k, v in sd.items()}
+
+    return {
+        "format": FORMAT,
+        "model": {"name": model_name, "kwargs": dict(model_kwargs)},
+        "cfa": cfa,
+        "state_dict": cpu(model.state_dict()),
+        "ema_state_dict": cpu(ema_state_dict) if ema_state_dict is not None else None,
+        "config": dict(config or {}),
+        "step": int(step),
+        "metrics": {k: float(v) for k, v in (metrics or {}).items()},
+        "versions": {"demosaic": demosaic.__version__, "torch": torch.__version__},
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "run_name": run_name,
+        "train_state": dict(train_state) if train_state is not None else None,
+    }
+
+
+def save_checkpoint(ckpt: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
+    """Write ``ckpt`` atomically (temporary file, then rename): an interrupted save never
+    corrupts an existing checkpoint."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(dict(ckpt), tmp)
+    log.info("saved checkpoint %s (step %s)", path, ckpt.get("step"))
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True`` (no code execution).
+
+    Raises:
+        CheckpointError: when the file is missing, unreadable or not a demosaic checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist; pass an existing .pt file "
+                              "(training writes checkpoints/experiments/<run>/best.pt)")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt files
+        raise CheckpointError(f"checkpoint {path} cannot be read ({exc.__class__.__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else ''}); "
+                              "it is corrupt or not a torch file") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a demosaic checkpoint (expected format {FORMAT!r})")
+    return ckpt
+
+
+def load_model(source: str | os.PathLike[str] | Mapping[str, Any], device: str | torch.device = "cpu",
+               use_ema: bool = True) -> nn.Module:
+    """Rebuild the model a checkpoint describes, in eval mode on ``device``.
+
+    Args:
+        source: Checkpoint path or an already loaded checkpoint dict.
+        use_ema: Prefer the EMA weights when the checkpoint has them.
+    """
+    from demosaic.models import create_model  # local: models import engine utilities
+
+    ckpt = load_checkpoint(source) if not isinstance(source, Mapping) else dict(source)
+    spec = ckpt["model"]
+    model = create_model(spec["name"], **spec["kwargs"])
+    state = ckpt.get("ema_state_dict") if use_ema and ckpt.get("ema_state_dict") else ckpt["state_dict"]
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"checkpoint weights do not fit model {spec['name']!r} "
+                              f"{spec['kwargs']}: {str(exc).splitlines()[0]}") from None
+    return model.to(device).eval()

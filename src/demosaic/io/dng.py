@@ -1,0 +1,224 @@
+"""Writing a mosaic as a CFA DNG that LibRaw (and :func:`demosaic.io.raw.read_raw`) reads back.
+
+:func:`write_dng` stores one uncompressed 16-bit CFA image in IFD 0 with the DNG tags LibRaw
+needs (``CFARepeatPatternDim``, ``CFAPattern``, ``BlackLevel``, ``WhiteLevel``,
+``ColorMatrix1`` with ``CalibrationIlluminant1`` = D65, ``AsShotNeutral``, ``ActiveArea``,
+``DefaultCropOrigin``/``DefaultCropSize``, ``Make``/``Model``/``UniqueCameraModel``,
+``Orientation``). A 6x6 pattern is read by LibRaw as X-Trans (``filters == 9``: rawpy
+``raw_pattern`` is 6x6, ``num_colors`` 3, all LibRaw demosaics work; Markesteijn still needs
+>= 512 px per side), a 2x2 pattern as Bayer.
+
+How LibRaw 0.22 reads these files (checked with rawpy 0.28; the tests pin it):
+
+- ``CFAPattern`` is relative to the top-left of the ``ActiveArea`` (as in the DNG SDK), so
+  the tag holds the given ``layout`` unchanged whatever the margins.
+- ``ActiveArea`` becomes LibRaw's margins: ``raw_image`` is the whole stored array,
+  ``raw_image_visible`` exactly the active area, including odd and > 6 px margins for
+  X-Trans. For **Bayer** files LibRaw rounds odd top/left margins up to even and drops that
+  first row/column from the visible area (its reported colours stay consistent with the
+  data); keep Bayer margins even to get the whole ``cfa`` back.
+- The visible area must be at least 22 x 22 px, or LibRaw reports "not a raw file".
+- ``DefaultCropOrigin/Size`` is not applied: it only shows up in rawpy's
+  ``sizes.crop_*``. This writer sets it to the whole active area.
+- LibRaw leaves rawpy's ``rgb_xyz_matrix`` all zero for DNG files and derives ``rgb_cam``
+  (``color_matrix``) from ``ColorMatrix1`` the dcraw way; ``AsShotNeutral`` becomes
+  ``camera_whitebalance = 1 / neutral``.
+
+Quantisation: float input ``v`` (linear, 0 = black, 1 = white) is stored as
+``round(black + v * (white - black))`` clipped to ``[0, 65535]``, i.e. a step of
+``1 / (white - black)``; values above 1.0 survive up to ``(65535 - black) / (white - black)``
+and are clipped beyond it, values below 0 down to ``-black / (white - black)``.
+``uint16`` input is stored unchanged (raw data numbers).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import tifffile
+import torch
+
+from demosaic.cfa import CFAPattern, align, get_pattern
+from demosaic.color import XYZ_TO_SRGB
+from demosaic.errors import DemosaicError
+from demosaic.io.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+#: DNG tag numbers used here.
+TAGS = {
+    "NewSubFileType": 254, "Make": 271, "Model": 272, "Orientation": 274,
+    "CFARepeatPatternDim": 33421, "CFAPattern": 33422, "DNGVersion": 50706,
+    "DNGBackwardVersion": 50707, "UniqueCameraModel": 50708, "CFAPlaneColor": 50710,
+    "CFALayout": 50711, "BlackLevel": 50714, "WhiteLevel": 50717,
+    "DefaultCropOrigin": 50719, "DefaultCropSize": 50720, "ColorMatrix1": 50721,
+    "AsShotNeutral": 50728, "CalibrationIlluminant1": 50778, "ActiveArea": 50829,
+}
+PHOTOMETRIC_CFA = 32803
+PHOTOMETRIC_LINEAR_RAW = 34892
+#: CalibrationIlluminant code of D65.
+ILLUMINANT_D65 = 21
+_DENOM = 1_000_000
+#: LibRaw (like dcraw) refuses raw images whose visible area is under 22 px per side.
+MIN_SIZE = 22
+
+
+def _rationals(values: np.ndarray | Sequence[float], signed: bool) -> list[int]:
+    """Flatten values to (numerator, denominator) pairs for (S)RATIONAL tags."""
+    out: list[int] = []
+    for v in np.ravel(np.asarray(values, dtype=np.float64)):
+        f = Fraction(float(v)).limit_denominator(_DENOM)
+        if not signed and f < 0:
+            raise DemosaicError(f"DNG RATIONAL tag value must be >= 0, got {float(v)}")
+        if abs(f.numerator) > 2**31 - 1 or f.denominator > 2**31 - 1:
+            raise DemosaicError(f"value {float(v)} does not fit a DNG rational")
+        out += [f.numerator, f.denominator]
+    return out
+
+
+def _layout_array(layout: np.ndarray | Sequence[Sequence[int]] | CFAPattern | str) -> np.ndarray:
+    if isinstance(layout, (CFAPattern, str)):
+        return get_pattern(layout).array
+    arr = np.asarray(layout, dtype=np.int64)
+    return np.where(arr == 3, 1, arr)
+
+
+def _quantise(cfa: np.ndarray, black: int, white: int) -> np.ndarray:
+    if cfa.dtype == np.uint16:
+        return cfa
+    if np.issubdtype(cfa.dtype, np.integer):
+        if cfa.min() < 0 or cfa.max() > 65535:
+            raise DemosaicError(
+                f"integer mosaic values must lie in 0..65535 (raw data numbers), got "
+                f"{cfa.min()}..{cfa.max()}; pass float linear values in [0, 1] instead"
+            )
+        return cfa.astype(np.uint16)
+    if not np.issubdtype(cfa.dtype, np.floating):
+        raise DemosaicError(f"mosaic dtype {cfa.dtype} is neither float nor uint16")
+    if not np.all(np.isfinite(cfa)):
+        raise DemosaicError("mosaic holds NaN or infinite values; cannot store them in a DNG")
+    scaled = np.rint(black + cfa.astype(np.float64) * (white - black))
+    clipped = int(np.count_nonzero((scaled < 0) | (scaled > 65535)))
+    if clipped:
+        log.warning("DNG quantisation clipped %d of %d values to [0, 65535]", clipped, cfa.size)
+    return np.clip(scaled, 0, 65535).astype(np.uint16)
+
+
+def write_dng(
+    path: str | os.PathLike[str],
+    cfa: np.ndarray | torch.Tensor,
+    layout: np.ndarray | Sequence[Sequence[int]] | CFAPattern | str,
+    *,
+    black_level: int = 0,
+    white_level: int = 65535,
+    as_shot_neutral: Sequence[float] = (1.0, 1.0, 1.0),
+    color_matrix: np.ndarray | Sequence[Sequence[float]] | None = None,
+    margins: tuple[int, int, int, int] = (0, 0, 0, 0),
+    make: str = "demosaic",
+    model: str = "Synthetic",
+    orientation: int = 1,
+) -> Path:
+    """Write a mosaic as an uncompressed 16-bit CFA DNG (atomically).
+
+    Args:
+        path: Output file (``.dng``).
+        cfa: ``(H, W)`` (or ``(1, H, W)``) mosaic, numpy or torch, ``H, W >= 22``. Float: linear light with
+            0 = black, 1 = white (quantised, see the module docstring: values above 1.0 are
+            kept up to ``(65535 - black) / (white - black)`` and clipped at 65535). ``uint16``
+            (or another integer type within 0..65535): raw data numbers, stored as is.
+        layout: ``(P, P)`` channel indices (0 = R, 1 = G, 2 = B) of ``cfa``'s top-left
+            pixels, or a pattern name/:class:`~demosaic.cfa.CFAPattern` (its own phase). Must
+            be an X-Trans (6x6) or Bayer (2x2) phase.
+        black_level: Black level in data numbers (one value for all pixels).
+        white_level: Saturation level in data numbers, ``black_level < white_level <= 65535``.
+        as_shot_neutral: Camera RGB of a neutral surface (``1 / white-balance multipliers``).
+        color_matrix: ``(3, 3)`` XYZ -> camera (``ColorMatrix1``, D65). Default: XYZ -> linear
+            sRGB, i.e. the "camera" sees linear sRGB, so LibRaw's ``rgb_cam`` is ~identity.
+        margins: ``(top, left, bottom, right)`` masked border in pixels around ``cfa``,
+            filled with ``black_level`` and excluded by ``ActiveArea``. Keep top/left even
+            for Bayer (LibRaw crops odd ones by one more row/column).
+        make, model: ``Make``/``Model`` strings (``UniqueCameraModel`` = "make model").
+        orientation: TIFF ``Orientation`` code 1..8 (1 = upright as stored).
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        DemosaicError (CFAError for the layout): on invalid arguments.
+    """
+    arr = cfa.detach().cpu().numpy() if isinstance(cfa, torch.Tensor) else np.asarray(cfa)
+    if arr.ndim == 3 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim != 2:
+        raise DemosaicError(f"write_dng expects a (H, W) or (1, H, W) mosaic, got shape {arr.shape}")
+    lay = _layout_array(layout)
+    alignment = align(lay)  # raises CFAError for anything but X-Trans / Bayer
+    p_ = alignment.pattern.period
+    if lay.shape != (p_, p_):
+        lay = lay[:p_, :p_]
+    h, w = arr.shape
+    if h < MIN_SIZE or w < MIN_SIZE:
+        raise DemosaicError(
+            f"mosaic of {h}x{w} px is too small: LibRaw rejects raw images under {MIN_SIZE} px "
+            "per side (margins do not count); pad it, e.g. with demosaic.cfa.period_pad"
+        )
+    if not (0 <= black_level < white_level <= 65535):
+        raise DemosaicError(
+            f"need 0 <= black_level < white_level <= 65535, got black={black_level}, "
+            f"white={white_level}"
+        )
+    if len(margins) != 4 or any(int(m) < 0 for m in margins):
+        raise DemosaicError(f"margins must be 4 non-negative ints (top, left, bottom, right), got {margins}")
+    top, left, bottom, right = (int(m) for m in margins)
+    if alignment.pattern.family == "bayer" and (top % 2 or left % 2):
+        log.warning("Bayer DNG with odd top/left margin (%d, %d): LibRaw will drop the first "
+                    "row/column of the visible area", top, left)
+    neutral = np.asarray(as_shot_neutral, dtype=np.float64).ravel()
+    if neutral.shape != (3,) or np.any(neutral <= 0) or not np.all(np.isfinite(neutral)):
+        raise DemosaicError(f"as_shot_neutral must be 3 positive values, got {list(as_shot_neutral)}")
+    cm = XYZ_TO_SRGB if color_matrix is None else np.asarray(color_matrix, dtype=np.float64)
+    if cm.shape != (3, 3) or not np.all(np.isfinite(cm)):
+        raise DemosaicError(f"color_matrix must be a finite 3x3 XYZ->camera matrix, got shape {cm.shape}")
+    if orientation not in range(1, 9):
+        raise DemosaicError(f"orientation must be a TIFF Orientation code 1..8, got {orientation}")
+
+    data = _quantise(arr, int(black_level), int(white_level))
+    full = np.full((top + h + bottom, left + w + right), int(black_level), dtype=np.uint16)
+    full[top : top + h, left : left + w] = data
+
+    t = TAGS
+    tags = [
+        (t["Make"], "s", 0, make, True),
+        (t["Model"], "s", 0, model, True),
+        (t["Orientation"], "H", 1, orientation, True),
+        (t["CFARepeatPatternDim"], "H", 2, (p_, p_), True),
+        # DNG colour codes 0 = red, 1 = green, 2 = blue equal our channel indices
+        (t["CFAPattern"], "B", p_ * p_, tuple(int(c) for c in lay.ravel()), True),
+        (t["DNGVersion"], "B", 4, (1, 4, 0, 0), True),
+        (t["DNGBackwardVersion"], "B", 4, (1, 1, 0, 0), True),
+        (t["UniqueCameraModel"], "s", 0, f"{make} {model}".strip(), True),
+        (t["CFAPlaneColor"], "B", 3, (0, 1, 2), True),
+        (t["CFALayout"], "H", 1, 1, True),
+        (t["BlackLevel"], "I", 1, int(black_level), True),
+        (t["WhiteLevel"], "I", 1, int(white_level), True),
+        (t["DefaultCropOrigin"], "I", 2, (0, 0), True),
+        (t["DefaultCropSize"], "I", 2, (w, h), True),
+        (t["ColorMatrix1"], "2i", 9, _rationals(cm, signed=True), True),
+        (t["AsShotNeutral"], "2I", 3, _rationals(neutral, signed=False), True),
+        (t["CalibrationIlluminant1"], "H", 1, ILLUMINANT_D65, True),
+        (t["ActiveArea"], "I", 4, (top, left, top + h, left + w), True),
+    ]
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        tifffile.imwrite(
+            tmp, full, photometric=PHOTOMETRIC_CFA, subfiletype=0, compression=None,
+            extratags=tags, metadata=None, software="demosaic",
+        )
+    log.info("wrote %s: %s %dx%d, margins %s, black %d, white %d", out,
+             alignment.pattern.family, w, h, margins, black_level, white_level)
+    return out

@@ -1,0 +1,403 @@
+"""Reading and writing ordinary images: PNG, JPEG, TIFF and OpenEXR.
+
+Conventions:
+
+- :func:`read_image` returns ``(H, W, 3)`` float32: for integer formats the stored
+  **sRGB-encoded** values scaled to ``[0, 1]`` (8-bit / 255, 16-bit / 65535), grey expanded
+  to 3 channels, alpha dropped; float TIFFs as stored; EXR files their **linear** values.
+  EXIF orientation is not applied (pixels come back as stored).
+- :func:`read_image_linear` returns ``(3, H, W)`` float32 linear light: integer and float
+  TIFF/PNG/JPEG values are decoded with the exact sRGB curve, EXR values are taken as is.
+- Writers take channels-first linear-light ``(3, H, W)`` arrays (numpy or torch) and write
+  atomically (:func:`demosaic.io.atomic.atomic_path`). Only the integer writers clip, and
+  only at quantisation: :func:`write_exr` keeps values above 1.0 and negatives.
+- 16-bit PNGs are decoded here (Pillow truncates 16-bit RGB PNGs to 8 bits); Adam7
+  interlaced 16-bit PNGs are not supported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import OpenEXR
+import tifffile
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from demosaic.color import linear_to_srgb, srgb_to_linear
+from demosaic.errors import ImageIOError
+from demosaic.io.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+READ_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: Header attributes every EXR file has; not user metadata.
+_EXR_STANDARD = frozenset({
+    "channels", "compression", "dataWindow", "displayWindow", "lineOrder",
+    "pixelAspectRatio", "screenWindowCenter", "screenWindowWidth", "type", "tiles",
+    "chunkCount", "name", "version",
+})
+_HALF_MAX = 65504.0
+
+
+# --------------------------------------------------------------------------------------
+# helpers
+# --------------------------------------------------------------------------------------
+
+
+def _existing(path: str | os.PathLike[str]) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise ImageIOError(f"image file {p} does not exist; check the path")
+    if not p.is_file():
+        raise ImageIOError(f"image path {p} is not a file")
+    ext = p.suffix.lower()
+    if ext not in READ_EXTENSIONS:
+        raise ImageIOError(
+            f"cannot read {p}: unknown image extension {p.suffix!r}; supported: "
+            f"{', '.join(READ_EXTENSIONS)} (camera raws: demosaic.io.raw.read_raw)"
+        )
+    return p
+
+
+def _to_numpy_chw(rgb: np.ndarray | torch.Tensor, what: str, path: Path) -> np.ndarray:
+    arr = rgb.detach().cpu().numpy() if isinstance(rgb, torch.Tensor) else np.asarray(rgb)
+    if arr.ndim != 3 or arr.shape[0] != 3:
+        raise ImageIOError(f"{what} {path}: expected a (3, H, W) image, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        arr = arr.astype(np.float32)
+    return arr
+
+
+def _check_suffix(path: Path, allowed: tuple[str, ...], what: str) -> None:
+    if path.suffix.lower() not in allowed:
+        raise ImageIOError(
+            f"{what} cannot write {path}: extension {path.suffix!r} does not match the format; "
+            f"use {' or '.join(allowed)}"
+        )
+
+
+def _to_rgb(arr: np.ndarray, path: Path) -> np.ndarray:
+    """``(H, W)``, ``(H, W, 1..4)`` -> ``(H, W, 3)``: grey repeated, alpha dropped."""
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3:
+        raise ImageIOError(f"{path}: unsupported image shape {arr.shape}")
+    c = arr.shape[-1]
+    if c in (1, 2):  # grey, grey + alpha
+        return np.repeat(arr[..., :1], 3, axis=-1)
+    if c in (3, 4):
+        return arr[..., :3]
+    raise ImageIOError(f"{path}: unsupported number of channels {c} (expected 1-4)")
+
+
+def _scale(arr: np.ndarray, path: Path) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr.astype(np.float32) / 255.0
+    if arr.dtype == np.uint16:
+        return arr.astype(np.float32) / 65535.0
+    if np.issubdtype(arr.dtype, np.floating):
+        return arr.astype(np.float32)
+    if arr.dtype == bool:
+        return arr.astype(np.float32)
+    raise ImageIOError(f"{path}: unsupported sample type {arr.dtype} (need 8/16-bit or float)")
+
+
+# --------------------------------------------------------------------------------------
+# 16-bit PNG decoding
+# --------------------------------------------------------------------------------------
+
+
+def _png_bit_depth(path: Path) -> int | None:
+    with open(path, "rb") as fh:
+        head = fh.read(33)
+    if len(head) < 33 or not head.startswith(_PNG_SIGNATURE) or head[12:16] != b"IHDR":
+        return None
+    return head[24]
+
+
+def _read_png16(path: Path) -> np.ndarray:
+    """Decode a non-interlaced 16-bit PNG to ``(H, W, C)`` uint16 (C = 1, 2, 3 or 4)."""
+    blob = path.read_bytes()
+    pos, idat, ihdr = 8, [], None
+    try:
+        while pos < len(blob):
+            (length,) = struct.unpack(">I", blob[pos : pos + 4])
+            ctype = blob[pos + 4 : pos + 8]
+            body = blob[pos + 8 : pos + 8 + length]
+            if len(body) != length:
+                raise ImageIOError(f"{path} is truncated (chunk {ctype!r} cut short)")
+            if ctype == b"IHDR":
+                ihdr = struct.unpack(">IIBBBBB", body)
+            elif ctype == b"IDAT":
+                idat.append(body)
+            elif ctype == b"IEND":
+                break
+            pos += 12 + length
+    except struct.error as exc:
+        raise ImageIOError(f"{path} is truncated or not a PNG ({exc})") from exc
+    if ihdr is None or not idat:
+        raise ImageIOError(f"{path} is not a complete PNG (missing IHDR or IDAT)")
+    w, h, depth, colour, _, _, interlace = ihdr
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}.get(colour)
+    if depth != 16 or channels is None:
+        raise ImageIOError(f"{path}: unexpected PNG colour type {colour} at depth {depth}")
+    if interlace:
+        raise ImageIOError(f"{path}: interlaced 16-bit PNGs are not supported; re-save it "
+                           "non-interlaced (or as 16-bit TIFF)")
+    bpp = 2 * channels
+    try:
+        data = zlib.decompress(b"".join(idat))
+    except zlib.error as exc:
+        raise ImageIOError(f"{path} is truncated or corrupt (zlib: {exc})") from exc
+    stride = 1 + w * bpp
+    if len(data) < h * stride:
+        raise ImageIOError(f"{path} is truncated: {len(data)} of {h * stride} pixel bytes")
+    rows = np.frombuffer(data, dtype=np.uint8, count=h * stride).reshape(h, stride)
+    ftype = rows[:, 0].astype(np.int64)
+    if ftype.max(initial=0) > 4:
+        raise ImageIOError(f"{path} is corrupt: PNG filter type {int(ftype.max())}")
+    filt = rows[:, 1:].reshape(h, w, bpp).astype(np.int32)
+    rec = _unfilter(filt, ftype)
+    pairs = rec.astype(np.uint16).reshape(h, w, channels, 2)
+    return (pairs[..., 0] << 8) | pairs[..., 1]
+
+
+def _unfilter(filt: np.ndarray, ftype: np.ndarray) -> np.ndarray:
+    """Undo PNG row filters. ``filt``: ``(H, W, bpp)`` int32 bytes; returns the same shape."""
+    h, w, bpp = filt.shape
+    if np.all(ftype <= 2):  # None/Sub/Up only: row by row, vectorised along the row
+        rec = np.empty_like(filt)
+        prev = np.zeros((w, bpp), dtype=np.int32)
+        for y in range(h):
+            row = filt[y]
+            if ftype[y] == 1:
+                row = np.cumsum(row, axis=0)
+            elif ftype[y] == 2:
+                row = row + prev
+            rec[y] = row & 255
+            prev = rec[y]
+        return rec
+    # Average/Paeth depend on the left and upper neighbours: sweep anti-diagonals, on which
+    # every pixel only needs pixels of earlier diagonals.
+    rec = np.zeros((h + 1, w + 1, bpp), dtype=np.int32)  # padded: rec[y + 1, x + 1] = pixel
+    for d in range(h + w - 1):
+        ys = np.arange(max(0, d - w + 1), min(h, d + 1))
+        xs = d - ys
+        f = ftype[ys][:, None]
+        a = rec[ys + 1, xs]
+        b = rec[ys, xs + 1]
+        c = rec[ys, xs]
+        p = a + b - c
+        pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
+        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+        pred = np.select([f == 0, f == 1, f == 2, f == 3], [0, a, b, (a + b) >> 1], paeth)
+        rec[ys + 1, xs + 1] = (filt[ys, xs] + pred) & 255
+    return rec[1:, 1:]
+
+
+# --------------------------------------------------------------------------------------
+# reading
+# --------------------------------------------------------------------------------------
+
+
+def _read_pillow(path: Path) -> np.ndarray:
+    try:
+        with Image.open(path) as im:
+            im.load()
+            mode = im.mode
+            if mode.startswith("I;16"):
+                arr = np.asarray(im, dtype=np.uint16)
+            elif mode == "I":
+                arr = np.asarray(im, dtype=np.int64)
+                if arr.min() < 0 or arr.max() > 65535:
+                    raise ImageIOError(f"{path}: 32-bit integer image values outside 0..65535")
+                arr = arr.astype(np.uint16)
+            elif mode == "F":
+                arr = np.asarray(im, dtype=np.float32)
+            elif mode in ("L", "LA", "RGB", "RGBA"):
+                arr = np.asarray(im)
+            else:  # 1, P, PA, CMYK, YCbCr, LAB, HSV ...
+                arr = np.asarray(im.convert("RGBA" if "A" in mode or "transparency" in im.info
+                                            else "RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageIOError(f"cannot read image {path}: {exc}; the file is corrupt, truncated "
+                           "or not the format its extension says") from exc
+    return _scale(_to_rgb(arr, path), path)
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            if page.photometric not in (tifffile.PHOTOMETRIC.MINISBLACK, tifffile.PHOTOMETRIC.RGB):
+                raise ValueError(f"photometric {page.photometric.name}")
+            arr = page.asarray()
+            if page.planarconfig == tifffile.PLANARCONFIG.SEPARATE and arr.ndim == 3:
+                arr = np.moveaxis(arr, 0, -1)
+    except Exception as exc:  # noqa: BLE001 - anything tifffile cannot do, Pillow may
+        log.debug("tifffile cannot read %s (%s); trying Pillow", path, exc)
+        return _read_pillow(path)
+    return _scale(_to_rgb(arr, path), path)
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a PNG/JPEG/TIFF (or EXR) image.
+
+    Returns:
+        ``(H, W, 3)`` float32. Integer formats: stored (sRGB-encoded) values in ``[0, 1]``;
+        float TIFF: values as stored; EXR: linear values (unbounded).
+
+    Raises:
+        ImageIOError: missing/unreadable file or unknown extension (message names the file).
+    """
+    p = _existing(path)
+    ext = p.suffix.lower()
+    if ext == ".exr":
+        rgb, _ = read_exr(p)
+        return np.ascontiguousarray(np.moveaxis(rgb, 0, -1))
+    if ext in (".tif", ".tiff"):
+        return _read_tiff(p)
+    if ext == ".png" and _png_bit_depth(p) == 16:
+        return _scale(_to_rgb(_read_png16(p), p), p)
+    return _read_pillow(p)
+
+
+def read_image_linear(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image as linear light, channels first.
+
+    Returns:
+        ``(3, H, W)`` float32: sRGB-decoded (exact IEC curve) for PNG/JPEG/TIFF, EXR values
+        as stored. Unclamped.
+    """
+    p = _existing(path)
+    if p.suffix.lower() == ".exr":
+        return read_exr(p)[0]
+    return np.ascontiguousarray(srgb_to_linear(np.moveaxis(read_image(p), -1, 0)))
+
+
+def read_exr(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, str]]:
+    """Read an OpenEXR image.
+
+    Returns:
+        ``((3, H, W) float32 linear values, metadata)``: channels R, G, B (or a grey ``Y``
+        repeated), half or float, unclamped; ``metadata`` holds the header's string
+        attributes other than the standard ones.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ImageIOError(f"EXR file {p} does not exist; check the path")
+    try:
+        with OpenEXR.File(str(p), separate_channels=True) as f:
+            # copy inside the block: the File clears its header dict when it closes
+            header = {k: v for k, v in f.header().items() if isinstance(v, str)}
+            channels = {name: np.array(ch.pixels, dtype=np.float32)
+                        for name, ch in f.channels().items()}
+    except (RuntimeError, OSError, ValueError) as exc:
+        raise ImageIOError(f"cannot read EXR {p}: {exc}; the file is corrupt, truncated or not "
+                           "an OpenEXR image") from exc
+    upper = {k.upper(): k for k in channels}
+    if all(c in upper for c in "RGB"):
+        planes = [channels[upper[c]] for c in "RGB"]
+    elif "Y" in upper:
+        planes = [channels[upper["Y"]]] * 3
+    else:
+        raise ImageIOError(f"EXR {p} has no R, G, B (or Y) channels: {sorted(channels)}")
+    rgb = np.stack(planes)
+    meta = {k: v for k, v in header.items() if k not in _EXR_STANDARD}
+    return rgb, meta
+
+
+# --------------------------------------------------------------------------------------
+# writing
+# --------------------------------------------------------------------------------------
+
+
+def write_exr(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, half: bool = True,
+              metadata: dict[str, str] | None = None) -> Path:
+    """Write a linear ``(3, H, W)`` image as an OpenEXR file (ZIP compression, lossless).
+
+    Args:
+        path: Output ``.exr``.
+        rgb: ``(3, H, W)`` numpy or torch, linear light, unclamped (values > 1 and < 0 kept).
+        half: Store 16-bit half floats (values beyond +-65504 become infinite, with a
+            warning) instead of 32-bit floats.
+        metadata: Extra string header attributes (e.g. model name, settings).
+
+    Returns:
+        ``Path(path)``.
+    """
+    p = Path(path)
+    _check_suffix(p, (".exr",), "write_exr")
+    arr = _to_numpy_chw(rgb, "write_exr", p)
+    dtype = np.float16 if half else np.float32
+    if half and np.any(np.abs(arr[np.isfinite(arr)]) > _HALF_MAX):
+        log.warning("%s: values beyond the half-float range (+-65504) become inf; use half=False", p)
+    header: dict[str, Any] = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    for key, value in (metadata or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ImageIOError(f"EXR metadata must map str to str, got {key!r}: {value!r}")
+        if key in _EXR_STANDARD:
+            raise ImageIOError(f"EXR metadata key {key!r} is a reserved header attribute; rename it")
+        header[key] = value
+    channels = {c: np.ascontiguousarray(arr[i].astype(dtype)) for i, c in enumerate("RGB")}
+    with atomic_path(p) as tmp:
+        try:
+            with OpenEXR.File(header, channels) as f:
+                f.write(str(tmp))
+        except (RuntimeError, OSError, TypeError, ValueError) as exc:
+            raise ImageIOError(f"cannot write EXR {p}: {exc}") from exc
+    log.debug("wrote %s (%s)", p, "half" if half else "float")
+    return p
+
+
+def write_tiff16(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, *,
+                 srgb: bool = True) -> Path:
+    """Write a linear ``(3, H, W)`` image as a 16-bit RGB TIFF (deflate-compressed).
+
+    Encoding: with ``srgb=True`` (default) the values are sRGB-encoded
+    (:func:`demosaic.color.linear_to_srgb`), so viewers and :func:`read_image_linear` read
+    them correctly; with ``srgb=False`` the linear values are stored as they are (read them
+    back with :func:`read_image`, which then returns linear values). The encoded values are
+    clipped to ``[0, 1]`` and quantised as ``round(v * 65535)`` -- the only clipping.
+
+    Returns:
+        ``Path(path)``.
+    """
+    p = Path(path)
+    _check_suffix(p, (".tif", ".tiff"), "write_tiff16")
+    arr = _to_numpy_chw(rgb, "write_tiff16", p).astype(np.float64)
+    enc = linear_to_srgb(arr) if srgb else arr
+    q = np.rint(np.clip(np.nan_to_num(enc), 0.0, 1.0) * 65535.0).astype(np.uint16)
+    desc = "sRGB-encoded (IEC 61966-2-1)" if srgb else "linear light"
+    with atomic_path(p) as tmp:
+        tifffile.imwrite(tmp, np.moveaxis(q, 0, -1), photometric="rgb", compression="zlib",
+                         description=f"demosaic: 16-bit {desc}", metadata=None,
+                         software="demosaic")
+    return p
+
+
+def write_png(path: str | os.PathLike[str], rgb_linear: np.ndarray | torch.Tensor,
+              exposure: float = 1.0) -> Path:
+    """Write an 8-bit sRGB PNG preview of a linear ``(3, H, W)`` image.
+
+    The image is multiplied by ``exposure``, sRGB-encoded, clipped to ``[0, 1]`` (the only
+    clipping) and quantised as ``round(v * 255)``.
+
+    Returns:
+        ``Path(path)``.
+    """
+    p = Path(path)
+    _check_suffix(p, (".png",), "write_png")
+    arr = _to_numpy_chw(rgb_linear, "write_png", p).astype(np.float64) * float(exposure)
+    q = np.rint(np.clip(np.nan_to_num(linear_to_srgb(arr)), 0.0, 1.0) * 255.0).astype(np.uint8)
+    with atomic_path(p) as tmp:
+        Image.fromarray(np.ascontiguousarray(np.moveaxis(q, 0, -1))).save(tmp, format="PNG")
+    return p

@@ -1,0 +1,103 @@
+"""Structured-config schema of the training job.
+
+The schema is registered in Hydra's ConfigStore (``train_schema``) and named first in
+``configs/train.yaml``'s defaults, so the composed config is in struct mode: a misspelt
+top-level or trainer key, or a value of the wrong type, fails at composition with a message
+naming the key. The ``dataset``, ``model`` and ``loss`` groups are free-form here and are
+validated key by key against their registered dataclasses (:mod:`demosaic.registry`) by
+:func:`validate_components` before anything is built.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra.core.config_store import ConfigStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class OptimConfig:
+    """AdamW with linear warmup and cosine decay to ``lr * min_lr_ratio``."""
+
+    lr: float = 2e-4
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0  # max global grad norm; 0 disables
+
+
+@dataclass
+class TrainerConfig:
+    """Everything about *how* to train (the *what* lives in dataset/model/loss)."""
+
+    run_name: str = "default"
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: str = "auto"  # auto (bf16/fp16 autocast on CUDA, fp32 elsewhere) | fp32 | bf16 | fp16
+    seed: int = 0
+    deterministic: bool = False  # torch deterministic algorithms (slower on CUDA)
+    max_steps: int = 1000
+    batch_size: int = 16
+    num_workers: int = 2
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    ema_decay: float = 0.0  # 0 disables EMA weights
+    log_every: int = 20  # steps between scalar logs
+    val_every: int = 250  # steps between validations (and best.pt updates)
+    save_every: int = 250  # steps between last.pt saves
+    snapshot_every: int = 250  # steps between PNG snapshots of a fixed validation crop
+    snapshot_crop: int = 192  # px, side of that crop (rounded down to the CFA period)
+    val_max_images: int = 0  # 0 = all images of the validation set
+    resume: bool = False  # continue from <checkpoint_dir>/<run_name>/last.pt
+    init_from: Optional[str] = None  # checkpoint to fine-tune from (weights only)
+    init_from_hint: Optional[str] = None  # command that produces init_from, shown when missing
+    freeze: list[str] = field(default_factory=list)  # parameter-name prefixes to freeze
+    ewc_weight: float = 0.0  # EWC penalty weight towards the init_from weights; 0 disables
+    ewc_batches: int = 8  # batches used to estimate the diagonal Fisher information
+    checkpoint_dir: str = "checkpoints/experiments"
+    log_dir: str = "logs"
+
+
+@dataclass
+class TrainSchema:
+    """Top level of ``configs/train.yaml``."""
+
+    dataset: Any = None
+    model: Any = None
+    loss: Any = None
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+def register_schemas() -> None:
+    """Register the schemas in Hydra's ConfigStore (idempotent). Call before composing."""
+    cs = ConfigStore.instance()
+    cs.store(name="train_schema", node=TrainSchema)
+
+
+def validate_components(cfg: dict[str, Any]) -> None:
+    """Validate the free-form groups of a resolved training config against the registries.
+
+    Raises:
+        ConfigError: naming the first invalid key (``dataset.train.patch_sise`` ...).
+    """
+    from demosaic.data import DATASETS
+    from demosaic.losses import build_loss
+    from demosaic.models import MODELS
+
+    from demosaic.errors import ConfigError
+
+    for part in ("dataset", "model", "loss"):
+        if not isinstance(cfg.get(part), dict):
+            raise ConfigError(f"config group {part!r} is missing; pick one, e.g. {part}=...")
+    MODELS.validate(cfg["model"], where="model")
+    for split in ("train", "val"):
+        if split not in cfg["dataset"]:
+            raise ConfigError(f"dataset config needs a {split!r} mapping (dataset.{split}.name=...)")
+        DATASETS.validate(cfg["dataset"][split], where=f"dataset.{split}")
+    extra = set(cfg["dataset"]) - {"train", "val"}
+    if extra:
+        raise ConfigError(f"unknown key(s) dataset.{sorted(extra)[0]}; dataset holds only train and val")
+    build_loss(cfg["loss"])

@@ -1,0 +1,300 @@
+"""Training: every experiment composes and trains a few steps on tiny data; exact resume,
+NaN guard, Ctrl-C, fine-tune errors, schema errors, freezing, EWC, multirun and DDP."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from demosaic.cfa import mosaic
+from demosaic.cli.train import run_training
+from demosaic.data import DATASETS
+from demosaic.engine.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from demosaic.engine.config import register_schemas
+from demosaic.engine.trainer import TrainingDiverged, lr_factor
+from demosaic.errors import CheckpointError, ConfigError
+from demosaic.models import create_model
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted(p.stem for p in (ROOT / "configs" / "experiment").glob("*.yaml"))
+SAMPLES = ROOT / "src" / "demosaic" / "assets" / "samples"
+
+
+def compose_train(overrides: list[str]):
+    register_schemas()
+    with initialize_config_module("demosaic.configs", version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+def tiny(tmp_path: Path, steps: int = 2) -> list[str]:
+    """Overrides that shrink any experiment to a few CPU steps writing under tmp_path."""
+    return [
+        f"trainer.max_steps={steps}", "trainer.batch_size=2", "trainer.num_workers=0",
+        "trainer.device=cpu", "trainer.precision=fp32", "trainer.log_every=1",
+        f"trainer.val_every={steps}", f"trainer.save_every={steps}", f"trainer.snapshot_every={steps}",
+        "trainer.snapshot_crop=48", "trainer.val_max_images=1", "trainer.optim.warmup_steps=1",
+        f"trainer.checkpoint_dir={tmp_path / 'ckpt'}", f"trainer.log_dir={tmp_path / 'logs'}",
+    ]
+
+
+def shrink_data(cfg, raw_shards: Path) -> None:
+    """Point every dataset of a composed config at tiny local data, in place."""
+    def fix(node) -> None:
+        name = node.get("name")
+        if name in ("synthetic", "folder") and node.get("root") is not None:
+            node.root = str(SAMPLES / ("val" if name == "folder" else "train"))
+        if name == "raw_teacher":
+            node.root = str(raw_shards)
+            if node.get("select"):
+                node.select = str(raw_shards / "top200_sharp.json")
+        if "patch_size" in node:
+            node.patch_size = 48
+        if name == "folder":
+            node.max_size = 96
+        if name == "torture":
+            node.count = 8
+        if name == "mixture":
+            for comp in node.components:
+                fix(comp.dataset)
+    fix(cfg.dataset.train)
+    fix(cfg.dataset.val)
+
+
+@pytest.fixture(scope="module")
+def raw_shards(tmp_path_factory) -> Path:
+    """Raw-teacher shards built from two small X-Trans DNGs (non-canonical phase, margins)."""
+    from demosaic import cfa
+    from demosaic.data.shards import build_raw_teacher, rank_sharpness
+    from demosaic.io.dng import write_dng
+
+    src = tmp_path_factory.mktemp("raws")
+    rng = np.random.default_rng(0)
+    for i, (dy, dx) in enumerate([(1, 2), (4, 5)]):
+        layout = cfa.XTRANS.shifted(dy, dx)
+        rgb = rng.uniform(0.05, 0.9, size=(3, 204, 240)).astype(np.float32)
+        rgb = (rgb + np.roll(rgb, 1, 1) + np.roll(rgb, 1, 2)) / 3  # some correlation
+        idx = np.tile(layout, (34, 40))
+        write_dng(src / f"f{i}.dng", np.take_along_axis(rgb, idx[None], 0)[0], layout,
+                  black_level=256, white_level=4095, margins=(2, 4, 0, 0))
+    out = tmp_path_factory.mktemp("shards") / "raw_teacher"
+    build_raw_teacher(src, out, factor=2, algorithm="dht", progress=False)
+    rank_sharpness(out, top=1, out=out / "top200_sharp.json")
+    return out
+
+
+@pytest.fixture(scope="module")
+def v4_checkpoint(tmp_path_factory) -> Path:
+    """A checkpoint of the default model, standing in for v4's best.pt in fine-tune tests."""
+    cfg = compose_train([])
+    model_cfg = OmegaConf.to_container(cfg.model)
+    name = model_cfg.pop("name")
+    model = create_model(name, **model_cfg)
+    path = tmp_path_factory.mktemp("v4") / "best.pt"
+    save_checkpoint(make_checkpoint(model, name, model_cfg, cfa=model.pattern.name, step=7), path)
+    return path
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_trains(experiment, tmp_path, raw_shards, v4_checkpoint):
+    cfg = compose_train([f"+experiment={experiment}", *tiny(tmp_path)])
+    shrink_data(cfg, raw_shards)
+    if cfg.trainer.init_from:
+        cfg.trainer.init_from = str(v4_checkpoint)
+    result = run_training(cfg)
+    assert result.step == 2
+    run_dir = tmp_path / "ckpt" / cfg.trainer.run_name
+    assert (run_dir / "best.pt").is_file() and (run_dir / "last.pt").is_file()
+    assert (run_dir / "config.yaml").is_file()
+    assert (tmp_path / "logs" / f"train_{cfg.trainer.run_name}.log").is_file()
+    best = load_checkpoint(run_dir / "best.pt")
+    assert best["config"]["trainer"]["run_name"] == cfg.trainer.run_name
+    assert np.isfinite(result.best_metric)
+
+
+def test_experiments_hold_only_deltas():
+    for name in EXPERIMENTS:
+        text = (ROOT / "configs" / "experiment" / f"{name}.yaml").read_text()
+        assert text.startswith("# @package _global_"), name
+        assert "run_name:" in text, name
+
+
+def test_finetune_without_its_checkpoint_names_the_producer(tmp_path):
+    cfg = compose_train(["+experiment=v4_ssim", *tiny(tmp_path)])
+    cfg.trainer.init_from = str(tmp_path / "missing" / "best.pt")
+    with pytest.raises(CheckpointError, match=r"demosaic-train \+experiment=v4"):
+        run_training(cfg)
+
+
+def test_schema_rejects_misspelt_keys_and_wrong_types(tmp_path):
+    with pytest.raises(Exception, match="max_step"):
+        compose_train(["trainer.max_step=3"])
+    with pytest.raises(Exception, match="max_steps"):
+        compose_train(["trainer.max_steps=many"])
+    cfg = compose_train(tiny(tmp_path))
+    cfg.model.widht = 3  # free-form group: caught by the registry before anything is built
+    with pytest.raises(ConfigError, match=r"model\.widht"):
+        run_training(cfg)
+    cfg = compose_train(tiny(tmp_path))
+    cfg.dataset.train.patch_sise = 48
+    with pytest.raises(ConfigError, match=r"dataset\.train\.patch_sise"):
+        run_training(cfg)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["state_dict"]
+
+
+def test_resume_continues_exactly(tmp_path):
+    base = ["+experiment=quickstart", "dataset.train.patch_size=24", "trainer.ema_decay=0.9"]
+    full = tmp_path / "full"
+    run_training(compose_train([*base, *tiny(full, steps=6)]))
+    part = tmp_path / "part"
+    run_training(compose_train([*base, *tiny(part, steps=6), "trainer.max_steps=3"]))
+    result = run_training(compose_train([*base, *tiny(part, steps=6), "trainer.resume=true"]))
+    assert result.step == 6
+    a = _weights(full / "ckpt" / "quickstart" / "last.pt")
+    b = _weights(part / "ckpt" / "quickstart" / "last.pt")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
+    ema_a = load_checkpoint(full / "ckpt" / "quickstart" / "last.pt")["ema_state_dict"]
+    ema_b = load_checkpoint(part / "ckpt" / "quickstart" / "last.pt")["ema_state_dict"]
+    for k in ema_a:
+        torch.testing.assert_close(ema_a[k], ema_b[k], rtol=0, atol=0, msg=k)
+
+
+def test_resume_without_last_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(CheckpointError, match="last.pt does not exist"):
+        run_training(compose_train([*tiny(tmp_path), "trainer.resume=true"]))
+
+
+# --- a dataset that misbehaves on purpose ----------------------------------------------
+
+
+@dataclasses.dataclass
+class _TrapConfig:
+    poison_from: int = 10**9  # global sample index from which targets are NaN
+    interrupt_at: int = 10**9  # global sample index that raises KeyboardInterrupt
+
+
+class _Trap(torch.utils.data.Dataset):
+    def __init__(self, poison_from: int, interrupt_at: int, pattern: str, **_):
+        self.poison_from, self.interrupt_at, self.pattern = poison_from, interrupt_at, pattern
+        self.calls = 0
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, i: int):
+        self.calls += 1
+        if self.calls > self.interrupt_at:
+            raise KeyboardInterrupt
+        rgb = torch.full((3, 24, 24), 0.5)
+        if self.calls > self.poison_from:
+            rgb = rgb * float("nan")
+        return {"cfa": mosaic(rgb, self.pattern), "mask": torch.ones(3, 24, 24), "target": rgb}
+
+
+if "_trap" not in DATASETS.names():
+    DATASETS.register("_trap", _TrapConfig)(lambda **kw: _Trap(**kw))
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    cfg = compose_train([*tiny(tmp_path, steps=6), "trainer.save_every=2"])
+    cfg.dataset.train = {"name": "_trap", "poison_from": 2 * 3}  # batches 1-3 clean, then NaN
+    cfg.dataset.val = {"name": "folder", "root": str(SAMPLES / "val"), "max_size": 48}
+    with pytest.raises(TrainingDiverged, match="step 3") as exc:
+        run_training(cfg)
+    assert "kept" in str(exc.value)
+    last = load_checkpoint(tmp_path / "ckpt" / "default" / "last.pt")
+    assert last["step"] == 2
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
+
+
+def test_ctrl_c_saves_last_and_returns(tmp_path):
+    cfg = compose_train([*tiny(tmp_path, steps=50)])
+    cfg.dataset.train = {"name": "_trap", "interrupt_at": 2 * 3}
+    cfg.dataset.val = {"name": "folder", "root": str(SAMPLES / "val"), "max_size": 48}
+    result = run_training(cfg)
+    assert result.interrupted and result.step == 3
+    assert load_checkpoint(tmp_path / "ckpt" / "default" / "last.pt")["step"] == 3
+
+
+def test_freeze_keeps_named_parts_fixed(tmp_path, v4_checkpoint):
+    ckpt = load_checkpoint(v4_checkpoint)
+    first = sorted({k.split(".")[0] for k in ckpt["state_dict"]})[0]
+    cfg = compose_train([*tiny(tmp_path, steps=2), f"trainer.init_from={v4_checkpoint}",
+                         f"trainer.freeze=[{first}]"])
+    run_training(cfg)
+    after = _weights(tmp_path / "ckpt" / "default" / "last.pt")
+    changed = {k for k in after if not torch.equal(after[k], ckpt["state_dict"][k])}
+    assert changed, "nothing trained"
+    assert not any(k.startswith(first) for k in changed)
+    with pytest.raises(ConfigError, match="no parameter name starts with 'nope'"):
+        run_training(compose_train([*tiny(tmp_path), "trainer.freeze=[nope]"]))
+
+
+def test_ewc_pulls_towards_the_starting_weights(tmp_path, v4_checkpoint):
+    start = load_checkpoint(v4_checkpoint)["state_dict"]
+
+    def drift(weight: float, where: Path) -> float:
+        cfg = compose_train([*tiny(where, steps=4), f"trainer.init_from={v4_checkpoint}",
+                             "trainer.optim.lr=5e-3", f"trainer.ewc_weight={weight}",
+                             "trainer.ewc_batches=2"])
+        run_training(cfg)
+        end = _weights(where / "ckpt" / "default" / "last.pt")
+        return float(sum(((end[k] - start[k]) ** 2).sum() for k in end if end[k].is_floating_point()))
+
+    assert drift(1e4, tmp_path / "ewc") < drift(0.0, tmp_path / "plain")
+
+
+def test_lr_schedule_warmup_then_cosine():
+    assert lr_factor(0, 10, 110, 0.1) == pytest.approx(0.1)
+    assert lr_factor(9, 10, 110, 0.1) == pytest.approx(1.0)
+    assert lr_factor(60, 10, 110, 0.1) == pytest.approx(0.55)
+    assert lr_factor(110, 10, 110, 0.1) == pytest.approx(0.1)
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+
+
+@pytest.mark.slow
+def test_console_script_multirun_sweep(tmp_path):
+    out = subprocess.run(
+        ["demosaic-train", "-m", "+experiment=quickstart", *tiny(tmp_path), "trainer.max_steps=1",
+         "dataset.train.patch_size=24", "trainer.optim.lr=1e-3,3e-4",
+         f"hydra.sweep.dir={tmp_path / 'sweep'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=_env())
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (tmp_path / "ckpt" / "quickstart_0" / "last.pt").is_file()
+    assert (tmp_path / "ckpt" / "quickstart_1" / "last.pt").is_file()
+
+
+def test_console_script_reports_bad_input_without_traceback(tmp_path):
+    out = subprocess.run(["demosaic-train", "+experiment=v4_ft", *tiny(tmp_path),
+                          f"trainer.init_from={tmp_path / 'nope.pt'}"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=_env())
+    assert out.returncode == 2
+    assert "demosaic-train +experiment=v4" in out.stderr + out.stdout
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_port=29517",
+         "-m", "demosaic.cli.train", "+experiment=quickstart", *tiny(tmp_path, steps=2),
+         "dataset.train.patch_size=24", f"hydra.run.dir={tmp_path / 'hydra'}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, env=_env())
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "world 2" in (tmp_path / "logs" / "train_quickstart.log").read_text()
+    assert load_checkpoint(tmp_path / "ckpt" / "quickstart" / "last.pt")["step"] == 2

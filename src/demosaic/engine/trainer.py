@@ -333,6 +333,8 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
                                split="train", seed=t.seed)
     val_set = DATASETS.build(dataset_cfg["val"], where="dataset.val", pattern=pattern, split="val",
                              seed=t.seed)
+    if t.num_workers > 0 and hasattr(train_set, "preload"):
+        train_set.preload()  # decode once in this process; forked workers share the cache
     criterion = build_loss(loss_cfg)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("model %s %s: %.3f M parameters; train set %d items, val set %d images",

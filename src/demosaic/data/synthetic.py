@@ -1,0 +1,192 @@
+"""Synthetic mosaics from ordinary photographs (the research log's v4_ft, fullres and v3 data).
+
+Pipeline per item (all in linear light unless ``space: srgb``):
+
+1. pick an image uniformly among the files of ``root`` (one folder or a list of folders);
+2. decode sRGB exactly to linear light (lookup table of the 8/16-bit code values), optionally
+   box-downsample by ``downsample`` in linear light (done once per image, cached);
+3. crop a ``patch_size`` square whose origin is a multiple of the CFA period;
+4. apply one of the 8 flips/rotations to the **RGB** (``cfa.transform_image``), so the mosaic
+   made afterwards is still in canonical phase;
+5. scale exposure by a log-uniform factor from ``exposure_range``;
+6. optionally add highlights above 1.0 (:func:`demosaic.data.transforms.add_highlights`);
+7. ``space: srgb`` only: gamma-encode and clip to ``[0, 1]`` (v3, kept to reproduce the log);
+8. mosaic through the pattern (the mosaic equals the target at every sampled position);
+9. optionally add Poisson-Gaussian noise to the mosaic only (off by default).
+
+An epoch is ``samples_per_epoch`` random crops. With a seed, item ``i`` of epoch ``e`` is a
+pure function of ``(seed, e, i)`` (call :meth:`SyntheticDataset.set_epoch` before each epoch;
+with non-persistent loader workers the new epoch reaches the workers).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch.utils.data import Dataset
+
+from demosaic import cfa as cfa_mod
+from demosaic.cfa import CFAPattern
+from demosaic.data import DATASETS
+from demosaic.data.common import (
+    Sample,
+    aligned_origin,
+    check_patch,
+    check_range,
+    list_images,
+    log_uniform,
+    make_rng,
+    make_sample,
+    random_transform,
+    resolve_roots,
+)
+from demosaic.data.sources import SourceCache, image_size
+from demosaic.data.transforms import add_highlights, add_poisson_gaussian, to_srgb_clipped
+from demosaic.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SPACES = ("linear", "srgb")
+
+
+@dataclass
+class SyntheticConfig:
+    """Keys of ``name: synthetic``.
+
+    Attributes:
+        root: Folder, list of folders, or null for the bundled samples of the split.
+        patch_size: Crop side in px (a multiple of the CFA period).
+        samples_per_epoch: Random crops per epoch (the dataset's length).
+        downsample: Box-filter factor in linear light before cropping (1 = full resolution).
+        augment: Apply the 8 flips/rotations to the RGB before mosaicking.
+        exposure_range: ``[low, high]`` log-uniform exposure factor (``[1, 1]`` = off).
+        highlight_prob: Probability that a crop gets synthetic highlights above 1.0.
+        highlight_gain: ``[low, high]`` log-uniform highlight gain (``low >= 1``).
+        noise: Add Poisson-Gaussian noise to the mosaic (the target stays clean).
+        noise_shot: ``[low, high]`` shot-noise gain ``a`` (variance ``a * x``).
+        noise_read: ``[low, high]`` read-noise sigma ``b``.
+        space: ``linear`` (default) or ``srgb`` (v3: gamma-encoded, clipped to [0, 1]).
+        cache: Keep decoded images in memory (per loader worker).
+    """
+
+    root: Any = None
+    patch_size: int = 96
+    samples_per_epoch: int = 1000
+    downsample: int = 1
+    augment: bool = True
+    exposure_range: list[float] = field(default_factory=lambda: [0.5, 2.0])
+    highlight_prob: float = 0.0
+    highlight_gain: list[float] = field(default_factory=lambda: [1.5, 8.0])
+    noise: bool = False
+    noise_shot: list[float] = field(default_factory=lambda: [1e-4, 1e-2])
+    noise_read: list[float] = field(default_factory=lambda: [1e-4, 5e-3])
+    space: str = "linear"
+    cache: bool = True
+
+
+class SyntheticDataset(Dataset):
+    """Random aligned crops of photographs, mosaicked through ``pattern``.
+
+    Items follow the sample contract (:mod:`demosaic.data.common`) with
+    ``H = W = patch_size``.
+    """
+
+    def __init__(self, files: list[Path], pattern: CFAPattern, *, patch_size: int,
+                 samples_per_epoch: int, downsample: int = 1, augment: bool = True,
+                 exposure_range: tuple[float, float] = (1.0, 1.0), highlight_prob: float = 0.0,
+                 highlight_gain: tuple[float, float] = (1.5, 8.0), noise: bool = False,
+                 noise_shot: tuple[float, float] = (1e-4, 1e-2),
+                 noise_read: tuple[float, float] = (1e-4, 5e-3), space: str = "linear",
+                 cache: bool = True, seed: int | None = None, key: str = "dataset") -> None:
+        check_patch(patch_size, pattern, f"{key}.patch_size")
+        if samples_per_epoch <= 0:
+            raise ConfigError(f"{key}.samples_per_epoch: must be positive, got {samples_per_epoch}")
+        if downsample < 1:
+            raise ConfigError(f"{key}.downsample: must be an integer >= 1, got {downsample}")
+        if space not in SPACES:
+            raise ConfigError(f"{key}.space: {space!r} is not one of {list(SPACES)}")
+        if not 0.0 <= highlight_prob <= 1.0:
+            raise ConfigError(f"{key}.highlight_prob: {highlight_prob} is not in [0, 1]")
+        self.exposure_range = check_range(exposure_range, f"{key}.exposure_range")
+        self.highlight_gain = check_range(highlight_gain, f"{key}.highlight_gain")
+        if self.highlight_gain[0] < 1.0:
+            raise ConfigError(f"{key}.highlight_gain: low end {self.highlight_gain[0]} < 1; "
+                              "highlights brighten, use gains >= 1")
+        self.noise_shot = check_range(noise_shot, f"{key}.noise_shot")
+        self.noise_read = check_range(noise_read, f"{key}.noise_read")
+        need = patch_size * downsample
+        usable = []
+        for f in files:
+            h, w = image_size(f)
+            if h >= need and w >= need:
+                usable.append(f)
+            else:
+                log.warning("%s: skipping %s (%dx%d px): smaller than patch_size x downsample "
+                            "= %d px", key, f, w, h, need)
+        if not usable:
+            raise ConfigError(
+                f"{key}: no image is at least patch_size x downsample = {patch_size} x "
+                f"{downsample} = {need} px on both sides; lower {key}.patch_size or "
+                f"{key}.downsample"
+            )
+        self.files = usable
+        self.pattern = pattern
+        self.patch_size = patch_size
+        self.samples_per_epoch = samples_per_epoch
+        self.downsample = downsample
+        self.augment = augment
+        self.highlight_prob = highlight_prob
+        self.noise = noise
+        self.space = space
+        self.seed = seed
+        self.epoch = 0
+        self._sources = SourceCache(self.files, downsample, enabled=cache)
+        log.info("synthetic dataset: %d images, %d crops/epoch of %d px, downsample %d, %s",
+                 len(self.files), samples_per_epoch, patch_size, downsample, space)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose crops ``__getitem__`` returns (deterministic with a seed)."""
+        self.epoch = int(epoch)
+
+    def preload(self) -> None:
+        """Decode and cache every image now (see :meth:`SourceCache.preload`)."""
+        self._sources.preload()
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def __getitem__(self, index: int) -> Sample:
+        if not 0 <= index < self.samples_per_epoch:
+            raise IndexError(index)
+        rng = make_rng(self.seed, self.epoch, index)
+        src = self._sources.get(int(rng.integers(len(self.files))))
+        h, w = src.shape
+        p = self.patch_size
+        y0, x0 = aligned_origin(rng, h, w, p, self.pattern.period)
+        rgb = src.linear(y0, x0, p, p).transpose(2, 0, 1)
+        if self.augment:
+            rgb = cfa_mod.transform_image(rgb, *random_transform(rng))
+        rgb = rgb * np.float32(log_uniform(rng, self.exposure_range))
+        if self.highlight_prob > 0 and rng.random() < self.highlight_prob:
+            rgb = add_highlights(rgb, rng, self.highlight_gain)
+        if self.space == "srgb":
+            rgb = to_srgb_clipped(rgb)
+        sample = make_sample(rgb, self.pattern)
+        if self.noise:
+            noisy = add_poisson_gaussian(sample["cfa"].numpy(), rng, self.noise_shot,
+                                         self.noise_read)
+            sample = make_sample(sample["target"].numpy(), self.pattern, cfa=noisy)
+        return sample
+
+
+@DATASETS.register("synthetic", SyntheticConfig)
+def make_synthetic(*, pattern: str, split: str, seed: int | None, root: Any = None,
+                   **kwargs: Any) -> SyntheticDataset:
+    """Registry factory of ``name: synthetic`` (keys: :class:`SyntheticConfig`)."""
+    key = f"dataset.{split}"
+    files = list_images(resolve_roots(root, split, f"{key}.root"), f"{key}.root")
+    return SyntheticDataset(files, cfa_mod.get_pattern(pattern), seed=seed, key=key, **kwargs)

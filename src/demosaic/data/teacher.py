@@ -1,0 +1,174 @@
+"""The LibRaw teacher: demosaic a raw file with LibRaw into linear camera RGB, on the CFA's scale.
+
+:func:`compute_teacher` runs ``rawpy.postprocess`` with options that leave the data linear,
+in camera RGB, unscaled by white balance or brightness, unrotated, and on the same scale as
+the normalised mosaic of :func:`demosaic.io.raw.read_raw` (black 0, white 1):
+
+- ``output_color=raw`` (no colour matrix), ``gamma=(1, 1)``, ``output_bps=16``;
+- ``user_wb=[1, 1, 1, 1]`` and ``no_auto_bright``: LibRaw then scales every channel by the
+  same ``65535 / (white - black)``, so dividing its output by 65535 gives the normalised scale;
+- ``adjust_maximum_thr=0`` (keep the file's white level), ``highlight_mode=clip``,
+  ``user_flip=0`` (sensor orientation, like the mosaic), no median filter, no noise reduction.
+
+LibRaw clips at black (0) and white (1.0) while demosaicking, so the teacher lies in
+``[0, 1]``: at each sampled position it equals ``clip(cfa, 0, 1)`` up to 16-bit rounding where
+the algorithm keeps the measured samples. :func:`sample_fidelity` measures exactly that and
+the build records it.
+
+LibRaw does not run every requested algorithm on X-Trans: quality >= 3 (AHD, DCB, DHT, AAHD)
+runs Markesteijn 3-pass, PPG runs Markesteijn 1-pass; VNG and LINEAR run as named.
+:func:`effective_algorithm` names what actually runs, and a replacement is logged.
+Markesteijn fails on images under 512 px in width or height, so smaller mosaics are padded
+(phase-preserving, bottom/right) into a temporary DNG first.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from demosaic.data.common import period_pad_index
+from demosaic.errors import ConfigError, RawReadError
+from demosaic.io.raw import RawImage
+
+log = logging.getLogger(__name__)
+
+#: Requested name -> rawpy ``DemosaicAlgorithm`` member (LibRaw's built-in algorithms).
+ALGORITHMS = {"linear": "LINEAR", "vng": "VNG", "ppg": "PPG", "ahd": "AHD", "dcb": "DCB",
+              "dht": "DHT", "aahd": "AAHD"}
+#: What LibRaw actually runs on X-Trans for each requested algorithm.
+XTRANS_EFFECTIVE = {"linear": "bilinear", "vng": "vng", "ppg": "markesteijn1",
+                    "ahd": "markesteijn3", "dcb": "markesteijn3", "dht": "markesteijn3",
+                    "aahd": "markesteijn3"}
+#: Smallest side LibRaw's Markesteijn (X-Trans) accepts.
+MIN_SIDE = 512
+
+
+def check_algorithm(requested: str) -> str:
+    """Normalise and validate a requested teacher algorithm name."""
+    name = requested.lower()
+    if name not in ALGORITHMS:
+        raise ConfigError(f"teacher algorithm {requested!r} is not one of {sorted(ALGORITHMS)} "
+                          "(LibRaw's built-in demosaickers)")
+    return name
+
+
+def effective_algorithm(requested: str, family: str) -> str:
+    """The algorithm LibRaw actually runs for ``requested`` on a ``family`` sensor.
+
+    ``"dht"`` on X-Trans -> ``"markesteijn3"``; ``"ppg"`` -> ``"markesteijn1"``;
+    ``"linear"`` -> ``"bilinear"``; on Bayer the named algorithm (``"linear"`` ->
+    ``"bilinear"``).
+    """
+    name = check_algorithm(requested)
+    if family == "xtrans":
+        return XTRANS_EFFECTIVE[name]
+    return "bilinear" if name == "linear" else name
+
+
+def _params(requested: str):  # -> rawpy.Params
+    import rawpy
+
+    return rawpy.Params(
+        demosaic_algorithm=rawpy.DemosaicAlgorithm[ALGORITHMS[requested]],
+        output_color=rawpy.ColorSpace.raw, output_bps=16, gamma=(1.0, 1.0),
+        no_auto_bright=True, use_camera_wb=False, use_auto_wb=False, user_wb=[1.0, 1.0, 1.0, 1.0],
+        adjust_maximum_thr=0.0, highlight_mode=rawpy.HighlightMode.Clip, user_flip=0,
+        half_size=False, four_color_rgb=False, median_filter_passes=0,
+    )
+
+
+def _postprocess(path: Path, requested: str) -> np.ndarray:
+    """LibRaw's demosaic of ``path`` as ``(H, W, 3)`` float32 in ``[0, 1]`` (see module doc)."""
+    from demosaic.io.raw import open_raw
+
+    with open_raw(path) as raw:  # LibRaw failures become RawReadError naming the file
+        rgb = raw.postprocess(params=_params(requested))
+    return rgb.astype(np.float32) / np.float32(65535.0)
+
+
+def _padded_dng(raw: RawImage, height: int, width: int, folder: Path) -> Path:
+    """Write the mosaic padded (bottom/right, same phase) to ``height x width`` as a DNG with
+    black 0 and white 65535, in the file's own layout. Returns its path."""
+    from demosaic.io.dng import write_dng
+
+    period = 6 if raw.family == "xtrans" else 2
+    h, w = raw.cfa.shape
+    rows = period_pad_index(h, height, period)
+    cols = period_pad_index(w, width, period)
+    padded = raw.cfa[rows][:, cols]
+    path = folder / "padded.dng"
+    write_dng(path, np.clip(padded, 0.0, 1.0), np.asarray(raw.layout)[:period, :period],
+              black_level=0, white_level=65535)
+    return path
+
+
+def compute_teacher(path: str | Path, raw: RawImage, requested: str = "dht"
+                    ) -> tuple[np.ndarray, dict[str, object]]:
+    """Demosaic ``path`` with LibRaw as a teacher for ``raw`` (its :func:`read_raw` result).
+
+    Args:
+        path: The raw file.
+        raw: ``read_raw(path)``; gives the visible mosaic, layout and family.
+        requested: Teacher algorithm (``dht`` by default, like the research log).
+
+    Returns:
+        ``(teacher, info)``: teacher ``(H, W, 3)`` float32 linear camera RGB in ``[0, 1]``,
+        pixel-aligned with ``raw.cfa`` (same ``H, W``, same phase); info: ``requested``,
+        ``algorithm`` (what LibRaw ran), ``replaced`` (bool), ``padded_to`` (``[h, w]`` or
+        None).
+
+    Raises:
+        RawReadError: when LibRaw fails or returns an image of another size.
+    """
+    requested = check_algorithm(requested)
+    algorithm = effective_algorithm(requested, raw.family)
+    replaced = algorithm != requested and not (requested == "linear" and algorithm == "bilinear")
+    if replaced:
+        log.warning("%s: requested teacher %r is not run by LibRaw on %s sensors; it runs %r "
+                    "(recorded as the teacher)", path, requested, raw.family, algorithm)
+    h, w = raw.cfa.shape
+    padded_to = None
+    if min(h, w) < MIN_SIDE:
+        padded_to = [max(h, MIN_SIDE), max(w, MIN_SIDE)]
+        with tempfile.TemporaryDirectory(prefix="demosaic-teacher-") as tmp:
+            rgb = _postprocess(_padded_dng(raw, *padded_to, Path(tmp)), requested)[:h, :w]
+    else:
+        rgb = _postprocess(Path(path), requested)
+    if rgb.shape[:2] != (h, w):
+        raise RawReadError(f"{path}: LibRaw's teacher is {rgb.shape[1]}x{rgb.shape[0]} px but the "
+                           f"visible mosaic is {w}x{h} px; this camera's layout is not supported "
+                           "as a teacher")
+    info = {"requested": requested, "algorithm": algorithm, "replaced": replaced,
+            "padded_to": padded_to}
+    return np.ascontiguousarray(rgb), info
+
+
+def sample_fidelity(teacher: np.ndarray, cfa: np.ndarray, layout: np.ndarray) -> dict[str, float]:
+    """How well the teacher keeps the measured samples.
+
+    Args:
+        teacher: ``(H, W, 3)`` teacher, aligned with ``cfa``.
+        cfa: ``(H, W)`` normalised mosaic.
+        layout: ``(P, P)`` channel indices of ``cfa``'s top-left cell.
+
+    Returns:
+        ``mean_abs`` and ``max_abs`` of ``teacher[y, x, c(y, x)] - clip(cfa, 0, 1)`` over
+        the interior (a 6 px border excluded), and ``median_ratio`` (teacher over mosaic, for
+        mosaic values above 0.05): about 1.0 when the scales agree.
+    """
+    h, w = cfa.shape
+    lay = np.asarray(layout, dtype=np.int64)
+    p = lay.shape[0]
+    idx = np.tile(lay, (-(-h // p), -(-w // p)))[:h, :w]
+    sampled = np.take_along_axis(teacher, idx[..., None], axis=2)[..., 0]
+    ref = np.clip(cfa, 0.0, 1.0)
+    b = 6
+    diff = np.abs(sampled - ref)[b:-b, b:-b]
+    inner_ref, inner_s = ref[b:-b, b:-b], sampled[b:-b, b:-b]
+    lit = inner_ref > 0.05
+    ratio = float(np.median(inner_s[lit] / inner_ref[lit])) if lit.any() else float("nan")
+    return {"mean_abs": float(diff.mean()), "max_abs": float(diff.max()), "median_ratio": ratio}

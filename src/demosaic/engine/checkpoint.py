@@ -53,7 +53,7 @@ def make_checkpoint(
         "config": dict(config or {}),
         "step": int(step),
         "metrics": {k: float(v) for k, v in (metrics or {}).items()},
-        "versions": {"demosaic": demosaic.__version__, "torch": torch.__version__},
+        "versions": {"demosaic": demosaic.__version__, "torch": str(torch.__version__)},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "run_name": run_name,
         "train_state": dict(train_state) if train_state is not None else None,

@@ -436,7 +436,7 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
                 with contextlib.suppress(Exception):
                     tracking.fail_run(t.run_name, f"non-finite loss at step {step}: {bad}")
                 raise TrainingDiverged(
-                    f"run {t.run_name}: loss is {float(loss)} at step {step} (terms {bad}); stopped. "
+                    f"run {t.run_name}: loss is {loss.item()} at step {step} (terms {bad}); stopped. "
                     f"The last good checkpoint {last_path} was kept. Lower trainer.optim.lr, "
                     "raise trainer.optim.warmup_steps or check the data for NaN/inf.")
             optimizer.zero_grad(set_to_none=True)
@@ -464,11 +464,11 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
                 rate = window_n / max(now - window_t, 1e-9)
                 window_t, window_n = now, 0
                 scalars = {f"loss/{k}": float(v) for k, v in terms.items()}
-                scalars.update({"loss/total": float(loss), "lr": scheduler.get_last_lr()[0],
+                scalars.update({"loss/total": loss.item(), "lr": scheduler.get_last_lr()[0],
                                 "throughput/samples_per_s": rate})
                 _log_scalars(writer, metrics_file, step, scalars)
-                bar.set_postfix(loss=f"{float(loss):.4g}", sps=f"{rate:.1f}")
-                log.info("step %6d  loss %.5f  %s  lr %.2e  %.1f samples/s", step, float(loss),
+                bar.set_postfix(loss=f"{loss.item():.4g}", sps=f"{rate:.1f}")
+                log.info("step %6d  loss %.5f  %s  lr %.2e  %.1f samples/s", step, loss.item(),
                          " ".join(f"{k} {float(v):.4f}" for k, v in terms.items()),
                          scheduler.get_last_lr()[0], rate)
 

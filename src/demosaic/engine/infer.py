@@ -1,0 +1,465 @@
+"""Demosaic camera raw files end to end: raw in, linear EXR or 16-bit TIFF out.
+
+Pipeline of :func:`infer_file`::
+
+    read_raw(path)                   visible area, (H, W) float32 linear, observed CFA phase
+    family check                     model.pattern.family must equal the file's (else CFAError)
+    pad_to_canonical                 prepend (P - dy) % P rows / (P - dx) % P columns copied
+                                     one period inwards, so pixel (0, 0) is canonical phase
+    tiled_demosaic                   (3, H + a, W + b) camera RGB, bounded memory
+    crop [a:, b:]                    back to the file's full visible area (H, W)
+    white balance x colour matrix    one 3x3 per pixel, applied in row chunks (no clamp)
+    apply_orientation                upright as the file says (LibRaw ``flip``)
+    write                            .exr: half (default) or float, header metadata;
+                                     .tif/.tiff: 16-bit sRGB-encoded (clipped to [0, 1])
+
+Output size = the raw file's visible area (LibRaw's ``raw_image_visible``), turned by the
+orientation; no rows or columns are cropped for CFA alignment: the rows prepended to reach the
+canonical phase are real pixels of the same colours from one period further in, and are
+removed again after demosaicking.
+
+Colour: ``color_space="camera"`` writes camera RGB (white-balanced unless
+``white_balance="none"``); ``"srgb"`` / ``"rec2020"`` write **linear** sRGB / Rec.2020 (D65)
+through :func:`demosaic.color.camera_to_output_matrix` of the file's colour matrix. Nothing
+clamps in EXR output: highlights above 1.0 (and small negatives) survive.
+
+Failure safety: every writer goes through :func:`demosaic.io.atomic.atomic_path`, and the
+raw file is fully read before anything is written, so a corrupt input raises
+:class:`~demosaic.errors.RawReadError` and leaves no output (an older output stays intact).
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+import demosaic
+from demosaic.color import camera_to_output_matrix, normalize_multipliers
+from demosaic.engine.checkpoint import load_checkpoint, load_model
+from demosaic.engine.tiling import (
+    DEFAULT_TILE,
+    auto_overlap,
+    pad_to_canonical,
+    resolve_device,
+    tiled_demosaic,
+)
+from demosaic.errors import CFAError, CheckpointError, ConfigError, DemosaicError, RawReadError
+from demosaic.io.images import write_exr, write_tiff16
+from demosaic.io.raw import RawImage, apply_orientation, read_raw
+
+log = logging.getLogger(__name__)
+
+#: The model shipped inside the package (added by a later release; optional).
+DEFAULT_CHECKPOINT = Path(demosaic.__file__).parent / "assets" / "default.pt"
+COLOR_SPACES = ("camera", "srgb", "rec2020")
+WHITE_BALANCES = ("as_shot", "none")
+OUTPUT_EXTENSIONS = (".exr", ".tif", ".tiff")
+#: Parameter-free models usable without a checkpoint (built for each file's CFA family).
+BUILTIN_MODELS = ("bilinear",)
+_CHUNK_ROWS = 256
+
+
+# --------------------------------------------------------------------------------------
+# Model source
+# --------------------------------------------------------------------------------------
+
+
+class ModelSource:
+    """Where the demosaicker comes from: a checkpoint, the packaged default, or a built-in
+    parameter-free model. Resolve once, then ask :meth:`for_family` per file.
+
+    Args:
+        checkpoint: Checkpoint ``.pt`` path; ``None`` = the packaged default (when shipped).
+        model: A built-in model name (``"bilinear"``) instead of a checkpoint.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` ...
+
+    Raises:
+        ConfigError: both or an unknown built-in model given.
+        CheckpointError: no checkpoint given and none packaged, or unreadable checkpoint.
+    """
+
+    def __init__(self, checkpoint: str | os.PathLike[str] | None = None, model: str | None = None,
+                 device: str | torch.device | None = "auto") -> None:
+        self.device = resolve_device(device)
+        self._builtin: dict[str, nn.Module] = {}
+        self._model: nn.Module | None = None
+        self.info: dict[str, str] = {}
+        if model is not None and checkpoint is not None:
+            raise ConfigError(f"give either a checkpoint ({checkpoint}) or a built-in model "
+                              f"({model!r}), not both")
+        if model is not None:
+            if model not in BUILTIN_MODELS:
+                raise ConfigError(f"unknown built-in model {model!r}; choose one of {BUILTIN_MODELS} "
+                                  "or pass a trained checkpoint with --checkpoint")
+            self.name = model
+            self.info = {"model": model, "checkpoint": "", "step": "",
+                         "description": f"{model} (parameter-free built-in)"}
+            return
+        if checkpoint is None:
+            if not DEFAULT_CHECKPOINT.is_file():
+                raise CheckpointError(
+                    f"no checkpoint given and this installation ships no default model "
+                    f"({DEFAULT_CHECKPOINT} is missing); pass --checkpoint PATH (a best.pt "
+                    "written by demosaic-train) or use --model bilinear for the parameter-free "
+                    "baseline")
+            checkpoint = DEFAULT_CHECKPOINT
+        ckpt = load_checkpoint(checkpoint)
+        self._model = load_model(ckpt, device=self.device)
+        spec = ckpt.get("model", {})
+        self.name = str(spec.get("name", "?"))
+        self.info = {
+            "model": json.dumps(spec, sort_keys=True),
+            "checkpoint": str(Path(checkpoint).name),
+            "step": str(ckpt.get("step", "")),
+            "run_name": str(ckpt.get("run_name", "")),
+            "description": f"{self.name} from {Path(checkpoint).name} (step {ckpt.get('step', '?')}"
+                           f"{', run ' + str(ckpt['run_name']) if ckpt.get('run_name') else ''})",
+        }
+
+    def for_family(self, family: str, path: Path) -> nn.Module:
+        """The model for a file whose sensor is ``family``; raises CFAError on a mismatch."""
+        if self._model is None:
+            if family not in self._builtin:
+                from demosaic.cfa import CANONICAL
+                from demosaic.models import create_model
+
+                self._builtin[family] = create_model(self.name, cfa=CANONICAL[family].name).to(
+                    self.device).eval()
+            return self._builtin[family]
+        pattern = self._model.pattern
+        if pattern.family != family:
+            raise CFAError(
+                f"{path}: the file has a {_family_name(family)} sensor but the model "
+                f"{self.info['description']} is for {_family_name(pattern.family)} "
+                f"({pattern.name}) mosaics; pass a {_family_name(family)} checkpoint with "
+                "--checkpoint, or --model bilinear")
+        return self._model
+
+
+def _family_name(family: str) -> str:
+    return {"xtrans": "X-Trans", "bayer": "Bayer"}.get(family, family)
+
+
+# --------------------------------------------------------------------------------------
+# Single file
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class InferResult:
+    """One processed file.
+
+    Attributes:
+        input, output: Paths.
+        size: ``(H, W)`` of the written image (after orientation).
+        seconds: Wall time (read to write).
+        skipped: ``True`` when the output existed and was left alone (batch mode).
+    """
+
+    input: Path
+    output: Path
+    size: tuple[int, int] = (0, 0)
+    seconds: float = 0.0
+    skipped: bool = False
+
+    @property
+    def megapixels(self) -> float:
+        return self.size[0] * self.size[1] / 1e6
+
+
+def output_kind(path: Path) -> Literal["exr", "tiff"]:
+    """``"exr"`` or ``"tiff"`` from the extension; ConfigError for anything else."""
+    ext = path.suffix.lower()
+    if ext == ".exr":
+        return "exr"
+    if ext in (".tif", ".tiff"):
+        return "tiff"
+    raise ConfigError(f"output {path}: unsupported extension {path.suffix!r}; use one of "
+                      f"{OUTPUT_EXTENSIONS} (.exr keeps highlights above 1.0)")
+
+
+def _check_choice(value: str, choices: Sequence[str], key: str) -> str:
+    if value not in choices:
+        raise ConfigError(f"{key}={value!r} is not valid; choose one of {list(choices)}")
+    return value
+
+
+def color_transform(raw: RawImage, color_space: str, white_balance: str) -> np.ndarray | None:
+    """The single ``(3, 3)`` matrix applied to demosaicked camera RGB (``None`` = identity).
+
+    ``white_balance="as_shot"`` scales camera RGB by the file's as-shot multipliers (G = 1);
+    ``color_space`` ``"srgb"``/``"rec2020"`` then maps balanced camera RGB to linear sRGB /
+    Rec.2020 (D65). Without white balance the matrix is applied to unbalanced camera RGB
+    (neutral surfaces keep the sensor's colour cast, as LibRaw does with unit multipliers).
+    """
+    _check_choice(color_space, COLOR_SPACES, "color_space")
+    _check_choice(white_balance, WHITE_BALANCES, "white_balance")
+    m = np.eye(3)
+    if white_balance == "as_shot":
+        m = np.diag(normalize_multipliers(raw.wb_multipliers))
+    if color_space != "camera":
+        try:
+            m = camera_to_output_matrix(raw.xyz_to_cam, color_space) @ m
+        except DemosaicError as exc:
+            raise RawReadError(f"{raw.path}: cannot build the camera->{color_space} matrix: {exc}; "
+                               "use --color-space camera") from None
+    return None if np.array_equal(m, np.eye(3)) else m
+
+
+def _apply_matrix_chunked(rgb: torch.Tensor, matrix: np.ndarray | None, dtype: np.dtype
+                          ) -> np.ndarray:
+    """``matrix @ rgb`` per pixel for a ``(3, H, W)`` float32 tensor, in row chunks, into a new
+    numpy array of ``dtype`` (float16 halves the memory of the EXR half path)."""
+    src = rgb.numpy()
+    if matrix is None and dtype == np.float32:
+        return src
+    out = np.empty(src.shape, dtype=dtype)
+    m = None if matrix is None else matrix.astype(np.float32)
+    for r0 in range(0, src.shape[1], _CHUNK_ROWS):
+        chunk = src[:, r0:r0 + _CHUNK_ROWS]
+        if m is not None:
+            chunk = np.einsum("ck,khw->chw", m, chunk)
+        out[:, r0:r0 + _CHUNK_ROWS] = chunk
+    return out
+
+
+def _metadata(raw: RawImage, source: ModelSource, settings: dict[str, Any]) -> dict[str, str]:
+    return {
+        "cameraMake": raw.make,
+        "cameraModel": raw.model,
+        "demosaic:version": demosaic.__version__,
+        "demosaic:source": raw.path.name,
+        "demosaic:camera": f"{raw.make} {raw.model}".strip(),
+        "demosaic:model": source.info.get("description", source.name),
+        "demosaic:modelSpec": source.info.get("model", source.name),
+        "demosaic:checkpoint": source.info.get("checkpoint", ""),
+        "demosaic:step": source.info.get("step", ""),
+        "demosaic:colorSpace": settings["color_space"] + ("" if settings["color_space"] == "camera"
+                                                          else " linear D65"),
+        "demosaic:settings": json.dumps(settings, sort_keys=True),
+    }
+
+
+def infer_file(
+    input_path: str | os.PathLike[str],
+    output_path: str | os.PathLike[str],
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    model: str | None = None,
+    source: ModelSource | None = None,
+    device: str | torch.device | None = "auto",
+    tile: int | None = DEFAULT_TILE,
+    overlap: int | None = None,
+    color_space: str = "camera",
+    white_balance: str = "as_shot",
+    float32: bool = False,
+    amp: bool = False,
+    progress: bool = False,
+) -> InferResult:
+    """Demosaic one raw file and write the result.
+
+    Args:
+        input_path: Camera raw LibRaw reads (RAF, DNG, NEF ...), X-Trans or Bayer.
+        output_path: ``.exr`` (linear, unclamped; half unless ``float32``) or ``.tif``/``.tiff``
+            (16-bit, sRGB-encoded, clipped to [0, 1]). Replaced atomically if it exists.
+        checkpoint: Checkpoint path (default: the packaged model, when shipped).
+        model: ``"bilinear"``: parameter-free baseline instead of a checkpoint.
+        source: An already resolved :class:`ModelSource` (batch use); overrides the above.
+        device: ``"auto"`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"`` ...
+        tile, overlap: Window side and discarded context in px (see
+            :func:`demosaic.engine.tiling.tiled_demosaic`); ``tile=None``/0: whole image;
+            ``overlap=None``: the model's receptive field (tiled = whole-image output).
+        color_space: ``"camera"``, ``"srgb"`` (linear) or ``"rec2020"`` (linear).
+        white_balance: ``"as_shot"`` or ``"none"``.
+        float32: EXR with 32-bit floats instead of half.
+        amp: float16 autocast on CUDA/MPS.
+        progress: tqdm bar over tiles.
+
+    Returns:
+        :class:`InferResult`.
+
+    Raises:
+        RawReadError: unreadable/corrupt input (no output written).
+        CFAError: model and file CFA families differ (no output written).
+        ConfigError / CheckpointError: bad settings or checkpoint.
+    """
+    t0 = time.perf_counter()
+    inp, out = Path(input_path), Path(output_path)
+    kind = output_kind(out)
+    _check_choice(color_space, COLOR_SPACES, "color_space")
+    _check_choice(white_balance, WHITE_BALANCES, "white_balance")
+    if source is None:
+        source = ModelSource(checkpoint, model, device)
+    raw = read_raw(inp)
+    net = source.for_family(raw.family, inp).to(source.device)
+    if tile and overlap is None:
+        overlap = auto_overlap(net)
+    matrix = color_transform(raw, color_space, white_balance)
+
+    with warnings.catch_warnings():  # the RawImage array is read-only; it is only read
+        warnings.filterwarnings("ignore", message=".*not writable.*")
+        mosaic = torch.from_numpy(raw.cfa)
+    padded, (a, b) = pad_to_canonical(mosaic, raw.alignment)
+    h, w = raw.cfa.shape
+    log.info("%s: %s %s, %s %dx%d, phase offset (%d, %d) -> %d rows / %d columns prepended",
+             inp.name, raw.make, raw.model, _family_name(raw.family), w, h,
+             raw.alignment.dy, raw.alignment.dx, a, b)
+    del mosaic
+    rgb = tiled_demosaic(net, padded, tile=tile, overlap=overlap, device=source.device, amp=amp,
+                         progress=progress)
+    del padded
+    rgb = rgb[:, a:, b:]
+    dtype = np.float16 if kind == "exr" and not float32 else np.float32
+    img = _apply_matrix_chunked(rgb, matrix, dtype)
+    del rgb
+    img = apply_orientation(img, raw.orientation)
+    settings = {
+        "color_space": color_space, "white_balance": white_balance,
+        "wb_multipliers": [round(float(v), 6) for v in raw.wb_multipliers],
+        "tile": tile, "overlap": overlap, "device": str(source.device), "amp": amp,
+        "orientation_flip": raw.orientation,
+        "cfa_phase_offset": [raw.alignment.dy, raw.alignment.dx],
+        "format": ("exr float32" if float32 else "exr half") if kind == "exr" else "tiff16 srgb",
+    }
+    if kind == "exr":
+        write_exr(out, img, half=not float32, metadata=_metadata(raw, source, settings))
+    else:
+        write_tiff16(out, img, srgb=True)
+    result = InferResult(inp, out, (int(img.shape[1]), int(img.shape[2])), time.perf_counter() - t0)
+    log.info("wrote %s (%dx%d, %.1f s)", out, result.size[1], result.size[0], result.seconds)
+    return result
+
+
+# --------------------------------------------------------------------------------------
+# Batch
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class BatchResult:
+    """Outcome of :func:`infer_batch`: written, skipped (output existed) and failed files."""
+
+    done: list[InferResult] = field(default_factory=list)
+    skipped: list[InferResult] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def _raw_extensions() -> tuple[str, ...]:
+    from demosaic.data.shards import RAW_EXTENSIONS
+
+    return RAW_EXTENSIONS
+
+
+def is_glob(spec: str) -> bool:
+    """Whether ``spec`` contains glob wildcards (``*``, ``?``, ``[``)."""
+    return any(ch in spec for ch in "*?[")
+
+
+def collect_inputs(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Expand a file, a folder (its raw files, by extension, not recursive) or a glob
+    pattern (``**`` recurses), or a list of those, into a sorted list of files.
+
+    Raises:
+        ConfigError: when nothing matches.
+    """
+    specs = [spec] if isinstance(spec, (str, os.PathLike)) else list(spec)
+    found: list[Path] = []
+    exts = _raw_extensions()
+    for s in specs:
+        p = Path(s)
+        if p.is_file():
+            found.append(p)
+        elif p.is_dir():
+            found += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in exts)
+        elif is_glob(str(s)):
+            found += sorted(Path(f) for f in glob.glob(str(s), recursive=True) if Path(f).is_file())
+        else:
+            raise ConfigError(f"input {s} is neither a file, a folder nor a glob pattern; check "
+                              "the path")
+    unique = sorted(dict.fromkeys(found))
+    if not unique:
+        raise ConfigError(f"no raw files found in {', '.join(map(str, specs))} (extensions "
+                          f"{', '.join(exts)}); check the folder or pattern")
+    return unique
+
+
+def output_for(input_path: Path, output_dir: Path, ext: str) -> Path:
+    """``output_dir / (input stem + ext)``."""
+    return output_dir / (input_path.stem + ext)
+
+
+def infer_batch(
+    inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+    output_dir: str | os.PathLike[str],
+    *,
+    ext: str = ".exr",
+    overwrite: bool = False,
+    checkpoint: str | os.PathLike[str] | None = None,
+    model: str | None = None,
+    device: str | torch.device | None = "auto",
+    progress: bool = True,
+    **kwargs: Any,
+) -> BatchResult:
+    """Demosaic many raw files into ``output_dir`` (``<stem><ext>`` each).
+
+    Files whose output exists are skipped unless ``overwrite``; a file that fails (corrupt,
+    wrong CFA family) is logged and reported in :attr:`BatchResult.failed`, and the batch goes
+    on. ``kwargs`` go to :func:`infer_file` (tile, overlap, color_space, white_balance,
+    float32, amp).
+
+    Raises:
+        ConfigError: no inputs, a bad extension, or two inputs with the same output name.
+    """
+    files = collect_inputs(inputs)
+    out_dir = Path(output_dir)
+    output_kind(Path("x" + ext))
+    targets = [output_for(f, out_dir, ext) for f in files]
+    seen: dict[Path, Path] = {}
+    for f, t in zip(files, targets):
+        if t in seen:
+            raise ConfigError(f"{seen[t]} and {f} would both be written to {t}; process them in "
+                              "separate runs or rename one")
+        seen[t] = f
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = ModelSource(checkpoint, model, device)
+    result = BatchResult()
+    todo = []
+    for f, t in zip(files, targets):
+        if t.exists() and not overwrite:
+            result.skipped.append(InferResult(f, t, skipped=True))
+        else:
+            todo.append((f, t))
+    if result.skipped:
+        log.info("skipping %d file(s) whose output exists (pass --overwrite to redo them)",
+                 len(result.skipped))
+    from tqdm.auto import tqdm
+
+    bar = tqdm(todo, desc="demosaic", unit="file", disable=not progress)
+    for f, t in bar:
+        bar.set_postfix_str(f.name)
+        try:
+            result.done.append(infer_file(f, t, source=source, **kwargs))
+        except DemosaicError as exc:
+            log.error("%s", exc)
+            result.failed.append((f, str(exc)))
+    bar.close()
+    log.info("batch: %d written, %d skipped, %d failed", len(result.done), len(result.skipped),
+             len(result.failed))
+    return result
+
+
+__all__ = ["ModelSource", "InferResult", "BatchResult", "infer_file", "infer_batch",
+           "collect_inputs", "color_transform", "output_kind", "DEFAULT_CHECKPOINT",
+           "COLOR_SPACES", "WHITE_BALANCES", "BUILTIN_MODELS"]

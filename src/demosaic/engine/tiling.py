@@ -1,0 +1,344 @@
+"""Tiled inference aligned to the CFA period: whole raw frames in bounded memory.
+
+A model sees one window at a time. Windows start at multiples of ``m = lcm(period,
+model.size_multiple)`` so every window is in the canonical CFA phase and on the model's
+down-sampling grid, which makes a convolutional U-Net compute the same numbers on a window
+as on the whole image, except within its receptive field of the window's border.
+Each window therefore keeps only its **core**: the window minus ``overlap`` pixels on each
+side that touch a neighbouring window (image borders are kept, since the whole-image run sees
+the same border). Cores partition the image, so stitching is a plain copy into a
+preallocated float32 output and the result equals the whole-image output to float
+tolerance once ``overlap`` covers the model's effective receptive field
+(``tests/test_tiling.py`` measures the difference; ``docs/BENCHMARKS.md`` reports it).
+
+Layout along one axis of length ``L`` (a multiple of ``m`` after padding)::
+
+    window i   [ws ............................ we)
+    core i           [cs ............... ce)          ce - cs <= tile - 2 * overlap
+                 ^ overlap ^                ^ overlap ^
+
+Windows near the image end are shifted inwards so all windows but a single-window axis
+have exactly ``tile`` pixels; that gives edge tiles more context, never less.
+
+Memory: the input is padded once (one extra copy of the mosaic), the output is allocated
+once, and at most one window's activations are alive at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from contextlib import nullcontext
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from demosaic import cfa as cfa_mod
+from demosaic.errors import CFAError, ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Default window side in pixels (rounded down to the alignment multiple). Large windows
+#: waste less work on overlap; the default U-Net needs well under 1 GB for one window.
+DEFAULT_TILE = 2048
+#: Overlap used when a model's receptive field is unbounded (see :func:`auto_overlap`).
+DEFAULT_OVERLAP = 96
+
+
+@dataclass(frozen=True)
+class Span:
+    """One window along one axis: the model sees ``[win_start, win_end)`` and the output
+    keeps ``[core_start, core_end)`` (absolute coordinates, ``win_start <= core_start``)."""
+
+    win_start: int
+    win_end: int
+    core_start: int
+    core_end: int
+
+
+def alignment_multiple(model: nn.Module) -> int:
+    """``lcm(CFA period, model.size_multiple)``: the grid window starts and sizes snap to."""
+    period = model.pattern.period
+    return math.lcm(period, int(getattr(model, "size_multiple", period)))
+
+
+def plan_axis(length: int, tile: int, overlap: int, multiple: int) -> list[Span]:
+    """Split one axis into windows and cores.
+
+    Args:
+        length: Axis length in pixels, a multiple of ``multiple``.
+        tile: Window side, a positive multiple of ``multiple``.
+        overlap: Context discarded at inner window sides, a multiple of ``multiple``,
+            ``2 * overlap < tile``.
+        multiple: Alignment grid.
+
+    Returns:
+        Spans whose cores partition ``[0, length)``; all window bounds are multiples of
+        ``multiple``. The fewest windows of at most ``tile`` px are used, all of one size,
+        shrunk as far as coverage allows (less overlap work than fixed-size windows).
+    """
+    if length % multiple or tile % multiple or overlap % multiple:
+        raise ConfigError(f"plan_axis: length {length}, tile {tile} and overlap {overlap} must be "
+                          f"multiples of {multiple}")
+    if length <= tile:
+        return [Span(0, length, 0, length)]
+    if tile - 2 * overlap <= 0:
+        raise ConfigError(f"tile {tile} px leaves no core with overlap {overlap} px on each side; "
+                          f"use tile > 2 * overlap (e.g. tile={4 * overlap or multiple})")
+    # Fewest windows of at most `tile` px, then the smallest equal window size that still
+    # covers the axis: n windows of size s cover n * s - 2 * (n - 1) * overlap pixels.
+    n = 2 + max(0, -(-(length - 2 * (tile - overlap)) // (tile - 2 * overlap)))
+    tile = min(tile, _round_up(-(-(length + 2 * (n - 1) * overlap) // n), multiple))
+    core = tile - 2 * overlap
+    spans: list[Span] = []
+    start = 0
+    while start < length:
+        # The first window has no left neighbour, so its core extends to tile - overlap.
+        end = min(start + (tile - overlap if start == 0 else core), length)
+        if end < length and length - end <= overlap:
+            end = length  # the remainder fits in this window's right context
+        ws = max(0, min(start - overlap, length - tile))
+        we = ws + tile
+        if end > we:  # cannot happen with the rules above; guard against off-by-one edits
+            end = we
+        spans.append(Span(ws, we, start, end))
+        start = end
+    return spans
+
+
+def plan_tiles(height: int, width: int, tile: int, overlap: int, multiple: int
+               ) -> list[tuple[Span, Span]]:
+    """All ``(row_span, col_span)`` windows of a ``height x width`` array, row-major."""
+    rows = plan_axis(height, tile, overlap, multiple)
+    cols = plan_axis(width, tile, overlap, multiple)
+    return [(r, c) for r in rows for c in cols]
+
+
+def _round_up(x: int, m: int) -> int:
+    return -(-x // m) * m
+
+
+def _as_mosaic(cfa: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """``(H, W)``, ``(1, H, W)`` or ``(1, 1, H, W)`` -> ``(H, W)`` float32 CPU or device tensor."""
+    if isinstance(cfa, np.ndarray):
+        with warnings.catch_warnings():  # read-only arrays (RawImage.cfa) are only read here
+            warnings.filterwarnings("ignore", message=".*not writable.*")
+            t = torch.from_numpy(np.ascontiguousarray(cfa))
+    else:
+        t = cfa
+    if t.ndim == 4 and t.shape[:2] == (1, 1):
+        t = t[0, 0]
+    elif t.ndim == 3 and t.shape[0] == 1:
+        t = t[0]
+    if t.ndim != 2:
+        raise CFAError(f"tiled_demosaic expects a mosaic of shape (H, W), (1, H, W) or "
+                       f"(1, 1, H, W), got {tuple(t.shape)}")
+    return t.to(torch.float32)
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``"auto"``/``None`` -> CUDA, else MPS, else CPU; other values as given."""
+    if device is None or str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {device!r} is not a torch device ({exc}); use auto, cpu, "
+                          "cuda, cuda:0 or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} requested but CUDA is not available; use "
+                          "--device cpu or auto")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None)
+                                  and torch.backends.mps.is_available()):
+        raise ConfigError(f"device {device!r} requested but MPS is not available; use "
+                          "--device cpu or auto")
+    return dev
+
+
+def receptive_field(model: nn.Module, max_size: int = 3072) -> int | None:
+    """Receptive-field radius of ``model`` in pixels, measured once and cached on the model.
+
+    The gradient of one aligned ``m x m`` block of outputs (``m`` = :func:`alignment_multiple`)
+    with respect to a random input is non-zero exactly on the input pixels that can influence
+    it (LeakyReLU/linear layers never zero a gradient by chance), so its extent beyond the
+    block is the radius. The input grows until the extent no longer touches its border.
+
+    Returns:
+        The radius in pixels (0 for a pixel-wise model), or ``None`` when the influence still
+        reaches the border at ``max_size`` px (a global operation such as per-image
+        normalisation: tiling can then not be exact).
+    """
+    cached = getattr(model, "_tiling_receptive_field", "unset")
+    if cached != "unset":
+        return cached  # type: ignore[return-value]
+    m = alignment_multiple(model)
+    size = _round_up(max(16 * m, 96), 2 * m)
+    param = next(iter(model.parameters()), None)
+    buf = next(iter(model.buffers()), None)
+    dev = (param if param is not None else buf).device if (param is not None or buf is not None) \
+        else torch.device("cpu")
+    radius: int | None = None
+    with torch.inference_mode(False), torch.enable_grad():
+        while size <= max_size:
+            c = (size // 2) // m * m
+            x = torch.rand(1, 1, size, size, device=dev, requires_grad=True)
+            y = model(x)
+            (g,) = torch.autograd.grad(y[0, :, c:c + m, c:c + m].sum(), x)
+            nz = g[0, 0] != 0
+            rows = nz.any(1).nonzero().flatten().tolist()
+            cols = nz.any(0).nonzero().flatten().tolist()
+            if not rows:
+                radius = 0
+                break
+            if min(rows[0], cols[0]) > 0 and max(rows[-1], cols[-1]) < size - 1:
+                radius = max(0, c - rows[0], rows[-1] - (c + m - 1), c - cols[0],
+                             cols[-1] - (c + m - 1))
+                break
+            size *= 2
+    if radius is None:
+        log.warning("%s: the receptive field reaches past %d px (a global operation?); tiled "
+                    "output cannot equal whole-image output exactly", type(model).__name__, max_size)
+    log.debug("%s: receptive-field radius %s px", type(model).__name__, radius)
+    try:
+        model._tiling_receptive_field = radius  # type: ignore[attr-defined]
+    except AttributeError:  # pragma: no cover - exotic modules
+        pass
+    return radius
+
+
+def auto_overlap(model: nn.Module) -> int:
+    """Overlap that makes tiling exact: the receptive-field radius rounded up to the grid
+    (:data:`DEFAULT_OVERLAP` when the field is unbounded)."""
+    rf = receptive_field(model)
+    m = alignment_multiple(model)
+    return _round_up(rf if rf is not None else DEFAULT_OVERLAP, m)
+
+
+def tiled_demosaic(
+    model: nn.Module,
+    cfa: torch.Tensor | np.ndarray,
+    *,
+    tile: int | None = DEFAULT_TILE,
+    overlap: int | None = None,
+    device: str | torch.device | None = None,
+    amp: bool = False,
+    progress: bool = False,
+) -> torch.Tensor:
+    """Demosaic a whole mosaic window by window with bounded memory.
+
+    Args:
+        model: A ``DemosaicModel`` (``pattern``, ``size_multiple``, ``forward``), eval mode.
+            It is moved to ``device``.
+        cfa: Mosaic ``(H, W)``, ``(1, H, W)`` or ``(1, 1, H, W)``, linear light (white = 1.0,
+            unclamped), top-left pixel in the **canonical phase** of ``model.pattern``.
+            ``H, W >= period``.
+        tile: Window side in pixels, rounded down to ``m = lcm(period, size_multiple)``
+            (minimum ``m``), raised to ``3 * overlap`` if smaller. ``None`` or ``0`` runs the
+            whole image at once.
+        overlap: Context pixels discarded on each inner side of a window, rounded up to
+            ``m``. ``None`` (default) = :func:`auto_overlap`: the model's receptive-field
+            radius, which makes the result equal the whole-image output up to float rounding.
+            Smaller is faster and approximate.
+        device: ``"auto"``/``None`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"``, ...
+        amp: Run windows in float16 autocast on CUDA/MPS (ignored on CPU). Faster, not exact.
+        progress: Show a tqdm bar over windows.
+
+    Returns:
+        ``(3, H, W)`` float32 CPU tensor, linear light, unclamped, same phase as the input.
+    """
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    m = alignment_multiple(model)
+    if tile:
+        overlap_a = auto_overlap(model) if overlap is None else _round_up(max(0, int(overlap)), m)
+        tile_a = max(m, (int(tile) // m) * m)
+        if 2 * overlap_a >= tile_a:
+            raised = _round_up(3 * overlap_a, m)
+            log.info("tile %d px is too small for an overlap of %d px; using %d px",
+                     tile, overlap_a, raised)
+            tile_a = raised
+    else:
+        tile_a, overlap_a = 0, 0
+    return _tiled(model, cfa, tile_a, overlap_a, dev, amp, progress)
+
+
+@torch.inference_mode()
+def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap: int,
+           dev: torch.device, amp: bool, progress: bool) -> torch.Tensor:
+    pattern = model.pattern
+    mosaic = _as_mosaic(cfa)
+    h, w = mosaic.shape
+    m = alignment_multiple(model)
+    padded, _ = cfa_mod.period_pad(mosaic.cpu(), pattern, m)  # valid mosaic, canonical phase
+    ph, pw = padded.shape
+    if not tile:
+        tile = max(ph, pw)
+    plan = plan_tiles(ph, pw, tile, overlap, m)
+    log.debug("tiling %dx%d (padded %dx%d) into %d windows of %d px, overlap %d, grid %d",
+              h, w, ph, pw, len(plan), tile, overlap, m)
+
+    out = torch.empty((3, h, w), dtype=torch.float32)
+    use_amp = amp and dev.type in ("cuda", "mps")
+    autocast = torch.autocast(device_type=dev.type, dtype=torch.float16) if use_amp else nullcontext()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(plan), desc="tiles", unit="tile", leave=False)
+    for rs, cs in plan:
+        window = padded[rs.win_start:rs.win_end, cs.win_start:cs.win_end]
+        x = window.to(dev, non_blocking=True)[None, None]
+        with autocast:
+            y = model(x)
+        if y.shape != (1, 3, x.shape[-2], x.shape[-1]):
+            raise CFAError(f"model {type(model).__name__} returned shape {tuple(y.shape)} for "
+                           f"input {tuple(x.shape)}; expected (1, 3, H, W)")
+        # Keep the core, clipped to the unpadded image.
+        r0, r1 = rs.core_start, min(rs.core_end, h)
+        c0, c1 = cs.core_start, min(cs.core_end, w)
+        if r1 > r0 and c1 > c0:
+            out[:, r0:r1, c0:c1] = y[0, :, r0 - rs.win_start:r1 - rs.win_start,
+                                     c0 - cs.win_start:c1 - cs.win_start].float().cpu()
+        del x, y
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    return out
+
+
+def pad_to_canonical(cfa: torch.Tensor | np.ndarray, alignment: cfa_mod.Alignment
+                     ) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Prepend rows/columns so an observed-phase mosaic starts in the canonical phase.
+
+    The opposite of cropping by ``(dy, dx)``: ``a = (P - dy) % P`` rows and
+    ``b = (P - dx) % P`` columns are added at the top/left, each a copy of the row/column one
+    period further in (same filter colours), so no pixel of the file is lost and the output
+    can be cropped back to the file's full visible size.
+
+    Args:
+        cfa: ``(H, W)`` mosaic whose top-left layout has ``alignment`` (``H, W >= P``).
+        alignment: From :func:`demosaic.cfa.align` on the file's layout.
+
+    Returns:
+        ``((H + a, W + b) float32 tensor, (a, b))``; crop outputs with ``[..., a:, b:]``.
+    """
+    t = _as_mosaic(cfa)
+    p = alignment.pattern.period
+    h, w = t.shape
+    if h < p or w < p:
+        raise CFAError(f"mosaic of {h}x{w} px is smaller than one CFA period ({p} px)")
+    a, b = (p - alignment.dy) % p, (p - alignment.dx) % p
+    if a == 0 and b == 0:
+        return t, (0, 0)
+    rows = torch.cat([torch.arange(p - a, p), torch.arange(h)]) if a else torch.arange(h)
+    cols = torch.cat([torch.arange(p - b, p), torch.arange(w)]) if b else torch.arange(w)
+    return t.index_select(0, rows).index_select(1, cols), (a, b)

@@ -48,6 +48,7 @@ def tiny(tmp_path: Path, steps: int = 2) -> list[str]:
 
 def shrink_data(cfg, raw_shards: Path) -> None:
     """Point every dataset of a composed config at tiny local data, in place."""
+    OmegaConf.set_struct(cfg, False)
     def fix(node) -> None:
         name = node.get("name")
         if name in ("synthetic", "folder") and node.get("root") is not None:
@@ -140,10 +141,12 @@ def test_schema_rejects_misspelt_keys_and_wrong_types(tmp_path):
     with pytest.raises(Exception, match="max_steps"):
         compose_train(["trainer.max_steps=many"])
     cfg = compose_train(tiny(tmp_path))
+    OmegaConf.set_struct(cfg, False)
     cfg.model.widht = 3  # free-form group: caught by the registry before anything is built
     with pytest.raises(ConfigError, match=r"model\.widht"):
         run_training(cfg)
     cfg = compose_train(tiny(tmp_path))
+    OmegaConf.set_struct(cfg, False)
     cfg.dataset.train.patch_sise = 48
     with pytest.raises(ConfigError, match=r"dataset\.train\.patch_sise"):
         run_training(cfg)
@@ -153,14 +156,29 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)["state_dict"]
 
 
-def test_resume_continues_exactly(tmp_path):
-    base = ["+experiment=quickstart", "dataset.train.patch_size=24", "trainer.ema_decay=0.9"]
+def test_resume_continues_exactly(tmp_path, monkeypatch):
+    """Interrupt a run (Ctrl-C) after 3 of 6 steps, resume it, and compare with 6 straight steps."""
+    from demosaic.engine import trainer as trainer_mod
+
+    base = ["+experiment=quickstart", "dataset.train.patch_size=24", "trainer.ema_decay=0.9",
+            "trainer.val_every=2"]
     full = tmp_path / "full"
     run_training(compose_train([*base, *tiny(full, steps=6)]))
+
+    original = trainer_mod.StepIndexedDataset.__getitem__
+
+    def interrupt_at_step_4(self, g):
+        if g >= 3 * 2:  # the first sample of step 4 (batch size 2)
+            raise KeyboardInterrupt
+        return original(self, g)
+
     part = tmp_path / "part"
-    run_training(compose_train([*base, *tiny(part, steps=6), "trainer.max_steps=3"]))
+    monkeypatch.setattr(trainer_mod.StepIndexedDataset, "__getitem__", interrupt_at_step_4)
+    first = run_training(compose_train([*base, *tiny(part, steps=6)]))
+    assert first.interrupted and first.step == 3
+    monkeypatch.setattr(trainer_mod.StepIndexedDataset, "__getitem__", original)
     result = run_training(compose_train([*base, *tiny(part, steps=6), "trainer.resume=true"]))
-    assert result.step == 6
+    assert result.step == 6 and not result.interrupted
     a = _weights(full / "ckpt" / "quickstart" / "last.pt")
     b = _weights(part / "ckpt" / "quickstart" / "last.pt")
     for k in a:
@@ -209,6 +227,7 @@ if "_trap" not in DATASETS.names():
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     cfg = compose_train([*tiny(tmp_path, steps=6), "trainer.save_every=2"])
+    OmegaConf.set_struct(cfg, False)
     cfg.dataset.train = {"name": "_trap", "poison_from": 2 * 3}  # batches 1-3 clean, then NaN
     cfg.dataset.val = {"name": "folder", "root": str(SAMPLES / "val"), "max_size": 48}
     with pytest.raises(TrainingDiverged, match="step 3") as exc:
@@ -221,6 +240,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
 
 def test_ctrl_c_saves_last_and_returns(tmp_path):
     cfg = compose_train([*tiny(tmp_path, steps=50)])
+    OmegaConf.set_struct(cfg, False)
     cfg.dataset.train = {"name": "_trap", "interrupt_at": 2 * 3}
     cfg.dataset.val = {"name": "folder", "root": str(SAMPLES / "val"), "max_size": 48}
     result = run_training(cfg)

@@ -324,6 +324,8 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
         torch.use_deterministic_algorithms(True, warn_only=True)
     log.info("run %s on %s (precision %s, world %d)", t.run_name, device, t.precision, dist_info.world_size)
 
+    if t.init_from and not t.resume:
+        _check_init(t)  # fail at once, before any data is read
     # --- what to train -------------------------------------------------------------
     model_name, model_kwargs = MODELS.validate(model_cfg, where="model")
     torch.manual_seed(t.seed)  # identical initial weights on every rank
@@ -511,12 +513,17 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
                        last_path if last_path.exists() else None, interrupted, last_metrics)
 
 
-def _load_init(model: nn.Module, t: TrainerConfig) -> None:
+def _check_init(t: TrainerConfig) -> Path:
     path = Path(t.init_from or "")
     if not path.is_file():
         hint = f" It is produced by `{t.init_from_hint}`." if t.init_from_hint else ""
         raise CheckpointError(f"trainer.init_from={t.init_from} does not exist: this is a fine-tune "
                               f"and needs its starting checkpoint.{hint} Or pass trainer.init_from=PATH.")
+    return path
+
+
+def _load_init(model: nn.Module, t: TrainerConfig) -> None:
+    path = _check_init(t)
     ckpt = load_checkpoint(path)
     state = ckpt.get("ema_state_dict") or ckpt["state_dict"]
     try:

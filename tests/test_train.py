@@ -43,7 +43,11 @@ def tiny(tmp_path: Path, steps: int = 2) -> list[str]:
         f"trainer.val_every={steps}", f"trainer.save_every={steps}", f"trainer.snapshot_every={steps}",
         "trainer.snapshot_crop=48", "trainer.val_max_images=1", "trainer.optim.warmup_steps=1",
         f"trainer.checkpoint_dir={tmp_path / 'ckpt'}", f"trainer.log_dir={tmp_path / 'logs'}",
+        "++dataset.val.max_size=96",
     ]
+
+
+SMALL_DATA = ["dataset.train.patch_size=24"]
 
 
 def shrink_data(cfg, raw_shards: Path) -> None:
@@ -251,7 +255,7 @@ def test_ctrl_c_saves_last_and_returns(tmp_path):
 def test_freeze_keeps_named_parts_fixed(tmp_path, v4_checkpoint):
     ckpt = load_checkpoint(v4_checkpoint)
     first = sorted({k.split(".")[0] for k in ckpt["state_dict"]})[0]
-    cfg = compose_train([*tiny(tmp_path, steps=2), f"trainer.init_from={v4_checkpoint}",
+    cfg = compose_train([*tiny(tmp_path, steps=2), *SMALL_DATA, f"trainer.init_from={v4_checkpoint}",
                          f"trainer.freeze=[{first}]"])
     run_training(cfg)
     after = _weights(tmp_path / "ckpt" / "default" / "last.pt")
@@ -266,7 +270,7 @@ def test_ewc_pulls_towards_the_starting_weights(tmp_path, v4_checkpoint):
     start = load_checkpoint(v4_checkpoint)["state_dict"]
 
     def drift(weight: float, where: Path) -> float:
-        cfg = compose_train([*tiny(where, steps=4), f"trainer.init_from={v4_checkpoint}",
+        cfg = compose_train([*tiny(where, steps=4), *SMALL_DATA, f"trainer.init_from={v4_checkpoint}",
                              "trainer.optim.lr=5e-3", f"trainer.ewc_weight={weight}",
                              "trainer.ewc_batches=2"])
         run_training(cfg)

@@ -219,6 +219,6 @@ def write_dng(
             tmp, full, photometric=PHOTOMETRIC_CFA, subfiletype=0, compression=None,
             extratags=tags, metadata=None, software="demosaic",
         )
-    log.info("wrote %s: %s %dx%d, margins %s, black %d, white %d", out,
+    log.debug("wrote %s: %s %dx%d, margins %s, black %d, white %d", out,
              alignment.pattern.family, w, h, margins, black_level, white_level)
     return out

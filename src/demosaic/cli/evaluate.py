@@ -1,0 +1,204 @@
+"""``demosaic-eval``: measure a checkpoint or a baseline on an evaluation set.
+
+Examples::
+
+    demosaic-eval ckpt=checkpoints/experiments/v4.0_base/best.pt evalset=kodak24
+    demosaic-eval ckpt=best.pt evalset=torture                 # per pattern type
+    demosaic-eval baseline=markesteijn3 evalset=mcmaster       # LibRaw Markesteijn 3-pass
+    demosaic-eval baseline=demosaicnet evalset=kodak24         # needs the 'baselines' extra
+    demosaic-eval baseline=menon2007 cfa=bayer_rggb evalset=kodak24
+    demosaic-eval baseline=bilinear evalset=folder evalset.root=/path/to/pngs
+    demosaic-eval model=bilinear                               # a configs/model entry, no weights
+    demosaic-eval ckpt=best.pt evalset=kodak24 save_exr=true compare=[markesteijn3,demosaicnet]
+
+Which method: ``ckpt=PATH``, ``baseline=NAME`` or ``model=NAME`` (at most one); with none of
+them the packaged default model ``src/demosaic/assets/default.pt`` is evaluated. Results go
+to ``out_dir`` (default ``logs/eval/<method>_<set>/``): ``results.json``, ``results.md``,
+``crops/*.png``. A checkpoint whose run has a record in ``logs/runs`` gets the summary
+attached (``demosaic-report`` shows it in the dashboard).
+
+Tests call :func:`run_evaluation` with a config composed through Hydra's compose API.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from demosaic.cli.common import report_errors
+from demosaic.errors import CheckpointError, ConfigError
+
+log = logging.getLogger(__name__)
+
+#: The model ``demosaic-eval`` uses when no ckpt/baseline/model is given.
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "default.pt"
+
+
+@dataclass
+class EvalSchema:
+    """Top level of ``configs/eval.yaml`` (struct mode: unknown keys fail)."""
+
+    evalset: Any = None
+    model: Any = None
+    ckpt: Optional[str] = None
+    baseline: Optional[str] = None
+    cfa: str = "xtrans"
+    border: int = 12
+    compare: Any = "auto"
+    worst_crops: int = 4
+    crop_size: int = 96
+    zoom: int = 2
+    save_exr: bool = False
+    hdr_gain: float = 4.0
+    hdr_probe_size: int = 256
+    device: str = "auto"
+    out_dir: Optional[str] = None
+    set_name: Optional[str] = None
+    runs_dir: Optional[str] = None
+    progress: bool = True
+
+
+def register_schemas() -> None:
+    """Register ``eval_schema`` in Hydra's ConfigStore (idempotent). Call before composing."""
+    ConfigStore.instance().store(name="eval_schema", node=EvalSchema)
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device={name} but CUDA is not available; use device=auto or cpu")
+    return name
+
+
+def resolve_method(cfg: dict[str, Any], device: str = "cpu") -> tuple[Any, str, str, dict[str, Any]]:
+    """Build what the config asks to evaluate.
+
+    Returns:
+        ``(method, name, kind, info)``: the model/baseline, its report name, ``checkpoint``/
+        ``baseline``/``model``, and extra fields for ``results.json``.
+
+    Raises:
+        ConfigError: more than one of ckpt/baseline/model, or an unknown name.
+        CheckpointError: no method given and no packaged default model.
+    """
+    from demosaic.models.baselines import build_method
+
+    given = [k for k in ("ckpt", "baseline", "model") if cfg.get(k)]
+    if len(given) > 1:
+        raise ConfigError(f"pass only one of ckpt=, baseline=, model= (got {', '.join(given)})")
+    if cfg.get("baseline"):
+        name = str(cfg["baseline"])
+        method = build_method(name, cfg.get("cfa") or "xtrans",
+                              **({"device": device} if name == "demosaicnet" else {}))
+        return method, name, "baseline", {}
+    if cfg.get("model"):
+        spec = dict(cfg["model"])
+        if "name" not in spec:
+            raise ConfigError("model config has no 'name'; use model=NAME (configs/model/NAME.yaml)")
+        name = str(spec.pop("name"))
+        spec.setdefault("cfa", cfg.get("cfa") or "xtrans")
+        return build_method(name, **spec), name, "model", {"model": {"name": name, **spec}}
+    ckpt_path = cfg.get("ckpt")
+    if not ckpt_path:
+        if not DEFAULT_MODEL.is_file():
+            raise CheckpointError(
+                f"no ckpt= given and the packaged default model {DEFAULT_MODEL} does not exist; "
+                "pass ckpt=PATH (e.g. checkpoints/experiments/<run>/best.pt) or baseline=NAME")
+        ckpt_path = str(DEFAULT_MODEL)
+    from demosaic.engine.checkpoint import load_checkpoint, load_model
+
+    ckpt = load_checkpoint(ckpt_path)
+    model = load_model(ckpt, device=device)
+    run_name = str(ckpt.get("run_name") or "")
+    name = run_name or Path(ckpt_path).parent.name or Path(ckpt_path).stem
+    info = {"checkpoint": str(ckpt_path), "run_name": run_name, "step": ckpt.get("step"),
+            "model": ckpt.get("model")}
+    return model, name, "checkpoint", info
+
+
+def set_name(cfg: dict[str, Any], choice: str | None) -> str:
+    """Report name of the evaluation set: ``set_name``, else the folder's name when a root
+    was given to ``folder``/``bundled``, else the evalset choice."""
+    if cfg.get("set_name"):
+        return str(cfg["set_name"])
+    root = (cfg.get("evalset") or {}).get("root")
+    if root and isinstance(root, str) and (choice in (None, "folder", "bundled")):
+        return Path(root).name or "folder"
+    return choice or str((cfg.get("evalset") or {}).get("name", "images"))
+
+
+def run_evaluation(cfg: DictConfig | dict[str, Any], evalset_choice: str | None = None) -> Any:
+    """Evaluate what a composed ``eval`` config asks for; returns the
+    :class:`~demosaic.engine.evaluate.EvalResult` (and writes it to ``out_dir``)."""
+    from demosaic import tracking
+    from demosaic.data import DATASETS
+    from demosaic.engine.evaluate import evaluate, images_from_dataset
+    from demosaic.models.baselines import default_baselines
+
+    if OmegaConf.is_config(cfg):
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if missing:
+            raise ConfigError(f"missing value for {', '.join(missing)}: give it on the command "
+                              f"line, e.g. {missing[0]}=/path/to/images")
+        c: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    else:
+        c = dict(cfg)
+    c.pop("hydra", None)
+    device = _device(str(c.get("device", "auto")))
+    method, name, kind, info = resolve_method(c, device)
+    pattern = method.pattern
+    if not isinstance(c.get("evalset"), dict):
+        raise ConfigError("evalset is not a dataset mapping; pick one with evalset=kodak24 "
+                          "(bundled, cbsd68, kodak24, mcmaster, torture, folder)")
+    dataset = DATASETS.build(c["evalset"], where="evalset", pattern=pattern.name, split="val", seed=0)
+    sname = set_name(c, evalset_choice)
+    compare = c.get("compare")
+    if compare == "auto":
+        compare = default_baselines(pattern.name)
+    elif compare in (None, "", "none"):
+        compare = []
+    elif isinstance(compare, str):
+        compare = [s.strip() for s in compare.split(",") if s.strip()]
+    out_dir = Path(c.get("out_dir") or Path("logs") / "eval" / f"{name}_{sname}")
+    info = {**info, "config": c, "evalset_choice": evalset_choice}
+    result = evaluate(
+        method, images_from_dataset(dataset), pattern, border=int(c.get("border", 12)), evalset=sname,
+        name=name, kind=kind, worst_crops=int(c.get("worst_crops", 4)),
+        crop_size=int(c.get("crop_size", 96)), zoom=int(c.get("zoom", 2)), compare=list(compare),
+        out_dir=out_dir, save_exr=bool(c.get("save_exr", False)),
+        hdr_gain=float(c.get("hdr_gain", 4.0)), hdr_probe_size=int(c.get("hdr_probe_size", 256)),
+        device=device, progress=bool(c.get("progress", True)), info=info)
+    if kind == "checkpoint" and info.get("run_name"):
+        rec = tracking.record_eval(info["run_name"], sname, result.summary,
+                                   str(out_dir / "results.json"), runs_dir=c.get("runs_dir"))
+        if rec is not None:
+            log.info("attached the %s results to run record %s", sname, rec.name)
+    log.info("results: %s", out_dir / "results.md")
+    return result
+
+
+@hydra.main(config_path="pkg://demosaic.configs", config_name="eval", version_base="1.3")
+@report_errors
+def _hydra_main(cfg: DictConfig) -> None:
+    choice = HydraConfig.get().runtime.choices.get("evalset")
+    run_evaluation(cfg, choice)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    register_schemas()
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()

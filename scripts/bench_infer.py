@@ -69,20 +69,28 @@ def _peak_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
+def _default_config_model() -> Any:
+    """A randomly initialised model of the default config, ``configs/model/xtrans_unet.yaml``."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from demosaic.models import build_model
+
+    torch.manual_seed(0)
+    cfg = OmegaConf.load(Path(__file__).resolve().parents[1] / "configs" / "model" / "xtrans_unet.yaml")
+    return build_model(OmegaConf.to_container(cfg)).eval()
+
+
 def _load_model(checkpoint: str | None) -> tuple[Any, str]:
     from demosaic.engine.checkpoint import load_model
     from demosaic.engine.infer import DEFAULT_CHECKPOINT
-    from demosaic.models import create_model
 
     if checkpoint:
         return load_model(checkpoint), f"checkpoint {checkpoint}"
     if DEFAULT_CHECKPOINT.is_file():
         return load_model(DEFAULT_CHECKPOINT), f"packaged default {DEFAULT_CHECKPOINT.name}"
-    import torch
-
-    torch.manual_seed(0)
-    return (create_model("unet", cfa="xtrans").eval(),
-            "randomly initialised default-config unet (no trained checkpoint exists yet)")
+    return (_default_config_model(),
+            "randomly initialised configs/model/xtrans_unet.yaml (no trained default model exists yet)")
 
 
 def _write_mosaic_dng(path: Path, height: int, width: int, seed: int = 0) -> Path:
@@ -186,13 +194,9 @@ def bench_big(size: tuple[int, int], checkpoint: str | None, folder: Path, threa
         if DEFAULT_CHECKPOINT.is_file():
             ckpt = str(DEFAULT_CHECKPOINT)
         else:  # a random default-config unet, saved so the child loads it like a user would
-            import torch
-
             from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
-            from demosaic.models import create_model
 
-            torch.manual_seed(0)
-            model = create_model("unet", cfa="xtrans")
+            model = _default_config_model()
             ckpt = str(save_checkpoint(make_checkpoint(model, "unet", model.spec["kwargs"],
                                                        cfa="xtrans", run_name="random-init"),
                                        folder / "random.pt"))

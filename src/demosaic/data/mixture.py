@@ -16,6 +16,17 @@ Config::
       - {ratio: 0.05, dataset: {name: torture, types: [0, 3, 6]}}
 
 Ratios are normalised by their sum. All components must produce the same patch size.
+
+Schedules (progressive fine-tuning): ``schedule`` lists keyframes ``{epoch, ratios}`` (one
+ratio per component); the ratios of epoch ``e`` interpolate linearly between the keyframes
+around ``e`` and stay at the first/last keyframe's values outside them. Each epoch's table
+then holds ``split_counts(ratios(e), N)`` items per component, still a pure function of
+``(seed, epoch)`` (so a resumed run sees the same data). An epoch is ``samples_per_epoch``
+training samples: choose it small enough for the granularity you want::
+
+    schedule:
+      - {epoch: 0, ratios: [0.9, 0.1]}   # mostly the original data first
+      - {epoch: 8, ratios: [0.5, 0.5]}   # then half new data from epoch 8 on
 """
 
 from __future__ import annotations
@@ -43,16 +54,27 @@ class MixtureComponent:
 
 
 @dataclass
+class ScheduleKey:
+    """One keyframe of a ratio schedule: the components' ratios at ``epoch``."""
+
+    epoch: int = 0
+    ratios: list[float] = field(default_factory=list)
+
+
+@dataclass
 class MixtureConfig:
     """Keys of ``name: mixture``.
 
     Attributes:
         samples_per_epoch: Items per epoch (the dataset's length).
         components: List of ``{ratio, dataset}``.
+        schedule: Optional ratio keyframes ``[{epoch, ratios}]`` (see the module docstring);
+            empty = the components' fixed ratios.
     """
 
     samples_per_epoch: int = 2000
     components: list[MixtureComponent] = field(default_factory=list)
+    schedule: list[ScheduleKey] = field(default_factory=list)
 
 
 def split_counts(ratios: list[float], total: int) -> list[int]:
@@ -69,7 +91,8 @@ class MixtureDataset(Dataset):
     """Items drawn from ``datasets`` in proportion to ``ratios`` (see module docstring)."""
 
     def __init__(self, datasets: list[Dataset], ratios: list[float], samples_per_epoch: int,
-                 seed: int | None = None, key: str = "dataset") -> None:
+                 seed: int | None = None, key: str = "dataset",
+                 schedule: list[tuple[int, list[float]]] | None = None) -> None:
         if not datasets:
             raise ConfigError(f"{key}.components: empty; give at least one {{ratio, dataset}}")
         if samples_per_epoch <= 0:
@@ -86,9 +109,42 @@ class MixtureDataset(Dataset):
         self.samples_per_epoch = samples_per_epoch
         self.patch_size = next(iter(sizes))
         self.seed = seed
-        self.counts = split_counts(self.ratios, samples_per_epoch)
+        self.schedule = self._check_schedule(schedule or [], len(datasets), key)
+        self.counts = self.counts_at(0)
         self.epoch = 0
         self._table: tuple[int, np.ndarray, np.ndarray] | None = None
+
+    @staticmethod
+    def _check_schedule(schedule: list[tuple[int, list[float]]], n: int, key: str
+                        ) -> list[tuple[int, list[float]]]:
+        keys = []
+        for i, (epoch, ratios) in enumerate(schedule):
+            ratios = [float(r) for r in ratios]
+            if len(ratios) != n:
+                raise ConfigError(f"{key}.schedule[{i}].ratios={ratios}: needs one ratio per component ({n})")
+            if any(r < 0 for r in ratios) or sum(ratios) <= 0:
+                raise ConfigError(f"{key}.schedule[{i}].ratios={ratios}: ratios must be >= 0 with a positive sum")
+            keys.append((int(epoch), [r / sum(ratios) for r in ratios]))
+        epochs = [e for e, _ in keys]
+        if epochs != sorted(set(epochs)) or any(e < 0 for e in epochs):
+            raise ConfigError(f"{key}.schedule: epochs {epochs} must be >= 0 and strictly increasing")
+        return keys
+
+    def ratios_at(self, epoch: int) -> list[float]:
+        """Normalised ratios of ``epoch``: the schedule's interpolation, or the fixed ratios."""
+        if not self.schedule:
+            return list(self.ratios)
+        if epoch <= self.schedule[0][0]:
+            return list(self.schedule[0][1])
+        for (e0, r0), (e1, r1) in zip(self.schedule, self.schedule[1:]):
+            if epoch <= e1:
+                a = (epoch - e0) / (e1 - e0)
+                return [(1 - a) * x + a * y for x, y in zip(r0, r1)]
+        return list(self.schedule[-1][1])
+
+    def counts_at(self, epoch: int) -> list[int]:
+        """Items per component in the table of ``epoch`` (sums to ``samples_per_epoch``)."""
+        return split_counts(self.ratios_at(epoch), self.samples_per_epoch)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch (its mixture table) and pass it on to the components."""
@@ -107,6 +163,7 @@ class MixtureDataset(Dataset):
         """``(component, item)`` index arrays of the current epoch, each ``(N,)`` int64."""
         if self._table is None or self._table[0] != self.epoch:
             rng = make_rng(self.seed, self.epoch)
+            self.counts = self.counts_at(self.epoch)
             comp = np.repeat(np.arange(len(self.datasets)), self.counts)
             comp = comp[rng.permutation(len(comp))]
             item = np.zeros(len(comp), dtype=np.int64)
@@ -132,7 +189,8 @@ class MixtureDataset(Dataset):
 
 @DATASETS.register("mixture", MixtureConfig)
 def make_mixture(*, pattern: str, split: str, seed: int | None, samples_per_epoch: int,
-                 components: list[dict[str, Any]]) -> MixtureDataset:
+                 components: list[dict[str, Any]], schedule: list[dict[str, Any]] | None = None
+                 ) -> MixtureDataset:
     """Registry factory of ``name: mixture`` (keys: :class:`MixtureConfig`)."""
     key = f"dataset.{split}"
     datasets, ratios = [], []
@@ -144,4 +202,5 @@ def make_mixture(*, pattern: str, split: str, seed: int | None, samples_per_epoc
         datasets.append(DATASETS.build(comp["dataset"], where=where, pattern=pattern,
                                        split=split, seed=sub_seed))
         ratios.append(float(comp["ratio"]))
-    return MixtureDataset(datasets, ratios, samples_per_epoch, seed=seed, key=key)
+    keys = [(int(k["epoch"]), list(k["ratios"])) for k in (schedule or [])]
+    return MixtureDataset(datasets, ratios, samples_per_epoch, seed=seed, key=key, schedule=keys)

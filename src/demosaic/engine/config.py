@@ -32,6 +32,50 @@ class OptimConfig:
 
 
 @dataclass
+class DistillConfig:
+    """Knowledge distillation from a teacher checkpoint (``teacher`` null disables).
+
+    The teacher (any model of the same CFA, typically larger) runs in eval mode on each
+    batch's mosaic. ``as_target: false`` adds ``weight * L1(student, teacher)`` to the loss
+    (logged as ``loss/distill``); ``as_target: true`` measures the configured loss against the
+    teacher's output instead of the ground truth (no ground truth needed in principle).
+    """
+
+    teacher: Optional[str] = None
+    weight: float = 1.0
+    as_target: bool = False
+
+
+@dataclass
+class AdversarialConfig:
+    """Optional adversarial texture term: a small patch discriminator (weight 0 disables).
+
+    The generator adds ``weight * (-mean D(pred))`` (hinge GAN) from ``start_step`` on; the
+    discriminator has its own Adam optimizer (``lr``, betas 0.5/0.999) and is updated once
+    per step with the hinge loss on ``target`` (real) and ``pred`` (fake), both mu-law encoded
+    (:func:`demosaic.losses.log_encode`) so highlights do not dominate.
+    """
+
+    weight: float = 0.0
+    lr: float = 1.0e-4
+    channels: int = 32
+    start_step: int = 0
+
+
+@dataclass
+class CurriculumConfig:
+    """Patch-size curriculum: training crops grow from ``start_fraction`` of the dataset's
+    patch to the whole patch, linearly over ``ramp_steps`` (``start_fraction`` 1.0 disables).
+
+    Each batch is cropped at an offset that is a multiple of the CFA period (the canonical
+    phase is kept) chosen by a generator seeded with ``(seed, step)``, so resume is exact.
+    """
+
+    start_fraction: float = 1.0
+    ramp_steps: int = 0
+
+
+@dataclass
 class TrainerConfig:
     """Everything about *how* to train (the *what* lives in dataset/model/loss)."""
 
@@ -54,9 +98,13 @@ class TrainerConfig:
     resume: bool = False  # continue from <checkpoint_dir>/<run_name>/last.pt
     init_from: Optional[str] = None  # checkpoint to fine-tune from (weights only)
     init_from_hint: Optional[str] = None  # command that produces init_from, shown when missing
+    init_weights: bool = True  # load init_from into the model; false: init_from is only a distill teacher
     freeze: list[str] = field(default_factory=list)  # parameter-name prefixes to freeze
     ewc_weight: float = 0.0  # EWC penalty weight towards the init_from weights; 0 disables
     ewc_batches: int = 8  # batches used to estimate the diagonal Fisher information
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     checkpoint_dir: str = "checkpoints/experiments"
     log_dir: str = "logs"
 
@@ -68,6 +116,7 @@ class TrainSchema:
     dataset: Any = None
     model: Any = None
     loss: Any = None
+    teacher: Optional[str] = None  # convenience key of +experiment=distill (teacher=PATH)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
 

@@ -7,13 +7,19 @@ What it does, in order:
    ``<log_dir>/train_<run_name>.log``, a JSONL metrics file and TensorBoard;
 2. seed every RNG, pick the device (``auto``: CUDA, then MPS, then CPU), join a
    DistributedDataParallel group when launched by ``torchrun``;
-3. build model, datasets and loss from their registries; load ``init_from`` weights, freeze
-   named parts, estimate the EWC Fisher diagonal;
+3. build model, datasets and loss from their registries; load ``init_from`` weights (unless
+   ``init_weights`` is false), freeze named parts, estimate the EWC Fisher diagonal; load a
+   distillation teacher (``distill.teacher``) and a patch discriminator
+   (``adversarial.weight`` > 0, with its own Adam optimizer) when configured;
 4. AdamW + linear warmup + cosine decay, gradient clipping, optional EMA, autocast on CUDA;
-5. every ``val_every`` steps validate on full images (PSNR, SSIM) and write ``best.pt``;
-   every ``save_every`` steps write ``last.pt`` (with optimizer, schedule and RNG state, so a
-   resumed run continues exactly); every ``snapshot_every`` steps save a PNG of a fixed
-   validation crop;
+   with a curriculum (``curriculum.start_fraction`` < 1) each batch is cropped, at a CFA-period
+   offset, to a side growing linearly to the full patch over ``curriculum.ramp_steps``;
+5. every ``val_every`` steps validate on full images (PSNR, SSIM, periodic-artifact score of
+   the error) and write ``best.pt``; every ``save_every`` steps write ``last.pt`` (with
+   optimizer, schedule, discriminator and RNG state, so a resumed run continues exactly);
+   every ``snapshot_every`` steps save a PNG of a fixed validation crop and log its
+   periodic-artifact score (``snapshot/periodic_artifact``), which shows when a CFA-period
+   grid appears;
 6. a non-finite loss stops the run (``TrainingDiverged``) without touching the last good
    checkpoint; Ctrl-C writes ``last.pt`` and returns cleanly.
 
@@ -342,9 +348,31 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
     log.info("model %s %s: %.3f M parameters; train set %d items, val set %d images",
              model_name, model_kwargs, n_params / 1e6, len(train_set), len(val_set))
 
-    if t.init_from and not t.resume:
+    if t.init_from and not t.resume and t.init_weights:
         _load_init(model, t)
     trainable = _apply_freeze(model, t.freeze)
+    teacher = None
+    if t.distill.teacher:
+        from demosaic.research.distill import load_teacher
+
+        if t.distill.weight < 0:
+            raise ConfigError(f"trainer.distill.weight={t.distill.weight}: must be >= 0")
+        teacher = load_teacher(t.distill.teacher, pattern, device)
+    disc, d_opt = None, None
+    if t.adversarial.weight < 0:
+        raise ConfigError(f"trainer.adversarial.weight={t.adversarial.weight}: must be >= 0 (0 disables)")
+    if t.adversarial.weight > 0:
+        from demosaic.research.adversarial import PatchDiscriminator
+
+        torch.manual_seed(t.seed + 7)
+        disc = PatchDiscriminator(t.adversarial.channels).to(device)
+        d_opt = torch.optim.Adam(disc.parameters(), lr=t.adversarial.lr, betas=(0.5, 0.999))
+        log.info("adversarial term: weight %g, patch discriminator %d parameters",
+                 t.adversarial.weight, sum(q.numel() for q in disc.parameters()))
+    if t.curriculum.start_fraction < 1.0:
+        from demosaic.research.curriculum import curriculum_size
+
+        curriculum_size(0, 96, t.curriculum.start_fraction, t.curriculum.ramp_steps, 6)  # validates
 
     # --- how to train --------------------------------------------------------------
     autocast, scaler = _autocast(device, t.precision)
@@ -369,6 +397,9 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
             ema.load_state_dict(ckpt["ema_state_dict"])
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
+        if disc is not None and state.get("discriminator"):
+            disc.load_state_dict(state["discriminator"])
+            d_opt.load_state_dict(state["d_optimizer"])
         _set_rng_state(state["rng"])
         step, best = int(ckpt["step"]), float(state.get("best", -math.inf))
         log.info("resumed %s at step %d (best val PSNR %.3f dB)", last_path, step, best)
@@ -395,9 +426,8 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(log_dir=str(log_dir / "tensorboard" / t.run_name), purge_step=step)
-        with contextlib.suppress(Exception):
-            tracking.start_run(t.run_name, config=full_config, ckpt_dir=str(run_dir),
-                               log_path=str(log_dir / f"train_{t.run_name}.log"))
+        _track(tracking.start_run, t.run_name, config=full_config, ckpt_dir=str(run_dir),
+               log_path=str(log_dir / f"train_{t.run_name}.log"), runs_dir=log_dir / "runs")
     metrics_file = log_dir / f"metrics_{t.run_name}.jsonl"
     snapshot = _fixed_crop(val_set, t.snapshot_crop, model.pattern.period) if dist_info.is_main else None
 
@@ -407,6 +437,8 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
         train_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                        "rng": _rng_state(), "best": best,
                        "scaler": scaler.state_dict() if scaler is not None else None}
+        if disc is not None:
+            train_state.update(discriminator=disc.state_dict(), d_optimizer=d_opt.state_dict())
         save_checkpoint(make_checkpoint(model, model_name, model_kwargs, cfa=pattern, config=full_config,
                                         step=step, metrics={"best_val_psnr": best}, run_name=t.run_name,
                                         ema_state_dict=ema.state_dict() if ema else None,
@@ -426,17 +458,41 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
             batch = next(it)
             cfa = batch["cfa"].to(device, non_blocking=True)
             target = batch["target"].to(device, non_blocking=True)
+            if t.curriculum.start_fraction < 1.0:
+                cfa, target = _curriculum_crop(cfa, target, model, t, step)
             with autocast():
                 pred = ddp_model(cfa)
-            loss, terms = criterion(pred.float(), target)
+            pred = pred.float()
+            if teacher is not None:
+                from demosaic.research.distill import distill_loss, teacher_output
+
+                with autocast():
+                    t_out = teacher_output(teacher, cfa)
+                if t.distill.as_target:
+                    loss, terms = criterion(pred, t_out)
+                else:
+                    loss, terms = criterion(pred, target)
+                    d_term = distill_loss(pred, t_out)
+                    terms = {**terms, "distill": d_term.detach()}
+                    loss = loss + t.distill.weight * d_term
+            else:
+                loss, terms = criterion(pred, target)
+            adv_on = disc is not None and step >= t.adversarial.start_step
+            if adv_on:
+                from demosaic.losses import log_encode
+                from demosaic.research.adversarial import generator_loss
+
+                g_adv = generator_loss(disc(log_encode(pred)))
+                terms = {**terms, "adversarial": g_adv.detach()}
+                loss = loss + t.adversarial.weight * g_adv
             if ewc is not None:
                 penalty = ewc(trainable)
                 terms = {**terms, "ewc": penalty.detach()}
                 loss = loss + t.ewc_weight * penalty
             if not torch.isfinite(loss):
                 bad = {k: float(v) for k, v in terms.items()}
-                with contextlib.suppress(Exception):
-                    tracking.fail_run(t.run_name, f"non-finite loss at step {step}: {bad}")
+                _track(tracking.fail_run, t.run_name, f"non-finite loss at step {step}: {bad}",
+                       runs_dir=log_dir / "runs")
                 raise TrainingDiverged(
                     f"run {t.run_name}: loss is {loss.item()} at step {step} (terms {bad}); stopped. "
                     f"The last good checkpoint {last_path} was kept. Lower trainer.optim.lr, "
@@ -455,6 +511,8 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
             else:
                 optimizer.step()
             scheduler.step()
+            if disc is not None:
+                terms = {**terms, "discriminator": _discriminator_step(disc, d_opt, pred, target)}
             if ema is not None:
                 ema.update(model)
             step += 1
@@ -489,8 +547,9 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
                             best_path)
                 model.train()
             if dist_info.is_main and snapshot is not None and (step % t.snapshot_every == 0 or step == t.max_steps):
-                _save_snapshot(_eval_model(model, ema), snapshot, device,
-                               log_dir / "snapshots" / t.run_name / f"step_{step:07d}.png")
+                score = _save_snapshot(_eval_model(model, ema), snapshot, device,
+                                       log_dir / "snapshots" / t.run_name / f"step_{step:07d}.png")
+                _log_scalars(writer, metrics_file, step, {"snapshot/periodic_artifact": score})
                 model.train()
             if step % t.save_every == 0 or step == t.max_steps:
                 save_last()
@@ -505,12 +564,20 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
         del it
 
     if dist_info.is_main and not interrupted:
-        with contextlib.suppress(Exception):
-            tracking.finish_run(t.run_name, metrics={**last_metrics, "best_psnr": best})
+        _track(tracking.finish_run, t.run_name, metrics={**last_metrics, "best_psnr": best},
+               runs_dir=log_dir / "runs")
     if dist_info.world_size > 1:
         dist.barrier()
     return TrainResult(t.run_name, step, best, best_path if best_path.exists() else None,
                        last_path if last_path.exists() else None, interrupted, last_metrics)
+
+
+def _track(update: Any, *args: Any, **kwargs: Any) -> None:
+    """Update the run record; a failure there is logged and never stops training."""
+    try:
+        update(*args, **kwargs)
+    except Exception as exc:  # the record is bookkeeping, the checkpoint is what matters
+        log.warning("run record not updated (%s: %s)", type(exc).__name__, exc)
 
 
 def _check_init(t: TrainerConfig) -> Path:
@@ -575,6 +642,31 @@ def _make_ewc(model, trainable, train_set, criterion, t: TrainerConfig, device) 
     return EWCPenalty(trainable, fisher)
 
 
+def _curriculum_crop(cfa: torch.Tensor, target: torch.Tensor, model: nn.Module, t: TrainerConfig,
+                     step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crop the batch to the curriculum's size at ``step`` (see :mod:`demosaic.research.curriculum`)."""
+    from demosaic.research.curriculum import crop_batch, curriculum_size
+
+    period = model.pattern.period
+    multiple = math.lcm(period, int(getattr(model, "size_multiple", period)))
+    full = min(cfa.shape[-2:])
+    size = curriculum_size(step, full, t.curriculum.start_fraction, t.curriculum.ramp_steps, multiple)
+    return crop_batch(cfa, target, size, period, t.seed, step)
+
+
+def _discriminator_step(disc: nn.Module, d_opt: torch.optim.Optimizer, pred: torch.Tensor,
+                        target: torch.Tensor) -> torch.Tensor:
+    """One hinge-loss update of the patch discriminator; returns its loss, detached."""
+    from demosaic.losses import log_encode
+    from demosaic.research.adversarial import discriminator_loss
+
+    d_opt.zero_grad(set_to_none=True)
+    d_loss = discriminator_loss(disc(log_encode(target.float())), disc(log_encode(pred.detach())))
+    d_loss.backward()
+    d_opt.step()
+    return d_loss.detach()
+
+
 def _eval_model(model: nn.Module, ema: EMA | None) -> nn.Module:
     """The model to validate/save as best: a copy with EMA weights when EMA is on."""
     if ema is None:
@@ -589,18 +681,25 @@ def _eval_model(model: nn.Module, ema: EMA | None) -> nn.Module:
 @torch.no_grad()
 def validate(model: nn.Module, val_set: Dataset, device: torch.device, max_images: int = 0
              ) -> dict[str, float]:
-    """Mean PSNR (linear, 6 px border) and SSIM of ``model`` over full validation images."""
+    """Mean PSNR (linear, 6 px border), SSIM and periodic-artifact score of the error
+    (:func:`demosaic.metrics.periodic_artifact_score` at the CFA period; NaN for images too
+    small to measure it) of ``model`` over full validation images."""
     from demosaic import metrics
 
     model.eval()
+    period = model.pattern.period
     n = len(val_set) if max_images <= 0 else min(max_images, len(val_set))
-    psnrs, ssims = [], []
+    psnrs, ssims, periodic = [], [], []
     for i in range(n):
         item = val_set[i]
         pred = model.demosaic(item["cfa"][None].to(device))[0].float().cpu()
         psnrs.append(float(metrics.psnr(pred, item["target"], border=6)))
         ssims.append(float(metrics.ssim(pred, item["target"], border=6)))
-    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims))}
+        err = (pred - item["target"])[..., 6:-6, 6:-6]
+        periodic.append(float(metrics.periodic_artifact_score(err, period=period)))
+    finite = [v for v in periodic if math.isfinite(v)]
+    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
+            "periodic_artifact": float(np.mean(finite)) if finite else math.nan}
 
 
 def _fixed_crop(val_set: Dataset, size: int, period: int) -> dict[str, torch.Tensor] | None:
@@ -615,12 +714,16 @@ def _fixed_crop(val_set: Dataset, size: int, period: int) -> dict[str, torch.Ten
 
 
 @torch.no_grad()
-def _save_snapshot(model: nn.Module, crop: Mapping[str, torch.Tensor], device, path: Path) -> None:
+def _save_snapshot(model: nn.Module, crop: Mapping[str, torch.Tensor], device, path: Path) -> float:
+    """Write ``output | truth`` of the fixed crop as PNG; return the periodic-artifact score
+    of its error (NaN for crops under 4 periods)."""
+    from demosaic import metrics
     from demosaic.io.images import write_png
 
     model.eval()
     out = model.demosaic(crop["cfa"][None].to(device))[0].float().cpu()
     write_png(path, torch.cat([out, crop["target"]], dim=-1).numpy())
+    return float(metrics.periodic_artifact_score(out - crop["target"], period=model.pattern.period))
 
 
 def _display(x: torch.Tensor) -> torch.Tensor:

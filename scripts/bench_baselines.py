@@ -154,12 +154,27 @@ def replace_section(doc: Path, section: str) -> None:
         tmp.write_text(new.rstrip("\n") + "\n", encoding="utf-8")
 
 
+def _checkpoint_method(path: str, cfa_name: str, device: str) -> tuple[torch.nn.Module, str]:
+    """A trained checkpoint as a method; ``default`` is the model shipped in the package."""
+    from demosaic.cfa import get_pattern
+    from demosaic.engine.checkpoint import load_model
+    from demosaic.engine.infer import DEFAULT_CHECKPOINT
+
+    ckpt = DEFAULT_CHECKPOINT if path == "default" else Path(path)
+    model = load_model(ckpt, device=device)
+    if model.pattern.family != get_pattern(cfa_name).family:
+        raise DemosaicError(f"{ckpt} is a {model.pattern.family} model, not {cfa_name}")
+    return model, ("default model" if path == "default" else ckpt.parent.name or ckpt.stem)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", default="kodak24,mcmaster")
     parser.add_argument("--cfa", default="xtrans,bayer_rggb", help="comma-separated CFAs")
     parser.add_argument("--methods", default=None,
                         help="comma-separated methods for every CFA (default: per-CFA lists)")
+    parser.add_argument("--checkpoint", action="append", default=[],
+                        help="also evaluate this checkpoint (repeatable; 'default' = the packaged model)")
     parser.add_argument("--data-root", default=os.environ.get("DEMOSAIC_DATA", "../shared/data"))
     parser.add_argument("--max-images", type=int, default=None, help="first N images per set (quick runs)")
     parser.add_argument("--out", default="logs/bench")
@@ -177,13 +192,17 @@ def main(argv: list[str] | None = None) -> int:
     skipped: list[str] = []
     for cfa_name in [c.strip() for c in args.cfa.split(",") if c.strip()]:
         names = args.methods.split(",") if args.methods else METHODS.get(cfa_name, METHODS["bayer_rggb"])
+        names = [*(f"ckpt:{c}" for c in args.checkpoint), *names]
         for set_name in [s.strip() for s in args.sets.split(",") if s.strip()]:
             spec = {"name": "folder", "root": str(Path(args.data_root) / set_name), "mode": "crop",
                     "max_images": args.max_images}
             for name in names:
                 try:
-                    method = build_method(name, cfa_name, **({"device": args.device}
-                                                             if name == "demosaicnet" else {}))
+                    if name.startswith("ckpt:"):
+                        method, name = _checkpoint_method(name[5:], cfa_name, args.device)
+                    else:
+                        method = build_method(name, cfa_name, **({"device": args.device}
+                                                                 if name == "demosaicnet" else {}))
                 except DemosaicError as exc:
                     log.warning("skipping %s on %s: %s", name, cfa_name, exc)
                     skipped.append(f"{name} ({cfa_name}): {exc}")

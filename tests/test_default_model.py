@@ -1,0 +1,63 @@
+"""The X-Trans model shipped in the package: loadable, self-describing, equivariant, keeps
+highlights, and clearly better than bilinear through the real raw path (DNG -> EXR)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from demosaic import cfa, metrics
+from demosaic.engine.checkpoint import load_checkpoint, load_model
+from demosaic.engine.infer import DEFAULT_CHECKPOINT, infer_file
+from demosaic.io.dng import write_dng
+from demosaic.io.images import read_exr, read_image_linear
+
+SAMPLES = Path(__file__).resolve().parents[1] / "src" / "demosaic" / "assets" / "samples" / "val"
+
+
+def test_default_checkpoint_is_small_and_records_how_it_was_made():
+    assert DEFAULT_CHECKPOINT.is_file()
+    assert DEFAULT_CHECKPOINT.stat().st_size < 5 * 2**20
+    ckpt = load_checkpoint(DEFAULT_CHECKPOINT)  # weights_only=True inside
+    assert ckpt["cfa"] == "xtrans" and ckpt["train_state"] is None
+    cfg = ckpt["config"]
+    assert cfg["trainer"]["run_name"] == "v7.0_default"
+    roots = " ".join(cfg["dataset"]["train"]["root"])
+    assert "cbsd432" in roots and "sun_hays80" in roots
+    assert "cbsd68" in cfg["dataset"]["val"]["root"]
+    for test_set in ("kodak24", "mcmaster"):  # never trained or selected on the test sets
+        assert test_set not in str(cfg["dataset"])
+    assert ckpt["step"] > 0 and ckpt["metrics"]["psnr"] > 30
+
+
+def test_default_model_is_exposure_equivariant_and_keeps_highlights():
+    model = load_model(DEFAULT_CHECKPOINT)
+    rgb = torch.from_numpy(read_image_linear(SAMPLES / "102061.png"))[:, :96, :96].contiguous()
+    mos = cfa.mosaic(rgb, cfa.XTRANS)[None]
+    with torch.no_grad():
+        base = model.demosaic(mos)
+        for k in (0.05, 4.0):
+            torch.testing.assert_close(model.demosaic(mos * k), base * k, rtol=1e-4, atol=1e-6)
+        bright = model.demosaic(mos * 4.0)
+    assert bright.max() > 2.0  # no clamp at 1.0
+    m = torch.from_numpy(cfa.mask(cfa.XTRANS, 96, 96))
+    torch.testing.assert_close((bright[0] * m).sum(0), (mos[0, 0] * 4.0))  # samples kept
+
+
+def test_default_model_beats_bilinear_through_a_dng(tmp_path):
+    truth = read_image_linear(SAMPLES / "145086.png")
+    h, w = truth.shape[1] // 6 * 6, truth.shape[2] // 6 * 6
+    truth = truth[:, :h, :w]
+    layout = cfa.XTRANS.shifted(4, 1)  # a non-canonical phase, as a real camera may have
+    mosaic = np.take_along_axis(truth, np.tile(layout, (h // 6, w // 6))[None], 0)[0]
+    dng = write_dng(tmp_path / "scene.dng", mosaic, layout, black_level=256, white_level=16383,
+                    margins=(2, 8, 0, 0), make="TestCam")
+    scores = {}
+    for label, kwargs in {"default": {}, "bilinear": {"model": "bilinear"}}.items():
+        out = tmp_path / f"{label}.exr"
+        infer_file(dng, out, white_balance="none", **kwargs)
+        rgb, _ = read_exr(out)
+        scores[label] = metrics.psnr(rgb, truth, border=12)
+    assert scores["default"] > scores["bilinear"] + 5.0, scores

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import struct
-import zlib
 from pathlib import Path
 from typing import Any
 
@@ -124,83 +122,17 @@ def _png_bit_depth(path: Path) -> int | None:
 
 
 def _read_png16(path: Path) -> np.ndarray:
-    """Decode a non-interlaced 16-bit PNG to ``(H, W, C)`` uint16 (C = 1, 2, 3 or 4)."""
-    blob = path.read_bytes()
-    pos, idat, ihdr = 8, [], None
-    try:
-        while pos < len(blob):
-            (length,) = struct.unpack(">I", blob[pos : pos + 4])
-            ctype = blob[pos + 4 : pos + 8]
-            body = blob[pos + 8 : pos + 8 + length]
-            if len(body) != length:
-                raise ImageIOError(f"{path} is truncated (chunk {ctype!r} cut short)")
-            if ctype == b"IHDR":
-                ihdr = struct.unpack(">IIBBBBB", body)
-            elif ctype == b"IDAT":
-                idat.append(body)
-            elif ctype == b"IEND":
-                break
-            pos += 12 + length
-    except struct.error as exc:
-        raise ImageIOError(f"{path} is truncated or not a PNG ({exc})") from exc
-    if ihdr is None or not idat:
-        raise ImageIOError(f"{path} is not a complete PNG (missing IHDR or IDAT)")
-    w, h, depth, colour, _, _, interlace = ihdr
-    channels = {0: 1, 2: 3, 4: 2, 6: 4}.get(colour)
-    if depth != 16 or channels is None:
-        raise ImageIOError(f"{path}: unexpected PNG colour type {colour} at depth {depth}")
-    if interlace:
-        raise ImageIOError(f"{path}: interlaced 16-bit PNGs are not supported; re-save it "
-                           "non-interlaced (or as 16-bit TIFF)")
-    bpp = 2 * channels
-    try:
-        data = zlib.decompress(b"".join(idat))
-    except zlib.error as exc:
-        raise ImageIOError(f"{path} is truncated or corrupt (zlib: {exc})") from exc
-    stride = 1 + w * bpp
-    if len(data) < h * stride:
-        raise ImageIOError(f"{path} is truncated: {len(data)} of {h * stride} pixel bytes")
-    rows = np.frombuffer(data, dtype=np.uint8, count=h * stride).reshape(h, stride)
-    ftype = rows[:, 0].astype(np.int64)
-    if ftype.max(initial=0) > 4:
-        raise ImageIOError(f"{path} is corrupt: PNG filter type {int(ftype.max())}")
-    filt = rows[:, 1:].reshape(h, w, bpp).astype(np.int32)
-    rec = _unfilter(filt, ftype)
-    pairs = rec.astype(np.uint16).reshape(h, w, channels, 2)
-    return (pairs[..., 0] << 8) | pairs[..., 1]
+    """Decode a 16-bit PNG to ``(H, W)`` or ``(H, W, C)`` uint16 with imagecodecs (libpng).
 
+    Pillow reduces 16-bit RGB PNGs to 8 bits, so they go through imagecodecs instead.
+    """
+    import imagecodecs
 
-def _unfilter(filt: np.ndarray, ftype: np.ndarray) -> np.ndarray:
-    """Undo PNG row filters. ``filt``: ``(H, W, bpp)`` int32 bytes; returns the same shape."""
-    h, w, bpp = filt.shape
-    if np.all(ftype <= 2):  # None/Sub/Up only: row by row, vectorised along the row
-        rec = np.empty_like(filt)
-        prev = np.zeros((w, bpp), dtype=np.int32)
-        for y in range(h):
-            row = filt[y]
-            if ftype[y] == 1:
-                row = np.cumsum(row, axis=0)
-            elif ftype[y] == 2:
-                row = row + prev
-            rec[y] = row & 255
-            prev = rec[y]
-        return rec
-    # Average/Paeth depend on the left and upper neighbours: sweep anti-diagonals, on which
-    # every pixel only needs pixels of earlier diagonals.
-    rec = np.zeros((h + 1, w + 1, bpp), dtype=np.int32)  # padded: rec[y + 1, x + 1] = pixel
-    for d in range(h + w - 1):
-        ys = np.arange(max(0, d - w + 1), min(h, d + 1))
-        xs = d - ys
-        f = ftype[ys][:, None]
-        a = rec[ys + 1, xs]
-        b = rec[ys, xs + 1]
-        c = rec[ys, xs]
-        p = a + b - c
-        pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - c)
-        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-        pred = np.select([f == 0, f == 1, f == 2, f == 3], [0, a, b, (a + b) >> 1], paeth)
-        rec[ys + 1, xs + 1] = (filt[ys, xs] + pred) & 255
-    return rec[1:, 1:]
+    try:
+        return np.asarray(imagecodecs.png_decode(path.read_bytes()))
+    except Exception as exc:  # imagecodecs raises its own PngError and ValueError types
+        raise ImageIOError(f"{path} is truncated or corrupt ({type(exc).__name__}: {exc}); "
+                           "re-export the image") from None
 
 
 # --------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import Dataset
 
 from demosaic import cfa as cfa_mod
 from demosaic.cfa import CFAPattern
@@ -192,3 +193,21 @@ def make_sample(target: np.ndarray, pattern: CFAPattern, cfa: np.ndarray | None 
         "mask": torch.from_numpy(m),
         "target": torch.from_numpy(target),
     }
+
+
+class RandomCropDataset(Dataset):
+    """Base of datasets that draw ``samples_per_epoch`` random crops per epoch.
+
+    Subclasses set ``self.samples_per_epoch`` and ``self.epoch`` and seed each item's
+    randomness from ``(seed, epoch, index)``, so an epoch is reproducible.
+    """
+
+    samples_per_epoch: int
+    epoch: int
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose crops ``__getitem__`` returns (deterministic with a seed)."""
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch

@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
-from torch.utils.data import Dataset
 
 from demosaic import cfa as cfa_mod
 from demosaic.cfa import CFAPattern
 from demosaic.data import DATASETS
 from demosaic.data.common import (
+    RandomCropDataset,
     Sample,
     aligned_origin,
     check_patch,
@@ -90,7 +90,7 @@ def read_selection(path: Path) -> set[str]:
     return names
 
 
-class RawTeacherDataset(Dataset):
+class RawTeacherDataset(RandomCropDataset):
     """Random aligned crops of raw-teacher shards (see module docstring)."""
 
     def __init__(self, root: Path, pattern: CFAPattern, *, patch_size: int = 96,
@@ -138,13 +138,6 @@ class RawTeacherDataset(Dataset):
         self.epoch = 0
         self._maps: dict[str, np.ndarray] = {}
         log.info("raw_teacher dataset: %d shards (%s) from %s", len(fit), self.pairing, root)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose crops ``__getitem__`` returns (deterministic with a seed)."""
-        self.epoch = int(epoch)
-
-    def __len__(self) -> int:
-        return self.samples_per_epoch
 
     def _array(self, rel: str) -> np.ndarray:
         arr = self._maps.get(rel)

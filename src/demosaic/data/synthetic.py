@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch.utils.data import Dataset
 
 from demosaic import cfa as cfa_mod
 from demosaic.cfa import CFAPattern
 from demosaic.data import DATASETS
 from demosaic.data.common import (
+    RandomCropDataset,
     Sample,
     aligned_origin,
     check_patch,
@@ -88,7 +88,7 @@ class SyntheticConfig:
     cache: bool = True
 
 
-class SyntheticDataset(Dataset):
+class SyntheticDataset(RandomCropDataset):
     """Random aligned crops of photographs, mosaicked through ``pattern``.
 
     Items follow the sample contract (:mod:`demosaic.data.common`) with
@@ -148,16 +148,9 @@ class SyntheticDataset(Dataset):
         log.info("synthetic dataset: %d images, %d crops/epoch of %d px, downsample %d, %s",
                  len(self.files), samples_per_epoch, patch_size, downsample, space)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Select the epoch whose crops ``__getitem__`` returns (deterministic with a seed)."""
-        self.epoch = int(epoch)
-
     def preload(self) -> None:
         """Decode and cache every image now (see :meth:`SourceCache.preload`)."""
         self._sources.preload()
-
-    def __len__(self) -> int:
-        return self.samples_per_epoch
 
     def __getitem__(self, index: int) -> Sample:
         if not 0 <= index < self.samples_per_epoch:

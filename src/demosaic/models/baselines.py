@@ -59,6 +59,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import glob
+import functools
 import logging
 import tempfile
 import warnings
@@ -308,16 +309,8 @@ class LibRawConfig:
     check_scale: bool = True
 
 
-def _libraw_factory(algorithm: str) -> Any:
-    def make(**kwargs: Any) -> LibRawBaseline:
-        return LibRawBaseline(algorithm, **kwargs)
-
-    make.__name__ = f"make_{algorithm}"
-    return make
-
-
 for _name in LIBRAW_ALGORITHMS:
-    BASELINES.register(_name, LibRawConfig)(_libraw_factory(_name))
+    BASELINES.register(_name, LibRawConfig)(functools.partial(LibRawBaseline, _name))
 
 
 # --------------------------------------------------------------------------------------
@@ -474,16 +467,8 @@ class ColourConfig:
     cfa: str = "bayer_rggb"
 
 
-def _colour_factory(method: str) -> Any:
-    def make(**kwargs: Any) -> ColourDemosaicingBaseline:
-        return ColourDemosaicingBaseline(method, **kwargs)
-
-    make.__name__ = f"make_{method}"
-    return make
-
-
 for _name in COLOUR_METHODS:
-    BASELINES.register(_name, ColourConfig)(_colour_factory(_name))
+    BASELINES.register(_name, ColourConfig)(functools.partial(ColourDemosaicingBaseline, _name))
 
 
 # --------------------------------------------------------------------------------------

@@ -534,15 +534,16 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
 
             if step % t.val_every == 0 or step == t.max_steps:
                 if dist_info.is_main:
-                    last_metrics = validate(_eval_model(model, ema), val_set, device, t.val_max_images)
+                    eval_model = _eval_model(model, ema)  # one EMA copy for all of validation
+                    last_metrics = validate(eval_model, val_set, device, t.val_max_images)
                     _log_scalars(writer, metrics_file, step, {f"val/{k}": v for k, v in last_metrics.items()})
                     log.info("step %6d  validation %s", step,
                              " ".join(f"{k} {v:.4f}" for k, v in last_metrics.items()))
-                    _log_images(writer, _eval_model(model, ema), val_set, device, step)
+                    _log_images(writer, eval_model, val_set, device, step)
                     if last_metrics["psnr"] > best:
                         best = last_metrics["psnr"]
                         save_checkpoint(make_checkpoint(
-                            _eval_model(model, ema), model_name, model_kwargs, cfa=pattern,
+                            eval_model, model_name, model_kwargs, cfa=pattern,
                             config=full_config, step=step, metrics=last_metrics, run_name=t.run_name),
                             best_path)
                 model.train()

@@ -235,3 +235,32 @@ def test_folder_pad_max_size_max_images(coord_dir):
     assert (y[0, 0], x[0, 0]) == ((150 - 64) // 2, (200 - 64) // 2)
     with pytest.raises(ConfigError, match="mode"):
         build_dataset({"name": "folder", "mode": "stretch"}, pattern="xtrans", split="val")
+
+
+def test_saturation_augmentation_scales_chroma_keeps_luma_and_errors(coord_dir):
+    from demosaic.data.transforms import LUMA_709, adjust_saturation
+
+    rng = np.random.default_rng(0)
+    rgb = rng.uniform(0.2, 0.4, size=(3, 8, 8)).astype(np.float32)
+    rgb[:, 0, 0] = 0.3  # a grey pixel stays grey at any factor
+    assert np.array_equal(adjust_saturation(rgb, 1.0), rgb)
+    out = adjust_saturation(rgb, 1.5)
+    luma = np.tensordot(LUMA_709, rgb, axes=1)
+    np.testing.assert_allclose(out - luma, 1.5 * (rgb - luma), atol=1e-6)  # no channel clipped
+    np.testing.assert_allclose(np.tensordot(LUMA_709, out, axes=1), luma, atol=1e-6)
+    np.testing.assert_allclose(out[:, 0, 0], 0.3, atol=1e-6)
+    strong = adjust_saturation(rgb * 4, 10.0)  # would go negative: floored at 0, not clamped above
+    assert strong.min() == 0.0 and strong.max() > 1.0
+
+    base = {"name": "synthetic", "root": str(coord_dir), "patch_size": 24, "samples_per_epoch": 4,
+            "augment": False, "exposure_range": [1, 1]}
+    plain = build_dataset(base, pattern="xtrans", split="train", seed=0)
+    sat = build_dataset({**base, "saturation_prob": 1.0, "saturation_range": [2, 2]},
+                        pattern="xtrans", split="train", seed=0)
+    p, s = plain[0]["target"].numpy(), sat[0]["target"]
+    np.testing.assert_allclose(s.numpy(), adjust_saturation(p, 2.0), atol=1e-6)
+    _exact(sat[0], "xtrans")
+    for bad, key in (({"saturation_prob": 1.5}, "saturation_prob"),
+                     ({"saturation_range": [0, 2]}, "saturation_range")):
+        with pytest.raises(ConfigError, match=key):
+            build_dataset({**base, **bad}, pattern="xtrans", split="train", seed=0)

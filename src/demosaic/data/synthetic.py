@@ -9,10 +9,12 @@ Pipeline per item (all in linear light unless ``space: srgb``):
 4. apply one of the 8 flips/rotations to the **RGB** (``cfa.transform_image``), so the mosaic
    made afterwards is still in canonical phase;
 5. scale exposure by a log-uniform factor from ``exposure_range``;
-6. optionally add highlights above 1.0 (:func:`demosaic.data.transforms.add_highlights`);
-7. ``space: srgb`` only: gamma-encode and clip to ``[0, 1]`` (v3, kept to reproduce the log);
-8. mosaic through the pattern (the mosaic equals the target at every sampled position);
-9. optionally add Poisson-Gaussian noise to the mosaic only (off by default).
+6. optionally scale the chroma by a log-uniform factor
+   (:func:`demosaic.data.transforms.adjust_saturation`);
+7. optionally add highlights above 1.0 (:func:`demosaic.data.transforms.add_highlights`);
+8. ``space: srgb`` only: gamma-encode and clip to ``[0, 1]`` (v3, kept to reproduce the log);
+9. mosaic through the pattern (the mosaic equals the target at every sampled position);
+10. optionally add Poisson-Gaussian noise to the mosaic only (off by default).
 
 An epoch is ``samples_per_epoch`` random crops. With a seed, item ``i`` of epoch ``e`` is a
 pure function of ``(seed, e, i)`` (call :meth:`SyntheticDataset.set_epoch` before each epoch;
@@ -45,7 +47,12 @@ from demosaic.data.common import (
     resolve_roots,
 )
 from demosaic.data.sources import SourceCache, image_size
-from demosaic.data.transforms import add_highlights, add_poisson_gaussian, to_srgb_clipped
+from demosaic.data.transforms import (
+    add_highlights,
+    add_poisson_gaussian,
+    adjust_saturation,
+    to_srgb_clipped,
+)
 from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -64,6 +71,8 @@ class SyntheticConfig:
         downsample: Box-filter factor in linear light before cropping (1 = full resolution).
         augment: Apply the 8 flips/rotations to the RGB before mosaicking.
         exposure_range: ``[low, high]`` log-uniform exposure factor (``[1, 1]`` = off).
+        saturation_prob: Probability that a crop gets its chroma scaled.
+        saturation_range: ``[low, high]`` log-uniform chroma gain (``low > 0``).
         highlight_prob: Probability that a crop gets synthetic highlights above 1.0.
         highlight_gain: ``[low, high]`` log-uniform highlight gain (``low >= 1``).
         noise: Add Poisson-Gaussian noise to the mosaic (the target stays clean).
@@ -79,6 +88,8 @@ class SyntheticConfig:
     downsample: int = 1
     augment: bool = True
     exposure_range: list[float] = field(default_factory=lambda: [0.5, 2.0])
+    saturation_prob: float = 0.0
+    saturation_range: list[float] = field(default_factory=lambda: [1.0, 2.0])
     highlight_prob: float = 0.0
     highlight_gain: list[float] = field(default_factory=lambda: [1.5, 8.0])
     noise: bool = False
@@ -97,7 +108,9 @@ class SyntheticDataset(RandomCropDataset):
 
     def __init__(self, files: list[Path], pattern: CFAPattern, *, patch_size: int,
                  samples_per_epoch: int, downsample: int = 1, augment: bool = True,
-                 exposure_range: tuple[float, float] = (1.0, 1.0), highlight_prob: float = 0.0,
+                 exposure_range: tuple[float, float] = (1.0, 1.0),
+                 saturation_prob: float = 0.0,
+                 saturation_range: tuple[float, float] = (1.0, 2.0), highlight_prob: float = 0.0,
                  highlight_gain: tuple[float, float] = (1.5, 8.0), noise: bool = False,
                  noise_shot: tuple[float, float] = (1e-4, 1e-2),
                  noise_read: tuple[float, float] = (1e-4, 5e-3), space: str = "linear",
@@ -109,8 +122,10 @@ class SyntheticDataset(RandomCropDataset):
             raise ConfigError(f"{key}.downsample: must be an integer >= 1, got {downsample}")
         if space not in SPACES:
             raise ConfigError(f"{key}.space: {space!r} is not one of {list(SPACES)}")
-        if not 0.0 <= highlight_prob <= 1.0:
-            raise ConfigError(f"{key}.highlight_prob: {highlight_prob} is not in [0, 1]")
+        for name, prob in (("highlight_prob", highlight_prob), ("saturation_prob", saturation_prob)):
+            if not 0.0 <= prob <= 1.0:
+                raise ConfigError(f"{key}.{name}: {prob} is not in [0, 1]")
+        self.saturation_range = check_range(saturation_range, f"{key}.saturation_range")
         self.exposure_range = check_range(exposure_range, f"{key}.exposure_range")
         self.highlight_gain = check_range(highlight_gain, f"{key}.highlight_gain")
         if self.highlight_gain[0] < 1.0:
@@ -140,6 +155,7 @@ class SyntheticDataset(RandomCropDataset):
         self.downsample = downsample
         self.augment = augment
         self.highlight_prob = highlight_prob
+        self.saturation_prob = saturation_prob
         self.noise = noise
         self.space = space
         self.seed = seed
@@ -164,6 +180,8 @@ class SyntheticDataset(RandomCropDataset):
         if self.augment:
             rgb = cfa_mod.transform_image(rgb, *random_transform(rng))
         rgb = rgb * np.float32(log_uniform(rng, self.exposure_range))
+        if self.saturation_prob > 0 and rng.random() < self.saturation_prob:
+            rgb = adjust_saturation(rgb, log_uniform(rng, self.saturation_range))
         if self.highlight_prob > 0 and rng.random() < self.highlight_prob:
             rgb = add_highlights(rgb, rng, self.highlight_gain)
         if self.space == "srgb":

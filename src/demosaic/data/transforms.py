@@ -86,6 +86,31 @@ def add_poisson_gaussian(mosaic: np.ndarray, rng: np.random.Generator,
     return shot + read + np.minimum(mosaic, 0.0)
 
 
+#: Rec. 709 / sRGB luminance weights of linear R, G, B.
+LUMA_709 = np.array([0.2126, 0.7152, 0.0722], dtype=np.float32)
+
+
+def adjust_saturation(rgb: np.ndarray, factor: float) -> np.ndarray:
+    """Scale the chroma of a linear image about its luminance: ``Y + factor * (rgb - Y)``.
+
+    ``Y`` is the Rec. 709 luminance of each pixel, so luminance is unchanged wherever no
+    channel would go negative; channels that would are set to 0 (the most saturated colour
+    physically possible at that luminance). ``factor > 1`` makes the vivid, strongly
+    chromatic scenes a photograph set like BSDS has few of (McMaster-like colour edges);
+    ``factor < 1`` desaturates. Highlights above 1.0 are kept (no upper clamp).
+
+    Args:
+        rgb: ``(3, H, W)`` float32 linear light (not modified).
+        factor: Chroma gain, ``> 0``.
+
+    Returns:
+        A new ``(3, H, W)`` float32 array, non-negative where ``rgb`` is.
+    """
+    luma = np.tensordot(LUMA_709, rgb, axes=1)[None]
+    out = luma + np.float32(factor) * (rgb - luma)
+    return np.maximum(out, 0.0).astype(np.float32, copy=False)
+
+
 def to_srgb_clipped(rgb: np.ndarray) -> np.ndarray:
     """The v3 experiment's space: sRGB-encode a linear image and clip it to ``[0, 1]``.
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from omegaconf import OmegaConf
 
 from demosaic import cfa, metrics
 from demosaic.engine.checkpoint import load_checkpoint, load_model
@@ -14,7 +15,9 @@ from demosaic.engine.infer import DEFAULT_CHECKPOINT, infer_file
 from demosaic.io.dng import write_dng
 from demosaic.io.images import read_exr, read_image_linear
 
-SAMPLES = Path(__file__).resolve().parents[1] / "src" / "demosaic" / "assets" / "samples" / "val"
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "src" / "demosaic" / "assets" / "samples" / "val"
+EXPERIMENTS = ROOT / "configs" / "experiment"
 
 
 def test_default_checkpoint_is_small_and_records_how_it_was_made():
@@ -23,7 +26,12 @@ def test_default_checkpoint_is_small_and_records_how_it_was_made():
     ckpt = load_checkpoint(DEFAULT_CHECKPOINT)  # weights_only=True inside
     assert ckpt["cfa"] == "xtrans" and ckpt["train_state"] is None
     cfg = ckpt["config"]
-    assert cfg["trainer"]["run_name"] == "v7.0_default"
+    # the run name is one that an experiment file of the default-model chain produces
+    produced_by = {OmegaConf.load(f).get("trainer", {}).get("run_name"): f.stem
+                   for f in EXPERIMENTS.glob("xtrans_default*.yaml")}
+    assert cfg["trainer"]["run_name"] in produced_by, sorted(produced_by)
+    if cfg["trainer"].get("init_from"):  # a fine-tune: it starts from a run of the same chain
+        assert Path(cfg["trainer"]["init_from"]).parent.name in produced_by
     roots = " ".join(cfg["dataset"]["train"]["root"])
     assert "cbsd432" in roots and "sun_hays80" in roots
     assert "cbsd68" in cfg["dataset"]["val"]["root"]

@@ -298,3 +298,20 @@ def test_named_model_configs_exist() -> None:
     assert {"xtrans_unet", "xtrans_unet_small", "xtrans_unet_large", "bayer_unet", "bilinear"} <= names
     assert OmegaConf.load(CONFIG_DIR / "bayer_unet.yaml").cfa.startswith("bayer")
     assert OmegaConf.load(CONFIG_DIR / "xtrans_unet.yaml").cfa == "xtrans"
+
+
+def test_model_cost_counts_macs_per_pixel():
+    from torch import nn
+
+    from demosaic.models.cost import model_cost
+
+    conv = nn.Conv2d(1, 8, 3, padding=1, bias=False)
+    cost = model_cost(conv, (2, 1, 16, 24))
+    assert cost.params == 72 and cost.macs_per_pixel == pytest.approx(72.0)
+    unet = create_model("unet", cfa="xtrans", packing=3, width=8, depth=2)
+    small = model_cost(unet, (1, 1, 48, 48))
+    big = model_cost(unet, (1, 1, 96, 144))
+    assert small.params == big.params == sum(p.numel() for p in unet.parameters())
+    assert small.macs_per_pixel == pytest.approx(big.macs_per_pixel, rel=1e-6)  # per pixel
+    wide = model_cost(create_model("unet", cfa="xtrans", packing=3, width=16, depth=2), (1, 1, 48, 48))
+    assert wide.gmac_per_mp > 3 * small.gmac_per_mp  # twice the width: about 4x the MACs

@@ -34,13 +34,12 @@ def main() -> None:
     import torch
     from omegaconf import OmegaConf
 
-    from demosaic.engine.checkpoint import load_model
-    from demosaic.engine.infer import DEFAULT_CHECKPOINT
+    from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT, load_model
     from demosaic.models import build_model
-    from demosaic.models.cost import model_cost
+    from demosaic.models.cost import ModelCost, model_cost
 
     torch.manual_seed(0)
-    rows: list[tuple[str, object]] = []
+    rows: list[tuple[str, ModelCost]] = []
     shape = (1, 1, args.size, args.size)
     for ckpt in ([str(DEFAULT_CHECKPOINT)] if DEFAULT_CHECKPOINT.is_file() else []) + args.checkpoint:
         rows.append((f"checkpoint `{Path(ckpt).name}`", model_cost(load_model(ckpt).eval(), shape)))

@@ -12,6 +12,7 @@ from hydra import compose, initialize_config_module
 from demosaic import cfa as cfa_mod
 from demosaic import tracking
 from demosaic.cli import evaluate as cli_eval
+from demosaic.engine import checkpoint as checkpoint_mod
 from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
 from demosaic.engine.evaluate import evaluate, images_from_dataset, load_results
 from demosaic.errors import CheckpointError, ConfigError
@@ -167,7 +168,7 @@ def test_cli_checkpoint_attaches_results_to_its_run(tmp_path, monkeypatch):
 
 
 def test_cli_errors(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli_eval, "DEFAULT_MODEL", tmp_path / "missing.pt")
+    monkeypatch.setattr(checkpoint_mod, "DEFAULT_CHECKPOINT", tmp_path / "missing.pt")
     with pytest.raises(CheckpointError, match="pass ckpt=PATH"):
         cli_eval.run_evaluation(_compose([]), "bundled")
     with pytest.raises(ConfigError, match="only one of"):

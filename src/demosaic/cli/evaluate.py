@@ -37,10 +37,6 @@ from demosaic.errors import CheckpointError, ConfigError
 
 log = logging.getLogger(__name__)
 
-#: The model ``demosaic-eval`` uses when no ckpt/baseline/model is given.
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "assets" / "default.pt"
-
-
 @dataclass
 class EvalSchema:
     """Top level of ``configs/eval.yaml`` (struct mode: unknown keys fail)."""
@@ -108,14 +104,17 @@ def resolve_method(cfg: dict[str, Any], device: str = "cpu") -> tuple[Any, str, 
         name = str(spec.pop("name"))
         spec.setdefault("cfa", cfg.get("cfa") or "xtrans")
         return build_method(name, **spec), name, "model", {"model": {"name": name, **spec}}
+    from demosaic.engine import checkpoint as checkpoints
+    from demosaic.engine.checkpoint import load_checkpoint, load_model
+
     ckpt_path = cfg.get("ckpt")
     if not ckpt_path:
-        if not DEFAULT_MODEL.is_file():
+        default = checkpoints.DEFAULT_CHECKPOINT
+        if not default.is_file():
             raise CheckpointError(
-                f"no ckpt= given and the packaged default model {DEFAULT_MODEL} does not exist; "
+                f"no ckpt= given and the packaged default model {default} does not exist; "
                 "pass ckpt=PATH (e.g. checkpoints/experiments/<run>/best.pt) or baseline=NAME")
-        ckpt_path = str(DEFAULT_MODEL)
-    from demosaic.engine.checkpoint import load_checkpoint, load_model
+        ckpt_path = str(default)
 
     ckpt = load_checkpoint(ckpt_path)
     model = load_model(ckpt, device=device)

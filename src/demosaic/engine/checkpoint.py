@@ -25,6 +25,9 @@ from demosaic.io.atomic import atomic_path
 log = logging.getLogger(__name__)
 
 FORMAT = "demosaic-checkpoint/1"
+#: The model shipped inside the package; ``demosaic-infer`` and ``demosaic-eval`` use it when
+#: no checkpoint is given.
+DEFAULT_CHECKPOINT = Path(demosaic.__file__).parent / "assets" / "default.pt"
 
 
 def make_checkpoint(

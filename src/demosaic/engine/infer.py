@@ -47,7 +47,7 @@ from torch import nn
 
 import demosaic
 from demosaic.color import camera_to_output_matrix, normalize_multipliers
-from demosaic.engine.checkpoint import load_checkpoint, load_model
+from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, load_model
 from demosaic.engine.tiling import (
     DEFAULT_TILE,
     auto_overlap,
@@ -61,8 +61,6 @@ from demosaic.io.raw import RawImage, apply_orientation, read_raw
 
 log = logging.getLogger(__name__)
 
-#: The model shipped inside the package (added by a later release; optional).
-DEFAULT_CHECKPOINT = Path(demosaic.__file__).parent / "assets" / "default.pt"
 COLOR_SPACES = ("camera", "srgb", "rec2020")
 WHITE_BALANCES = ("as_shot", "none")
 OUTPUT_EXTENSIONS = (".exr", ".tif", ".tiff")

@@ -42,7 +42,7 @@ def main() -> None:
     rows: list[tuple[str, ModelCost]] = []
     shape = (1, 1, args.size, args.size)
     for ckpt in ([str(DEFAULT_CHECKPOINT)] if DEFAULT_CHECKPOINT.is_file() else []) + args.checkpoint:
-        rows.append((f"checkpoint `{Path(ckpt).name}`", model_cost(load_model(ckpt).eval(), shape)))
+        rows.append((f"checkpoint `{Path(ckpt).parent.name}/{Path(ckpt).name}`", model_cost(load_model(ckpt).eval(), shape)))
     for cfg_file in sorted((ROOT / "configs" / "model").glob("*.yaml")):
         model = build_model(OmegaConf.to_container(OmegaConf.load(cfg_file))).eval()
         rows.append((f"config `{cfg_file.stem}`", model_cost(model, shape)))

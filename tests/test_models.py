@@ -315,3 +315,19 @@ def test_model_cost_counts_macs_per_pixel():
     assert small.macs_per_pixel == pytest.approx(big.macs_per_pixel, rel=1e-6)  # per pixel
     wide = model_cost(create_model("unet", cfa="xtrans", packing=3, width=16, depth=2), (1, 1, 48, 48))
     assert wide.gmac_per_mp > 3 * small.gmac_per_mp  # twice the width: about 4x the MACs
+
+
+def test_unet_blocks_per_level():
+    from demosaic.models import create_model
+
+    even = create_model("unet", width=8, depth=3, blocks=1)
+    grown = create_model("unet", width=8, depth=3, blocks=[1, 2, 3])
+    assert [len(level.blocks) for level in grown.encoder] == [1, 2, 3]
+    assert [len(level.blocks) for level in grown.decoder] == [2, 1]  # coarse to fine
+    assert grown.spec["kwargs"]["blocks"] == [1, 2, 3]
+    assert set(even.state_dict()) < set(grown.state_dict())
+    x = torch.rand(2, 1, 48, 48)
+    assert grown(x).shape == (2, 3, 48, 48)
+    for bad in ([1, 2], [1, -1, 2], [1, 2.5, 3], True, "x"):
+        with pytest.raises(ConfigError, match="model.blocks"):
+            create_model("unet", width=8, depth=3, blocks=bad)

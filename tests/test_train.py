@@ -322,3 +322,92 @@ def test_ddp_two_cpu_processes(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "world 2" in (tmp_path / "logs" / "train_quickstart.log").read_text()
     assert load_checkpoint(tmp_path / "ckpt" / "quickstart" / "last.pt")["step"] == 2
+
+
+# --------------------------------------------------------------------------------------
+# device-side batches, time budgets, grown networks
+# --------------------------------------------------------------------------------------
+
+
+def test_device_batches_train_and_are_recorded(tmp_path):
+    cfg = compose_train([*tiny(tmp_path, steps=3), *SMALL_DATA, "trainer.device_batches=true"])
+    result = run_training(cfg)
+    assert result.step == 3 and result.best_path is not None
+    ckpt = load_checkpoint(result.best_path)
+    assert ckpt["config"]["trainer"]["device_batches"] is True
+    with pytest.raises(ConfigError, match="device_batches"):
+        run_training(compose_train([*tiny(tmp_path / "t"), "dataset=torture",
+                                    "trainer.device_batches=true"]))
+
+
+def test_max_minutes_stops_cleanly_with_checkpoints(tmp_path):
+    cfg = compose_train([*tiny(tmp_path, steps=500), *SMALL_DATA, "trainer.max_minutes=1e-6"])
+    result = run_training(cfg)
+    assert result.step == 1 and not result.interrupted  # the first step at which time is read
+    for name in ("best.pt", "last.pt"):
+        ckpt = load_checkpoint(tmp_path / "ckpt" / "default" / name)
+        assert ckpt["step"] == 1 and ckpt["config"]["trainer"]["stopped_by_time_at"] == 1
+    with pytest.raises(ConfigError, match="fit_steps_to_time=true needs trainer.max_minutes"):
+        run_training(compose_train([*tiny(tmp_path), "trainer.fit_steps_to_time=true"]))
+    with pytest.raises(ConfigError, match="max_minutes=-1"):
+        run_training(compose_train([*tiny(tmp_path), "trainer.max_minutes=-1"]))
+
+
+def test_fit_steps_to_time_plans_the_schedule_from_the_measured_rate(monkeypatch):
+    from demosaic.engine import trainer as trainer_mod
+    from demosaic.engine.config import TrainerConfig
+
+    t = TrainerConfig(max_steps=100_000, max_minutes=1.0, fit_steps_to_time=True)
+    t.optim.warmup_steps = 50
+    clock = trainer_mod._RunClock(t, start=0.0)
+    single = trainer_mod.DistInfo()
+    now = {"t": 2.0}
+    monkeypatch.setattr(trainer_mod.time, "perf_counter", lambda: now["t"])
+    assert clock.refit(clock.SKIP, t.max_steps, single) is None  # rate measured from here
+    now["t"] = 10.0  # 80 steps in 8 s: 10 steps/s, 50 s of the minute left
+    assert clock.refit(100, t.max_steps, single) == 100 + int(10 * 50 * clock.SAFETY)
+    assert clock.refit(200, t.max_steps, single) is None  # fitted once
+    assert not clock.out_of_time(100, single)
+    now["t"] = 61.0
+    assert clock.out_of_time(100, single) and not clock.out_of_time(101, single)  # log steps only
+    assert clock.due(100, 10**6) and not clock.due(101, 10**6) and clock.due(101, 101)
+
+
+def test_init_partial_grows_a_network_and_refuses_to_shrink_one(tmp_path):
+    small = create_model("unet", width=8, depth=3, packing=3, blocks=1)
+    path = tmp_path / "small.pt"
+    save_checkpoint(make_checkpoint(small, "unet", small.spec["kwargs"], cfa="xtrans", step=5), path)
+    grown_model = ["model.width=8", "model.depth=3", "model.packing=3", "model.blocks=[1,2,3]"]
+    base = [*tiny(tmp_path, steps=1), *SMALL_DATA, f"trainer.init_from={path}",
+            "trainer.optim.lr=1e-12"]
+    with pytest.raises(CheckpointError, match="does not fit"):  # strict by default
+        run_training(compose_train([*base, *grown_model]))
+    run_training(compose_train([*base, *grown_model, "trainer.init_partial=true"]))
+    grown = _weights(tmp_path / "ckpt" / "default" / "last.pt")
+    assert set(grown) > set(small.state_dict())  # the new blocks are there
+    for k, v in small.state_dict().items():  # every old tensor was loaded (lr ~ 0)
+        torch.testing.assert_close(grown[k], v, rtol=1e-6, atol=1e-9)
+    bigger = tmp_path / "ckpt" / "default" / "last.pt"
+    with pytest.raises(CheckpointError, match="tensors the model lacks"):
+        run_training(compose_train([*tiny(tmp_path / "s", steps=1), *SMALL_DATA,
+                                    f"trainer.init_from={bigger}", "trainer.init_partial=true",
+                                    "model.width=8", "model.depth=3", "model.packing=3"]))
+
+
+def test_a_resumed_time_fitted_run_keeps_its_fitted_schedule(tmp_path, monkeypatch):
+    from demosaic.engine import trainer as trainer_mod
+
+    def fake_refit(self, step, max_steps, dist_info):  # as if the rate fitted 6 steps
+        if self.fitted or step != 2:
+            return None
+        self.fitted = True
+        return 6
+
+    monkeypatch.setattr(trainer_mod._RunClock, "refit", fake_refit)
+    args = [*tiny(tmp_path, steps=50), *SMALL_DATA, "trainer.max_minutes=100",
+            "trainer.fit_steps_to_time=true", "trainer.save_every=2", "trainer.val_every=3"]
+    first = run_training(compose_train(args))
+    assert first.step == 6
+    assert load_checkpoint(tmp_path / "ckpt" / "default" / "last.pt")["config"]["trainer"]["max_steps"] == 6
+    again = run_training(compose_train([*args, "trainer.resume=true"]))
+    assert again.step == 6  # not continued towards the configured 50

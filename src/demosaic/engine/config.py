@@ -85,8 +85,19 @@ class TrainerConfig:
     seed: int = 0
     deterministic: bool = False  # torch deterministic algorithms (slower on CUDA)
     max_steps: int = 1000
+    # Wall-clock budget in minutes (0 = none) of this invocation (a resumed run gets a fresh
+    # one): the run stops cleanly (validation, best.pt, last.pt) when it is spent, even before
+    # max_steps.
+    max_minutes: float = 0.0
+    # With max_minutes: after the warm-up, measure the step rate and shorten max_steps (the
+    # cosine schedule's length) so the schedule ends inside the budget. The fitted value is
+    # written to the run's config; a resumed run keeps it.
+    fit_steps_to_time: bool = False
     batch_size: int = 16
     num_workers: int = 2
+    # Synthesise the training batches on the training device (synthetic datasets only): no
+    # DataLoader, the decoded images live on the device (demosaic.data.device_batches).
+    device_batches: bool = False
     optim: OptimConfig = field(default_factory=OptimConfig)
     ema_decay: float = 0.0  # 0 disables EMA weights
     log_every: int = 20  # steps between scalar logs
@@ -99,6 +110,9 @@ class TrainerConfig:
     init_from: Optional[str] = None  # checkpoint to fine-tune from (weights only)
     init_from_hint: Optional[str] = None  # command that produces init_from, shown when missing
     init_weights: bool = True  # load init_from into the model; false: init_from is only a distill teacher
+    # Allow the model to have parameters init_from lacks (a grown network: extra residual
+    # blocks start near identity); every tensor of the checkpoint must still fit.
+    init_partial: bool = False
     freeze: list[str] = field(default_factory=list)  # parameter-name prefixes to freeze
     ewc_weight: float = 0.0  # EWC penalty weight towards the init_from weights; 0 disables
     ewc_batches: int = 8  # batches used to estimate the diagonal Fisher information

@@ -21,10 +21,16 @@ What it does, in order:
    periodic-artifact score (``snapshot/periodic_artifact``), which shows when a CFA-period
    grid appears;
 6. a non-finite loss stops the run (``TrainingDiverged``) without touching the last good
-   checkpoint; Ctrl-C writes ``last.pt`` and returns cleanly.
+   checkpoint (on CUDA the check runs at every log, validation and save step rather than
+   every step, so the GPU is not synchronised each step); Ctrl-C writes ``last.pt`` and
+   returns cleanly; ``max_minutes`` stops the run cleanly when its time is spent, and with
+   ``fit_steps_to_time`` the schedule is shortened after the warm-up so that it ends in time.
 
 Data order is a pure function of ``(seed, global sample index)`` (see
 :class:`StepIndexedDataset`), which is what makes resume exact, with or without workers.
+With ``device_batches`` the batches are synthesised on the training device instead
+(:mod:`demosaic.data.device_batches`): same distributions, no DataLoader, and a resumed run
+draws a fresh (seeded) stream rather than the exact continuation.
 """
 
 from __future__ import annotations
@@ -188,10 +194,14 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        for k, v in model.state_dict().items():
-            if v.dtype.is_floating_point:
-                self.shadow[k].mul_(self.decay).add_(v.detach(), alpha=1 - self.decay)
-            else:
+        """``shadow = decay * shadow + (1 - decay) * current`` for floating-point tensors (one
+        fused multi-tensor kernel where the device has it), a copy for the others."""
+        state = model.state_dict()
+        floats = [k for k, v in state.items() if v.dtype.is_floating_point]
+        torch._foreach_lerp_([self.shadow[k] for k in floats], [state[k].detach() for k in floats],
+                             1.0 - self.decay)
+        for k, v in state.items():
+            if not v.dtype.is_floating_point:
                 self.shadow[k].copy_(v)
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -220,6 +230,69 @@ class EWCPenalty:
     def __call__(self, params: Mapping[str, nn.Parameter]) -> torch.Tensor:
         total = sum((self.fisher[k] * (p - self.anchor[k]) ** 2).sum() for k, p in params.items())
         return total if isinstance(total, torch.Tensor) else torch.zeros(())
+
+
+class _RunClock:
+    """The wall-clock side of a run: ``max_minutes`` and ``fit_steps_to_time``.
+
+    Time is only looked at on steps that are multiples of ``log_every`` (and, in distributed
+    training, agreed on by all ranks there), so every rank stops at the same step and the GPU
+    is not synchronised more often than the logging already does.
+    """
+
+    #: Steps skipped before the rate is measured (start-up, cuDNN autotuning, first batches).
+    SKIP = 20
+    #: Fraction of the remaining time the fitted schedule plans to use (validation and
+    #: saving take the rest).
+    SAFETY = 0.9
+
+    def __init__(self, t: TrainerConfig, start: float) -> None:
+        self.t = t
+        self.start = start
+        self.budget = 60.0 * t.max_minutes
+        self.probe_end = max(t.optim.warmup_steps, 100)
+        self.mark: float | None = None
+        self.fitted = not t.fit_steps_to_time
+
+    def due(self, step: int, max_steps: int) -> bool:
+        """Whether ``step`` (just completed) is one where anything is logged, saved or
+        validated, or the run may stop: the steps a deferred NaN check must run at."""
+        t = self.t
+        return (step >= max_steps or step % t.log_every == 0 or step % t.val_every == 0
+                or step % t.save_every == 0 or step % t.snapshot_every == 0)
+
+    def _agree(self, value: float, dist_info: DistInfo) -> float:
+        if dist_info.world_size == 1:
+            return value
+        buf = torch.tensor([value], dtype=torch.float64,
+                           device="cuda" if dist.get_backend() == "nccl" else "cpu")
+        dist.broadcast(buf, src=0)
+        return float(buf.item())
+
+    def out_of_time(self, step: int, dist_info: DistInfo) -> bool:
+        if self.budget <= 0 or step % self.t.log_every:
+            return False
+        late = time.perf_counter() - self.start > self.budget
+        return bool(self._agree(float(late), dist_info))
+
+    def refit(self, step: int, max_steps: int, dist_info: DistInfo) -> int | None:
+        """The shortened ``max_steps`` once the rate is known (``None`` on every other step)."""
+        if self.fitted:
+            return None
+        if step == self.SKIP:
+            self.mark = time.perf_counter()
+            return None
+        if step < self.probe_end or self.mark is None:
+            return None
+        self.fitted = True
+        now = time.perf_counter()
+        rate = (step - self.SKIP) / max(now - self.mark, 1e-9)
+        left = self.budget - (now - self.start)
+        planned = step + int(rate * max(left, 0.0) * self.SAFETY)
+        planned = int(self._agree(float(min(max_steps, max(planned, step + 1))), dist_info))
+        log.info("fit_steps_to_time: %.2f steps/s, %.1f of %.1f min left: max_steps %d -> %d",
+                 rate, left / 60, self.budget / 60, max_steps, planned)
+        return planned if planned != max_steps else None
 
 
 # --------------------------------------------------------------------------------------
@@ -328,6 +401,8 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
     seed_everything(t.seed + dist_info.rank)
     if t.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop sizes: pick the fastest kernels once
     log.info("run %s on %s (precision %s, world %d)", t.run_name, device, t.precision, dist_info.world_size)
 
     if t.init_from and not t.resume:
@@ -378,8 +453,9 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
     autocast, scaler = _autocast(device, t.precision)
     optimizer = torch.optim.AdamW(trainable.values(), lr=t.optim.lr, betas=tuple(t.optim.betas),
                                   weight_decay=t.optim.weight_decay)
+    plan = {"max_steps": t.max_steps}  # fit_steps_to_time may shorten it after the warm-up
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, t.optim.warmup_steps, t.max_steps, t.optim.min_lr_ratio))
+        optimizer, lambda s: lr_factor(s, t.optim.warmup_steps, plan["max_steps"], t.optim.min_lr_ratio))
     ema = EMA(model, t.ema_decay) if t.ema_decay > 0 else None
     step, best = 0, -math.inf
 
@@ -403,6 +479,12 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
         _set_rng_state(state["rng"])
         step, best = int(ckpt["step"]), float(state.get("best", -math.inf))
         log.info("resumed %s at step %d (best val PSNR %.3f dB)", last_path, step, best)
+        fitted = (ckpt.get("config") or {}).get("trainer", {}).get("max_steps")
+        if t.fit_steps_to_time and fitted and int(fitted) < plan["max_steps"]:
+            # the schedule was fitted to the first invocation's time: keep its length
+            plan["max_steps"] = int(fitted)
+            full_config.setdefault("trainer", {})["max_steps"] = int(fitted)
+            log.info("fit_steps_to_time: keeping the fitted max_steps %d of %s", int(fitted), last_path)
 
     ewc = _make_ewc(model, trainable, train_set, criterion, t, device) if t.ewc_weight > 0 else None
 
@@ -411,12 +493,25 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
         ddp_model = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    loader = DataLoader(
-        StepIndexedDataset(train_set, t.seed), batch_size=t.batch_size,
-        sampler=GlobalIndexSampler(step, t.batch_size, dist_info), num_workers=t.num_workers,
-        pin_memory=device.type == "cuda", drop_last=True, persistent_workers=False,
-        prefetch_factor=4 if t.num_workers > 0 else None,
-    )
+    loader: Any
+    if t.device_batches:
+        from demosaic.data.device_batches import DeviceSyntheticBatches
+
+        loader = DeviceSyntheticBatches(train_set, t.batch_size, device, seed=t.seed,
+                                        start_step=step, rank=dist_info.rank)
+    else:
+        loader = DataLoader(
+            StepIndexedDataset(train_set, t.seed), batch_size=t.batch_size,
+            sampler=GlobalIndexSampler(step, t.batch_size, dist_info), num_workers=t.num_workers,
+            pin_memory=device.type == "cuda", drop_last=True, persistent_workers=False,
+            prefetch_factor=4 if t.num_workers > 0 else None,
+        )
+    if t.max_minutes < 0:
+        raise ConfigError(f"trainer.max_minutes={t.max_minutes}: use minutes > 0, or 0 for no limit")
+    if t.fit_steps_to_time and t.max_minutes <= 0:
+        raise ConfigError("trainer.fit_steps_to_time=true needs trainer.max_minutes > 0")
+    clock = _RunClock(t, time.perf_counter())
+    clock.fitted = clock.fitted or plan["max_steps"] != t.max_steps  # resumed after a fit
 
     # --- outputs -------------------------------------------------------------------
     writer = None
@@ -446,15 +541,19 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
 
     from tqdm import tqdm
 
-    bar = tqdm(total=t.max_steps, initial=step, disable=not dist_info.is_main, dynamic_ncols=True,
+    bar = tqdm(total=plan["max_steps"], initial=step, disable=not dist_info.is_main, dynamic_ncols=True,
                desc=t.run_name, unit="step")
     interrupted = False
     last_metrics: dict[str, float] = {}
     window_t, window_n = time.perf_counter(), 0
     it = iter(loader)
+    # on CUDA a per-step `if not isfinite(loss)` would synchronise the GPU every step: keep a
+    # device-side flag and read it at the steps where something is logged or saved
+    sync_every_step = device.type != "cuda"
+    nonfinite = torch.zeros((), dtype=torch.bool, device=device)
     model.train()
     try:
-        while step < t.max_steps:
+        while step < plan["max_steps"]:
             batch = next(it)
             cfa = batch["cfa"].to(device, non_blocking=True)
             target = batch["target"].to(device, non_blocking=True)
@@ -489,12 +588,15 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
                 penalty = ewc(trainable)
                 terms = {**terms, "ewc": penalty.detach()}
                 loss = loss + t.ewc_weight * penalty
-            if not torch.isfinite(loss):
+            nonfinite |= ~torch.isfinite(loss.detach())
+            due = clock.due(step + 1, plan["max_steps"])  # covers every step a stop can happen at
+            if (sync_every_step or due) and bool(nonfinite):
                 bad = {k: float(v) for k, v in terms.items()}
-                _track(tracking.fail_run, t.run_name, f"non-finite loss at step {step}: {bad}",
+                when = f"at step {step}" if sync_every_step else f"by step {step}"
+                _track(tracking.fail_run, t.run_name, f"non-finite loss {when}: {bad}",
                        runs_dir=log_dir / "runs")
                 raise TrainingDiverged(
-                    f"run {t.run_name}: loss is {loss.item()} at step {step} (terms {bad}); stopped. "
+                    f"run {t.run_name}: loss is {loss.item()} {when} (terms {bad}); stopped. "
                     f"The last good checkpoint {last_path} was kept. Lower trainer.optim.lr, "
                     "raise trainer.optim.warmup_steps or check the data for NaN/inf.")
             optimizer.zero_grad(set_to_none=True)
@@ -518,8 +620,20 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
             step += 1
             window_n += cfa.shape[0] * dist_info.world_size
             bar.update(1)
+            refit = clock.refit(step, plan["max_steps"], dist_info)
+            if refit is not None:
+                plan["max_steps"] = refit
+                bar.total = refit
+                full_config.setdefault("trainer", {})["max_steps"] = refit
+                if dist_info.is_main:
+                    _write_config(run_dir / "config.yaml", full_config)
+            if clock.out_of_time(step, dist_info):
+                log.warning("trainer.max_minutes=%g spent at step %d of %d: stopping here",
+                            t.max_minutes, step, plan["max_steps"])
+                plan["max_steps"] = step
+                full_config.setdefault("trainer", {})["stopped_by_time_at"] = step
 
-            if dist_info.is_main and (step % t.log_every == 0 or step == t.max_steps):
+            if dist_info.is_main and (step % t.log_every == 0 or step == plan["max_steps"]):
                 now = time.perf_counter()
                 rate = window_n / max(now - window_t, 1e-9)
                 window_t, window_n = now, 0
@@ -532,7 +646,7 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
                          " ".join(f"{k} {float(v):.4f}" for k, v in terms.items()),
                          scheduler.get_last_lr()[0], rate)
 
-            if step % t.val_every == 0 or step == t.max_steps:
+            if step % t.val_every == 0 or step == plan["max_steps"]:
                 if dist_info.is_main:
                     eval_model = _eval_model(model, ema)  # one EMA copy for all of validation
                     last_metrics = validate(eval_model, val_set, device, t.val_max_images)
@@ -547,12 +661,12 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
                             config=full_config, step=step, metrics=last_metrics, run_name=t.run_name),
                             best_path)
                 model.train()
-            if dist_info.is_main and snapshot is not None and (step % t.snapshot_every == 0 or step == t.max_steps):
+            if dist_info.is_main and snapshot is not None and (step % t.snapshot_every == 0 or step == plan["max_steps"]):
                 score = _save_snapshot(_eval_model(model, ema), snapshot, device,
                                        log_dir / "snapshots" / t.run_name / f"step_{step:07d}.png")
                 _log_scalars(writer, metrics_file, step, {"snapshot/periodic_artifact": score})
                 model.train()
-            if step % t.save_every == 0 or step == t.max_steps:
+            if step % t.save_every == 0 or step == plan["max_steps"]:
                 save_last()
     except KeyboardInterrupt:
         interrupted = True
@@ -595,12 +709,23 @@ def _load_init(model: nn.Module, t: TrainerConfig) -> None:
     ckpt = load_checkpoint(path)
     state = ckpt.get("ema_state_dict") or ckpt["state_dict"]
     try:
-        model.load_state_dict(state)
+        result = model.load_state_dict(state, strict=not t.init_partial)
     except RuntimeError as exc:
         raise CheckpointError(f"trainer.init_from={path} does not fit the configured model "
                               f"({ckpt['model']['name']} {ckpt['model']['kwargs']} in the checkpoint): "
-                              f"{str(exc).splitlines()[0]}. Use the same model=... as the run that "
-                              "produced it.") from None
+                              f"{' '.join(str(exc).split())[:400]}. Use the same model=... as the run "
+                              "that produced it.") from None
+    if t.init_partial:
+        if result.unexpected_keys:  # the checkpoint has weights the model has no place for
+            raise CheckpointError(
+                f"trainer.init_from={path}: trainer.init_partial=true lets the model have new "
+                f"parameters, but the checkpoint has {len(result.unexpected_keys)} tensors the "
+                f"model lacks (first: {result.unexpected_keys[0]}); the model must contain the "
+                "checkpoint's network")
+        log.info("initialised from %s (step %s); %d new tensors keep their initialisation: %s",
+                 path, ckpt.get("step"), len(result.missing_keys),
+                 ", ".join(result.missing_keys[:6]) + (" ..." if len(result.missing_keys) > 6 else ""))
+        return
     log.info("initialised from %s (step %s)", path, ckpt.get("step"))
 
 

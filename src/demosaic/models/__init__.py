@@ -42,7 +42,7 @@ class UNetConfig:
     packing: Optional[int] = None  # noqa: UP007 - OmegaConf needs typing.Optional
     width: int = 32
     depth: int = 3
-    blocks: int = 1
+    blocks: Any = 1  # an int for every level, or one int per level (list of `depth` ints)
     keep_samples: bool = True
     residual: bool = True
 

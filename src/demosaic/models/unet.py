@@ -9,9 +9,9 @@ Data flow for a mosaic ``(N, 1, H, W)`` in canonical phase and packing factor ``
                 mosaic (cfa.masked_mosaic), C_in = 3 s^2, so each channel still means "colour
                 c at offset (i, j)" even though an s x s block sees different CFA phases.
     stem      3x3 conv -> width
-    encoder   per level: `blocks` residual blocks, then a 2x2 stride-2 conv (width doubles)
-    bottom    `blocks` residual blocks at the coarsest level
-    decoder   2x2 stride-2 transposed conv, concatenate the skip, 3x3 conv, `blocks` blocks
+    encoder   per level: `blocks[i]` residual blocks, then a 2x2 stride-2 conv (width doubles)
+    bottom    `blocks[depth-1]` residual blocks at the coarsest level
+    decoder   2x2 stride-2 transposed conv, concatenate the skip, 3x3 conv, `blocks[i]` blocks
     head      3x3 conv -> 3 s^2 channels, pixel-shuffle by s -> (N, 3, H, W)
     residual  (optional) add the bilinear interpolation (models.bilinear), so the network
               only learns a correction
@@ -107,6 +107,27 @@ class DecoderLevel(nn.Module):
         return self.blocks(x)
 
 
+def _blocks_per_level(blocks: int | list[int], depth: int) -> list[int]:
+    """``model.blocks`` as one count per level; raises :class:`ConfigError` when invalid."""
+    if isinstance(blocks, bool):
+        raise ConfigError(f"model.blocks={blocks} is invalid; use an integer >= 0 or a list of "
+                          f"{depth} of them")
+    if isinstance(blocks, int):
+        counts = [blocks] * depth
+    else:
+        try:
+            counts = [int(b) for b in blocks]
+        except (TypeError, ValueError):
+            raise ConfigError(f"model.blocks={blocks!r} is invalid; use an integer >= 0 or a list "
+                              f"of {depth} of them") from None
+        if len(counts) != depth or any(str(c) != str(b).strip() for c, b in zip(counts, blocks)):
+            raise ConfigError(f"model.blocks={list(blocks)} is invalid: give one integer per level "
+                              f"({depth} for model.depth={depth}), finest level first")
+    if any(c < 0 for c in counts):
+        raise ConfigError(f"model.blocks={blocks} is invalid; block counts must be >= 0")
+    return counts
+
+
 class UNetDemosaic(DemosaicModel):
     """Packed, bias-free U-Net demosaicker (see the module docstring for the data flow).
 
@@ -116,7 +137,13 @@ class UNetDemosaic(DemosaicModel):
             2 for Bayer). Must be a divisor or a multiple of the period.
         width: Channels at the finest level; level ``i`` has ``width * 2**i``.
         depth: Number of resolution levels (1 = no down-sampling).
-        blocks: Residual blocks per level (encoder and decoder each).
+        blocks: Residual blocks per level (encoder and decoder each): one int for every
+            level, or a list of ``depth`` ints (finest level first). Every block costs about the
+            same per input pixel at every level (a quarter of the pixels, twice the channels), so
+            extra blocks at the coarse levels buy receptive field and capacity at the same
+            compute and run faster on a CPU (wider convolutions). A block starts close to the
+            identity, so a network with more blocks can be initialised from one with fewer
+            (``trainer.init_partial``).
         keep_samples: Output the measured value at every sampled position (exact).
         residual: Predict a correction on top of the bilinear interpolation. Default true:
             in a quick check (X-Trans, packing 6, width 32, 400 steps of batch 16 x 96 px on
@@ -127,7 +154,7 @@ class UNetDemosaic(DemosaicModel):
     """
 
     def __init__(self, cfa: str = "xtrans", packing: int | None = None, width: int = 32,
-                 depth: int = 3, blocks: int = 1, keep_samples: bool = True,
+                 depth: int = 3, blocks: int | list[int] = 1, keep_samples: bool = True,
                  residual: bool = True) -> None:
         super().__init__(cfa)
         period = self.pattern.period
@@ -135,9 +162,10 @@ class UNetDemosaic(DemosaicModel):
         if s < 1 or (s % period and period % s):
             raise ConfigError(f"model.packing={packing} does not fit the {self.pattern.name} period "
                               f"{period}; use a divisor or a multiple of {period} (or null for {period})")
-        for key, val, low in (("width", width, 1), ("depth", depth, 1), ("blocks", blocks, 0)):
+        for key, val, low in (("width", width, 1), ("depth", depth, 1)):
             if val < low:
                 raise ConfigError(f"model.{key}={val} is invalid; use an integer >= {low}")
+        per_level = _blocks_per_level(blocks, depth)
         self.packing = s
         self.masked_input = s % period != 0
         self.keep_samples = keep_samples
@@ -149,9 +177,10 @@ class UNetDemosaic(DemosaicModel):
         widths = [width * 2**i for i in range(depth)]
         self.stem = _conv(cin, widths[0])
         self.encoder = nn.ModuleList(
-            EncoderLevel(widths[i], blocks, widths[i + 1] if i + 1 < depth else None) for i in range(depth)
+            EncoderLevel(widths[i], per_level[i], widths[i + 1] if i + 1 < depth else None)
+            for i in range(depth)
         )
-        self.decoder = nn.ModuleList(DecoderLevel(widths[i], blocks) for i in reversed(range(depth - 1)))
+        self.decoder = nn.ModuleList(DecoderLevel(widths[i], per_level[i]) for i in reversed(range(depth - 1)))
         self.head = _conv(widths[0], 3 * s * s)
         self.act = nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True)
         if residual:
@@ -159,8 +188,8 @@ class UNetDemosaic(DemosaicModel):
                 self.head.weight.mul_(0.1)
         # Parameter-free; a submodule so it follows .to(device). No state_dict entries.
         self.base = BilinearDemosaic(cfa, radius=1, keep_samples=False) if residual else None
-        log.debug("built UNetDemosaic(%s, packing=%d, widths=%s, blocks=%d): %d parameters",
-                  self.pattern.name, s, widths, blocks, sum(p.numel() for p in self.parameters()))
+        log.debug("built UNetDemosaic(%s, packing=%d, widths=%s, blocks=%s): %d parameters",
+                  self.pattern.name, s, widths, per_level, sum(p.numel() for p in self.parameters()))
 
     def pack(self, cfa: torch.Tensor, masked: torch.Tensor | None = None) -> torch.Tensor:
         """Mosaic ``(N, 1, H, W)`` -> network input ``(N, C_in, H/s, W/s)`` (``masked``:

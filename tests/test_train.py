@@ -336,7 +336,7 @@ def test_device_batches_train_and_are_recorded(tmp_path):
     ckpt = load_checkpoint(result.best_path)
     assert ckpt["config"]["trainer"]["device_batches"] is True
     with pytest.raises(ConfigError, match="device_batches"):
-        run_training(compose_train([*tiny(tmp_path / "t"), "dataset=torture",
+        run_training(compose_train([*tiny(tmp_path / "t"), "dataset=torture", "dataset.val.root=null",
                                     "trainer.device_batches=true"]))
 
 

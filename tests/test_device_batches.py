@@ -38,7 +38,7 @@ def _candidates(ds: SyntheticDataset) -> list[torch.Tensor]:
     p, period = ds.patch_size, ds.pattern.period
     out = []
     for i in range(len(ds.files)):
-        img = torch.from_numpy(ds._sources.get(i).linear()).permute(2, 0, 1)
+        img = torch.from_numpy(ds.linear_source(i)).permute(2, 0, 1)
         h, w = img.shape[1:]
         for y0 in range(0, h - p + 1, period):
             for x0 in range(0, w - p + 1, period):

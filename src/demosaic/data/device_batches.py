@@ -100,7 +100,7 @@ class DeviceSyntheticBatches:
         heights, widths, offsets, chunks = [], [], [], []
         total = 0
         for i in range(len(dataset.files)):
-            img = dataset._sources.get(i).linear()  # (H, W, 3) float32 linear light
+            img = dataset.linear_source(i)  # (H, W, 3) float32 linear light
             h, w = img.shape[:2]
             heights.append(h)
             widths.append(w)

@@ -168,6 +168,11 @@ class SyntheticDataset(RandomCropDataset):
         """Decode and cache every image now (see :meth:`SourceCache.preload`)."""
         self._sources.preload()
 
+    def linear_source(self, index: int) -> np.ndarray:
+        """Source image ``index`` of :attr:`files` as cropped from: float32 ``(H, W, 3)``
+        linear light, after ``downsample`` (used by :mod:`demosaic.data.device_batches`)."""
+        return self._sources.get(index).linear()
+
     def __getitem__(self, index: int) -> Sample:
         if not 0 <= index < self.samples_per_epoch:
             raise IndexError(index)

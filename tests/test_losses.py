@@ -284,3 +284,29 @@ def test_loss_configs() -> None:
     for loss in built.values():
         total, values = loss(pred, target)
         assert torch.isfinite(total) and total > 0 and set(values) == set(loss.terms)
+
+
+def test_periodic_term_sees_only_the_cfa_periodic_error():
+    from demosaic.losses import periodic
+
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 36, 48)
+    assert periodic(target, target) == 0
+    # a global offset is not periodic; a ramp of slope s only by its step within a cell
+    # (phase means s * (j - 2.5), mean |.| = 1.5 s): small for smooth errors
+    assert periodic(target + 0.05, target) < 1e-7
+    slope = 0.1 / 47
+    ramp = torch.linspace(0, 0.1, 48).expand(2, 3, 36, 48)
+    torch.testing.assert_close(periodic(target + ramp, target), torch.tensor(1.5 * slope),
+                               rtol=1e-3, atol=1e-6)
+    # a 6x6 pattern is: each phase off by a fixed amount
+    cell = torch.randn(1, 3, 6, 6) * 0.01
+    grid = cell.repeat(1, 1, 6, 8)
+    expected = (cell - cell.mean(dim=(2, 3), keepdim=True)).abs().mean()
+    torch.testing.assert_close(periodic(target + grid, target), expected)
+    # a period-2 (Bayer) pattern is seen too; per-sample values with reduction="none"
+    bayer = torch.tensor([[0.01, -0.01], [-0.01, 0.01]]).repeat(18, 24)
+    values = periodic(target + torch.stack([bayer * 0, bayer])[:, None], target, reduction="none")
+    assert values.shape == (2,) and values[0] == 0 and values[1] > 9e-3
+    # crops that are not multiples of 6 are cut, not rejected
+    assert torch.isfinite(periodic(target[..., :35, :47] + 0.1, target[..., :35, :47]))

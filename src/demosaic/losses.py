@@ -26,6 +26,14 @@ Terms (:data:`LOSSES`):
     HDR values the range is unbounded, so the constants are fixed for the nominal white
     level 1.0 instead of the batch maximum (which would make the loss depend on the
     brightest highlight). Images smaller than 11 px use the largest odd window that fits.
+``periodic``
+    Mean absolute CFA-periodic component of the error: the error averaged over every cell of
+    :data:`PERIODIC_CELL` x :data:`PERIODIC_CELL` px (one value per channel and phase), minus
+    its mean over the phases (a global offset is not periodic). This is the component the
+    ``periodic_levels`` metric measures (the research log's 6x6 grid); a 6 px cell also holds
+    the 2 and 3 px periods, so it serves Bayer as well. Crops are cut to multiples of the cell
+    from the bottom/right. Per pixel its gradient has the size of ``l1``'s, but coherent over
+    all pixels of a phase.
 ``msssim``
     ``1 - MS-SSIM`` (Wang et al. 2003) with the standard five scale weights; images too small
     for five scales (each scale must be at least 11 px) use fewer scales with the weights
@@ -199,6 +207,23 @@ def msssim(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") ->
     return _reduce(1 - msssim_index(pred, target), reduction)
 
 
+#: Cell side (px) of the ``periodic`` term: the X-Trans period, a multiple of Bayer's.
+PERIODIC_CELL = 6
+
+
+def periodic(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Mean absolute CFA-periodic error component (see the module docstring); needs H, W >= 6."""
+    _check(pred, target)
+    p = PERIODIC_CELL
+    n, c, h, w = pred.shape
+    if h < p or w < p:
+        raise ValueError(f"periodic loss needs images of at least {p}x{p} px, got {h}x{w}")
+    d = (pred - target)[..., : h // p * p, : w // p * p]
+    phase = d.reshape(n, c, h // p, p, w // p, p).mean(dim=(2, 4))  # (N, C, p, p)
+    phase = phase - phase.mean(dim=(2, 3), keepdim=True)
+    return _reduce(phase.abs().mean(dim=(1, 2, 3)), reduction)
+
+
 LossTerm = Callable[..., torch.Tensor]
 
 #: Loss terms by config name.
@@ -208,6 +233,7 @@ LOSSES: dict[str, LossTerm] = {
     "chroma": chroma,
     "ssim": ssim,
     "msssim": msssim,
+    "periodic": periodic,
 }
 
 # --------------------------------------------------------------------------------------

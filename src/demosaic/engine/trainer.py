@@ -246,13 +246,14 @@ class _RunClock:
     #: saving take the rest).
     SAFETY = 0.9
 
-    def __init__(self, t: TrainerConfig, start: float) -> None:
+    def __init__(self, t: TrainerConfig, start: float, fitted: bool = False) -> None:
+        """``fitted``: the schedule was already fitted (a resumed run keeps that length)."""
         self.t = t
         self.start = start
         self.budget = 60.0 * t.max_minutes
         self.probe_end = max(t.optim.warmup_steps, 100)
         self.mark: float | None = None
-        self.fitted = not t.fit_steps_to_time
+        self.fitted = fitted or not t.fit_steps_to_time
 
     def due(self, step: int, max_steps: int) -> bool:
         """Whether ``step`` (just completed) is one where anything is logged, saved or
@@ -405,6 +406,10 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
         torch.backends.cudnn.benchmark = True  # fixed crop sizes: pick the fastest kernels once
     log.info("run %s on %s (precision %s, world %d)", t.run_name, device, t.precision, dist_info.world_size)
 
+    if t.max_minutes < 0:
+        raise ConfigError(f"trainer.max_minutes={t.max_minutes}: use minutes > 0, or 0 for no limit")
+    if t.fit_steps_to_time and t.max_minutes <= 0:
+        raise ConfigError("trainer.fit_steps_to_time=true needs trainer.max_minutes > 0")
     if t.init_from and not t.resume:
         _check_init(t)  # fail at once, before any data is read
     # --- what to train -------------------------------------------------------------
@@ -506,12 +511,7 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
             pin_memory=device.type == "cuda", drop_last=True, persistent_workers=False,
             prefetch_factor=4 if t.num_workers > 0 else None,
         )
-    if t.max_minutes < 0:
-        raise ConfigError(f"trainer.max_minutes={t.max_minutes}: use minutes > 0, or 0 for no limit")
-    if t.fit_steps_to_time and t.max_minutes <= 0:
-        raise ConfigError("trainer.fit_steps_to_time=true needs trainer.max_minutes > 0")
-    clock = _RunClock(t, time.perf_counter())
-    clock.fitted = clock.fitted or plan["max_steps"] != t.max_steps  # resumed after a fit
+    clock = _RunClock(t, time.perf_counter(), fitted=plan["max_steps"] != t.max_steps)
 
     # --- outputs -------------------------------------------------------------------
     writer = None

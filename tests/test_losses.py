@@ -143,6 +143,8 @@ def test_hdr_values_stay_finite(name: str) -> None:
     pred, target = _pair(h=32, w=32)
     pred, target = pred * 50, target * 50
     for space in ("linear", "srgb", "log"):
+        if name == "periodic_display" and space != "linear":
+            continue  # rejected by the constructor (test_periodic_display_needs_linear_space)
         p = pred.clone().requires_grad_(True)
         total, _ = CompositeLoss({name: 1.0}, space=space)(p, target)
         total.backward()
@@ -310,3 +312,29 @@ def test_periodic_term_sees_only_the_cfa_periodic_error():
     assert values.shape == (2,) and values[0] == 0 and values[1] > 9e-3
     # crops that are not multiples of 6 are cut, not rejected
     assert torch.isfinite(periodic(target[..., :35, :47] + 0.1, target[..., :35, :47]))
+
+
+def test_periodic_display_measures_the_clipped_srgb_error():
+    from demosaic.color import linear_to_srgb
+    from demosaic.losses import periodic, periodic_display
+
+    torch.manual_seed(0)
+    cell = torch.randn(1, 3, 6, 6) * 0.002
+    grid = cell.repeat(1, 1, 6, 8)
+    dark, bright = torch.full((1, 3, 36, 48), 0.02), torch.full((1, 3, 36, 48), 0.6)
+    # the same linear grid is a larger display error in the dark (sRGB slope ~4 vs ~0.6)
+    assert periodic_display(dark + grid, dark) > 3 * periodic_display(bright + grid, bright)
+    torch.testing.assert_close(periodic_display(dark + grid, dark),
+                               periodic(linear_to_srgb(dark + grid), linear_to_srgb(dark)))
+    # highlights above 1.0 clip on the display: a grid there is invisible and costs nothing
+    assert periodic_display(2.0 + grid, torch.full_like(grid, 2.0)) == 0
+    # a gradient reaches the prediction
+    pred = (dark + grid).requires_grad_()
+    periodic_display(pred, dark).backward()
+    assert pred.grad is not None and pred.grad.abs().sum() > 0
+
+
+def test_periodic_display_needs_linear_space():
+    with pytest.raises(ConfigError, match="periodic_display.*loss.space=linear"):
+        build_loss({"space": "srgb", "terms": {"l1": 1.0, "periodic_display": 1.0}})
+    assert build_loss({"space": "linear", "terms": {"periodic_display": 1.0}}).terms == {"periodic_display": 1.0}

@@ -34,6 +34,12 @@ Terms (:data:`LOSSES`):
     the 2 and 3 px periods, so it serves Bayer as well. Crops are cut to multiples of the cell
     from the bottom/right. Per pixel its gradient has the size of ``l1``'s, but coherent over
     all pixels of a phase.
+``periodic_display``
+    ``periodic`` measured on display values: both images are clipped to ``[0, 1]`` and
+    sRGB-encoded first, which is exactly the error the ``periodic_levels`` metric takes (in
+    8-bit levels). In linear light bright regions dominate the periodic error; on the display
+    scale dark regions count as a viewer sees them. It does its own encoding, so it needs
+    ``space: linear``.
 ``msssim``
     ``1 - MS-SSIM`` (Wang et al. 2003) with the standard five scale weights; images too small
     for five scales (each scale must be at least 11 px) use fewer scales with the weights
@@ -224,6 +230,16 @@ def periodic(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") 
     return _reduce(phase.abs().mean(dim=(1, 2, 3)), reduction)
 
 
+def periodic_display(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """:func:`periodic` of the clipped, sRGB-encoded images (linear inputs, any range)."""
+    _check(pred, target)
+    return periodic(linear_to_srgb(pred.clamp(0.0, 1.0)), linear_to_srgb(target.clamp(0.0, 1.0)),
+                    reduction)
+
+
+#: Terms that encode their inputs themselves and so need ``space: linear``.
+_LINEAR_INPUT_TERMS = frozenset({"periodic_display"})
+
 LossTerm = Callable[..., torch.Tensor]
 
 #: Loss terms by config name.
@@ -234,6 +250,7 @@ LOSSES: dict[str, LossTerm] = {
     "ssim": ssim,
     "msssim": msssim,
     "periodic": periodic,
+    "periodic_display": periodic_display,
 }
 
 # --------------------------------------------------------------------------------------
@@ -288,6 +305,10 @@ class CompositeLoss(nn.Module):
             raise ConfigError(f"loss.space={space!r} is unknown; choose one of {sorted(SPACES)}")
         if border < 0:
             raise ConfigError(f"loss.border={border} must be >= 0")
+        needs_linear = sorted(_LINEAR_INPUT_TERMS & set(terms))
+        if needs_linear and space != "linear":
+            raise ConfigError(f"loss.terms {needs_linear} encode linear values themselves; use "
+                              f"loss.space=linear (got {space!r}) or drop the term")
         self.terms = {k: float(v) for k, v in terms.items()}
         self.space = space
         self.border = int(border)
@@ -356,4 +377,4 @@ def build_loss(cfg: Mapping[str, Any], where: str = "loss") -> CompositeLoss:
 
 
 __all__ = ["LOSSES", "SPACES", "CompositeLoss", "LossConfig", "build_loss", "l1", "gradient", "chroma",
-           "ssim", "msssim", "ssim_index", "msssim_index", "log_encode"]
+           "ssim", "msssim", "ssim_index", "msssim_index", "log_encode", "periodic", "periodic_display"]

@@ -154,3 +154,16 @@ def test_get_pattern_aliases_and_error():
     assert cfa.get_pattern("X-Trans") is cfa.XTRANS
     with pytest.raises(CFAError, match="unknown CFA pattern 'quad'"):
         cfa.get_pattern("quad")
+
+
+def test_periodic_component_is_the_centred_phase_mean_for_numpy_and_torch():
+    rng = np.random.default_rng(0)
+    cell = rng.normal(size=(3, 6, 6))
+    x = np.tile(cell, (1, 4, 5)) + 0.5  # a pure 6x6 pattern plus an offset
+    x = np.pad(x, ((0, 0), (0, 5), (0, 3)), constant_values=9.0)  # partial cells: left out
+    expected = cell - cell.mean(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(cfa.periodic_component(x, 6), expected, atol=1e-12)
+    out = cfa.periodic_component(torch.from_numpy(x)[None], 6)
+    assert isinstance(out, torch.Tensor) and out.shape == (1, 3, 6, 6)
+    np.testing.assert_allclose(out[0].numpy(), expected, atol=1e-12)
+    assert np.abs(cfa.periodic_component(np.full((3, 12, 12), 2.0), 6)).max() == 0

@@ -284,6 +284,21 @@ def crop_to_canonical(cfa: ArrayT, alignment: Alignment, multiple: int | None = 
 # CFA-safe augmentation
 # --------------------------------------------------------------------------------------
 
+def periodic_component(x: ArrayT, period: int) -> ArrayT:
+    """The ``period``-periodic component of ``x`` ``(..., H, W)``: shape ``(..., period, period)``.
+
+    ``x`` (an error image, say) is averaged over every whole ``period x period`` cell, which
+    gives its mean at each phase (phase ``(0, 0)`` = the top-left pixel; rows and columns past
+    the last whole cell are left out), and the mean over the phases is removed (a uniform
+    offset is not periodic). NaN where no whole cell fits: callers check the size first.
+    Used by the ``periodic`` loss terms and the ``periodic_levels`` metric alike.
+    """
+    p = period
+    h, w = x.shape[-2] // p * p, x.shape[-1] // p * p
+    cells = x[..., :h, :w].reshape(*x.shape[:-2], h // p, p, w // p, p).mean((-4, -2))
+    return cells - cells.mean((-2, -1))[..., None, None]
+
+
 #: The 8 rigid transforms of the square: (number of 90-degree counter-clockwise turns, flip).
 Transform = tuple[int, bool]
 ALL_TRANSFORMS: tuple[Transform, ...] = tuple((k, f) for f in (False, True) for k in range(4))

@@ -77,6 +77,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
+from demosaic.cfa import periodic_component
 from demosaic.color import linear_to_srgb
 from demosaic.errors import ConfigError
 
@@ -221,12 +222,10 @@ def periodic(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") 
     """Mean absolute CFA-periodic error component (see the module docstring); needs H, W >= 6."""
     _check(pred, target)
     p = PERIODIC_CELL
-    n, c, h, w = pred.shape
+    h, w = pred.shape[-2:]
     if h < p or w < p:
         raise ValueError(f"periodic loss needs images of at least {p}x{p} px, got {h}x{w}")
-    d = (pred - target)[..., : h // p * p, : w // p * p]
-    phase = d.reshape(n, c, h // p, p, w // p, p).mean(dim=(2, 4))  # (N, C, p, p)
-    phase = phase - phase.mean(dim=(2, 3), keepdim=True)
+    phase = periodic_component(pred - target, p)  # (N, C, p, p)
     return _reduce(phase.abs().mean(dim=(1, 2, 3)), reduction)
 
 

@@ -248,11 +248,9 @@ def periodic_error_levels(pred: np.ndarray, truth: np.ndarray, border: int, peri
     e = linear_to_srgb(np.clip(pred, 0.0, 1.0)) - linear_to_srgb(np.clip(truth, 0.0, 1.0))
     if border:
         e = e[:, border:-border, border:-border]
-    h, w = e.shape[1] // period * period, e.shape[2] // period * period
-    if h == 0 or w == 0:
+    if e.shape[1] < period or e.shape[2] < period:
         return float("nan")
-    cells = e[:, :h, :w].reshape(3, h // period, period, w // period, period).mean(axis=(1, 3))
-    cells = cells - cells.mean(axis=(1, 2), keepdims=True)
+    cells = cfa_mod.periodic_component(e, period)
     return float(255.0 * np.sqrt(np.mean(cells ** 2)))
 
 

@@ -45,13 +45,21 @@ def data_root(tmp_path_factory):
     return root
 
 
-def _check(sample, pattern):
+def _check(sample, pattern, camera=False):
+    """The sample contract; without a camera the mosaic is exactly the sampled target, with
+    one (noise, quantisation) it stays close to it and is still white-balanced like it."""
     t = sample["target"]
     assert t.dtype == torch.float32 and t.ndim == 3 and t.shape[0] == 3
     assert t.shape[1] % 6 == 0 and t.shape[2] % 6 == 0
     m = torch.from_numpy(cfa.mask(pattern, *t.shape[1:]))
     assert torch.equal(sample["mask"], m)
-    assert torch.equal(sample["cfa"][0], (t * m).sum(0))
+    sampled = (t * m).sum(0)
+    if not camera:
+        assert torch.equal(sample["cfa"][0], sampled)
+    else:
+        assert torch.isfinite(sample["cfa"]).all()
+        assert not torch.equal(sample["cfa"][0], sampled)
+        assert (sample["cfa"][0] - sampled).abs().mean() < 0.05
 
 
 def test_expected_choices_exist():
@@ -69,8 +77,15 @@ def test_dataset_config_builds(choice, data_root, monkeypatch):
     assert len(train) > 0 and len(val) > 0
     assert hasattr(train, "set_epoch") and train.patch_size % 6 == 0
     for i in (0, len(train) - 1):
-        _check(train[i], "xtrans")
-    _check(val[0], "xtrans")
+        _check(train[i], "xtrans", camera=_camera_on(train, i))
+    _check(val[0], "xtrans", camera=_camera_on(val, 0))
+
+
+def _camera_on(ds, index):
+    """Whether item ``index`` of a dataset (a mixture: of its component) simulates a camera."""
+    if hasattr(ds, "component_of"):
+        ds = ds.datasets[ds.component_of(index)]
+    return getattr(ds, "camera", None) is not None
 
 
 @pytest.mark.parametrize("evalset", EVALSETS)

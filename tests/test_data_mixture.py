@@ -8,15 +8,18 @@ from demosaic.data import build_dataset
 from demosaic.data.mixture import split_counts
 from demosaic.errors import ConfigError
 
+#: These tests check the clean (camera-free) pipeline; tests/test_camera.py covers the camera.
+NO_CAMERA = {"enabled": False}
+
 
 def _cfg(n=1000, ratios=(0.8, 0.15, 0.05)):
     return {
         "name": "mixture", "samples_per_epoch": n,
         "components": [
-            {"ratio": ratios[0], "dataset": {"name": "synthetic", "patch_size": 24,
+            {"ratio": ratios[0], "dataset": {"name": "synthetic", "camera": NO_CAMERA, "patch_size": 24,
                                              "samples_per_epoch": 5000}},
-            {"ratio": ratios[1], "dataset": {"name": "torture", "patch_size": 24, "count": 13}},
-            {"ratio": ratios[2], "dataset": {"name": "torture", "patch_size": 24, "count": 4,
+            {"ratio": ratios[1], "dataset": {"name": "torture", "camera": NO_CAMERA, "patch_size": 24, "count": 13}},
+            {"ratio": ratios[2], "dataset": {"name": "torture", "camera": NO_CAMERA, "patch_size": 24, "count": 4,
                                              "types": [3, 12]}},
         ],
     }
@@ -75,7 +78,7 @@ def test_errors():
         build_dataset(_cfg(ratios=(0.5, 0.0, 0.5)), pattern="xtrans", split="train", seed=0)
     with pytest.raises(ConfigError, match=r"components\[0\]"):
         build_dataset({"name": "mixture", "components": [
-            {"ratio": 1, "dataset": {"name": "synthetic", "patch_sise": 3}}]},
+            {"ratio": 1, "dataset": {"name": "synthetic", "camera": NO_CAMERA, "patch_sise": 3}}]},
             pattern="xtrans", split="train", seed=0)
     with pytest.raises(ConfigError, match="weight"):
         build_dataset({"name": "mixture", "components": [{"weight": 1, "dataset": {}}]},

@@ -15,6 +15,9 @@ from demosaic.errors import ConfigError
 
 STEP = 97  # 16-bit code step per pixel in the coordinate images
 
+#: These tests check the clean (camera-free) pipeline; tests/test_camera.py covers the camera.
+NO_CAMERA = {"enabled": False}
+
 
 def _coord_image(path, h, w, blue=30000):
     """16-bit TIFF whose R code encodes x and G code encodes y (B constant per image)."""
@@ -46,7 +49,7 @@ def _exact(sample, pattern):
 
 @pytest.mark.parametrize("pattern", ["xtrans", "bayer_rggb"])
 def test_bundled_default_samples_follow_the_contract(pattern):
-    ds = build_dataset({"name": "synthetic", "patch_size": 48, "samples_per_epoch": 12,
+    ds = build_dataset({"name": "synthetic", "camera": NO_CAMERA, "patch_size": 48, "samples_per_epoch": 12,
                         "highlight_prob": 0.5}, pattern=pattern, split="train", seed=0)
     assert len(ds) == 12 and len(ds.files) == 8
     for i in range(len(ds)):
@@ -58,7 +61,7 @@ def test_bundled_default_samples_follow_the_contract(pattern):
 
 
 def test_crops_are_aligned_to_the_period(coord_dir):
-    ds = build_dataset({"name": "synthetic", "root": str(coord_dir), "patch_size": 36,
+    ds = build_dataset({"name": "synthetic", "camera": NO_CAMERA, "root": str(coord_dir), "patch_size": 36,
                         "samples_per_epoch": 40, "augment": False, "exposure_range": [1, 1]},
                        pattern="xtrans", split="train", seed=1)
     origins = set()
@@ -72,7 +75,7 @@ def test_crops_are_aligned_to_the_period(coord_dir):
 
 
 def test_all_8_transforms_happen_and_keep_the_canonical_pattern(coord_dir):
-    ds = build_dataset({"name": "synthetic", "root": str(coord_dir), "patch_size": 24,
+    ds = build_dataset({"name": "synthetic", "camera": NO_CAMERA, "root": str(coord_dir), "patch_size": 24,
                         "samples_per_epoch": 80, "exposure_range": [1, 1]},
                        pattern="xtrans", split="train", seed=2)
     kinds = set()
@@ -92,7 +95,7 @@ def test_srgb_decoding_is_exact_and_deterministic(tmp_path):
     d = tmp_path / "png"
     d.mkdir()
     Image.fromarray(img).save(d / "x.png")
-    cfg = {"name": "synthetic", "root": [str(d)], "patch_size": 60, "samples_per_epoch": 4,
+    cfg = {"name": "synthetic", "camera": NO_CAMERA, "root": [str(d)], "patch_size": 60, "samples_per_epoch": 4,
            "augment": False, "exposure_range": [1, 1]}
     ds = build_dataset(cfg, pattern="xtrans", split="train", seed=5)
     expect = np.asarray(srgb_to_linear(img.astype(np.float64) / 255), dtype=np.float32)
@@ -103,7 +106,7 @@ def test_srgb_decoding_is_exact_and_deterministic(tmp_path):
 
 
 def test_epochs_and_seeds_change_the_crops(coord_dir):
-    cfg = {"name": "synthetic", "root": str(coord_dir), "patch_size": 24, "samples_per_epoch": 8}
+    cfg = {"name": "synthetic", "camera": NO_CAMERA, "root": str(coord_dir), "patch_size": 24, "samples_per_epoch": 8}
     ds = build_dataset(cfg, pattern="xtrans", split="train", seed=3)
     e0 = [ds[i]["target"] for i in range(8)]
     ds.set_epoch(1)
@@ -116,7 +119,7 @@ def test_epochs_and_seeds_change_the_crops(coord_dir):
 
 
 def test_exposure_downsample_highlights_noise_and_srgb(coord_dir, tmp_path):
-    base = {"name": "synthetic", "root": str(coord_dir), "patch_size": 24, "samples_per_epoch": 6,
+    base = {"name": "synthetic", "camera": NO_CAMERA, "root": str(coord_dir), "patch_size": 24, "samples_per_epoch": 6,
             "augment": False}
     plain = build_dataset({**base, "exposure_range": [1, 1]}, pattern="xtrans", split="train",
                           seed=0)
@@ -161,7 +164,7 @@ def test_exposure_downsample_highlights_noise_and_srgb(coord_dir, tmp_path):
 
 
 def test_no_cache_gives_the_same_samples(coord_dir):
-    cfg = {"name": "synthetic", "root": str(coord_dir), "patch_size": 24, "samples_per_epoch": 4}
+    cfg = {"name": "synthetic", "camera": NO_CAMERA, "root": str(coord_dir), "patch_size": 24, "samples_per_epoch": 4}
     a = build_dataset(cfg, pattern="xtrans", split="train", seed=9)
     b = build_dataset({**cfg, "cache": False}, pattern="xtrans", split="train", seed=9)
     assert all(torch.equal(a[i]["target"], b[i]["target"]) for i in range(4))
@@ -170,30 +173,30 @@ def test_no_cache_gives_the_same_samples(coord_dir):
 
 def test_config_errors_name_the_key(tmp_path, coord_dir):
     with pytest.raises(ConfigError, match=r"dataset\.train\.patch_size"):
-        build_dataset({"name": "synthetic", "patch_size": 50}, pattern="xtrans", split="train",
+        build_dataset({"name": "synthetic", "camera": NO_CAMERA, "patch_size": 50}, pattern="xtrans", split="train",
                       seed=0)
     with pytest.raises(ConfigError, match=r"dataset\.train.*patch_sise"):
-        build_dataset({"name": "synthetic", "patch_sise": 48}, pattern="xtrans", split="train",
+        build_dataset({"name": "synthetic", "camera": NO_CAMERA, "patch_sise": 48}, pattern="xtrans", split="train",
                       seed=0)
     with pytest.raises(ConfigError, match=r"dataset\.train\.root.*DEMOSAIC_DATA"):
-        build_dataset({"name": "synthetic", "root": str(tmp_path / "missing")}, pattern="xtrans",
+        build_dataset({"name": "synthetic", "camera": NO_CAMERA, "root": str(tmp_path / "missing")}, pattern="xtrans",
                       split="train", seed=0)
     with pytest.raises(ConfigError, match=r"no image"):
-        build_dataset({"name": "synthetic", "root": str(coord_dir), "patch_size": 132,
+        build_dataset({"name": "synthetic", "camera": NO_CAMERA, "root": str(coord_dir), "patch_size": 132,
                        "downsample": 2}, pattern="xtrans", split="train", seed=0)
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ConfigError, match=r"no images"):
-        build_dataset({"name": "synthetic", "root": str(empty)}, pattern="xtrans", split="train",
+        build_dataset({"name": "synthetic", "camera": NO_CAMERA, "root": str(empty)}, pattern="xtrans", split="train",
                       seed=0)
     with pytest.raises(ConfigError, match="space"):
-        build_dataset({"name": "synthetic", "space": "log"}, pattern="xtrans", split="train",
+        build_dataset({"name": "synthetic", "camera": NO_CAMERA, "space": "log"}, pattern="xtrans", split="train",
                       seed=0)
 
 
 def test_relative_roots_resolve_against_the_working_directory(coord_dir, monkeypatch):
     monkeypatch.chdir(coord_dir.parent)
-    ds = build_dataset({"name": "synthetic", "root": ["coords"], "patch_size": 24,
+    ds = build_dataset({"name": "synthetic", "camera": NO_CAMERA, "root": ["coords"], "patch_size": 24,
                         "samples_per_epoch": 2}, pattern="xtrans", split="train", seed=0)
     assert ds.files[0] == coord_dir / "a.tif"
 
@@ -252,7 +255,7 @@ def test_saturation_augmentation_scales_chroma_keeps_luma_and_errors(coord_dir):
     strong = adjust_saturation(rgb * 4, 10.0)  # would go negative: floored at 0, not clamped above
     assert strong.min() == 0.0 and strong.max() > 1.0
 
-    base = {"name": "synthetic", "root": str(coord_dir), "patch_size": 24, "samples_per_epoch": 4,
+    base = {"name": "synthetic", "camera": NO_CAMERA, "root": str(coord_dir), "patch_size": 24, "samples_per_epoch": 4,
             "augment": False, "exposure_range": [1, 1]}
     plain = build_dataset(base, pattern="xtrans", split="train", seed=0)
     sat = build_dataset({**base, "saturation_prob": 1.0, "saturation_range": [2, 2]},

@@ -12,6 +12,9 @@ from demosaic.data import build_dataset
 from demosaic.data import torture as T
 from demosaic.errors import ConfigError
 
+#: These tests check the clean (camera-free) pipeline; tests/test_camera.py covers the camera.
+NO_CAMERA = {"enabled": False}
+
 
 def test_thirteen_types_named_as_in_the_log():
     assert T.NUM_TYPES == 13
@@ -68,7 +71,7 @@ def test_bright_policy_reaches_above_one():
 
 
 def test_dataset_on_the_fly_cycles_types_and_mosaics_exactly():
-    ds = build_dataset({"name": "torture", "count": 26, "patch_size": 36}, pattern="xtrans",
+    ds = build_dataset({"name": "torture", "camera": NO_CAMERA, "count": 26, "patch_size": 36}, pattern="xtrans",
                        split="train", seed=123)
     assert len(ds) == 26 and ds.patch_size == 36
     assert [ds.type_of(i) for i in range(13)] == list(range(13))
@@ -79,20 +82,20 @@ def test_dataset_on_the_fly_cycles_types_and_mosaics_exactly():
         assert torch.equal(s["mask"], m)
         assert torch.equal(s["cfa"][0], (s["target"] * m).sum(0))
     # sample_seed 0 (default) fixes the set regardless of the run's seed
-    other = build_dataset({"name": "torture", "count": 26, "patch_size": 36}, pattern="xtrans",
+    other = build_dataset({"name": "torture", "camera": NO_CAMERA, "count": 26, "patch_size": 36}, pattern="xtrans",
                           split="train", seed=999)
     assert torch.equal(other[5]["target"], ds[5]["target"])
     np.testing.assert_array_equal(ds[5]["target"].numpy(), T.render(5, 0, 5, 36)[0])
 
 
 def test_type_selection_and_bad_types():
-    ds = build_dataset({"name": "torture", "count": 10, "patch_size": 24, "types": [3, 12]},
+    ds = build_dataset({"name": "torture", "camera": NO_CAMERA, "count": 10, "patch_size": 24, "types": [3, 12]},
                        pattern="bayer_rggb", split="train", seed=0)
     assert {ds.type_of(i) for i in range(10)} == {3, 12}
     with pytest.raises(ConfigError, match="types"):
-        build_dataset({"name": "torture", "types": [13]}, pattern="xtrans", split="train", seed=0)
+        build_dataset({"name": "torture", "camera": NO_CAMERA, "types": [13]}, pattern="xtrans", split="train", seed=0)
     with pytest.raises(ConfigError, match="patch_size"):
-        build_dataset({"name": "torture", "patch_size": 32}, pattern="xtrans", split="train",
+        build_dataset({"name": "torture", "camera": NO_CAMERA, "patch_size": 32}, pattern="xtrans", split="train",
                       seed=0)
 
 
@@ -108,7 +111,7 @@ def test_export_records_types_and_reloads(tmp_path):
     # No temporary files left behind.
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "targets.npy"]
 
-    ds = build_dataset({"name": "torture", "root": str(out), "patch_size": 24, "types": [0, 11]},
+    ds = build_dataset({"name": "torture", "camera": NO_CAMERA, "root": str(out), "patch_size": 24, "types": [0, 11]},
                        pattern="xtrans", split="train", seed=0)
     assert len(ds) == 3  # items 0, 11, 13
     assert [ds.type_of(i) for i in range(3)] == [0, 11, 0]
@@ -118,10 +121,10 @@ def test_export_records_types_and_reloads(tmp_path):
     assert torch.equal(s["cfa"][0], (s["target"] * s["mask"]).sum(0))
 
     with pytest.raises(ConfigError, match="patch_size"):
-        build_dataset({"name": "torture", "root": str(out), "patch_size": 36}, pattern="xtrans",
+        build_dataset({"name": "torture", "camera": NO_CAMERA, "root": str(out), "patch_size": 36}, pattern="xtrans",
                       split="train", seed=0)
     with pytest.raises(ConfigError, match="not found|does not exist"):
-        build_dataset({"name": "torture", "root": str(tmp_path / "nope")}, pattern="xtrans",
+        build_dataset({"name": "torture", "camera": NO_CAMERA, "root": str(tmp_path / "nope")}, pattern="xtrans",
                       split="train", seed=0)
 
 

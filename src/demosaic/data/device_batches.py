@@ -92,6 +92,11 @@ class DeviceSyntheticBatches:
                 "trainer.device_batches=false for this dataset")
         if batch_size <= 0:
             raise ConfigError(f"trainer.batch_size: must be positive, got {batch_size}")
+        if dataset.camera is not None:
+            raise ConfigError(
+                "trainer.device_batches=true does not simulate cameras yet (the camera "
+                "simulation runs in the CPU dataset, demosaic.data.capture); set "
+                "dataset.train.camera.enabled=false or trainer.device_batches=false")
         self.ds = dataset
         self.batch_size = int(batch_size)
         self.device = torch.device(device)

@@ -17,7 +17,8 @@ collate function turns into a list of strings. Images differ in size: use batch 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -25,9 +26,11 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from demosaic import cfa as cfa_mod
+from demosaic.camera import CameraSimConfig
 from demosaic.cfa import CFAPattern
 from demosaic.data import DATASETS
-from demosaic.data.common import list_images, make_sample, resolve_roots
+from demosaic.data.capture import camera_config, camera_sample
+from demosaic.data.common import list_images, make_rng, make_sample, resolve_roots
 from demosaic.data.sources import SourceCache
 from demosaic.data.transforms import to_srgb_clipped
 from demosaic.errors import ConfigError
@@ -48,6 +51,12 @@ class FolderConfig:
         max_size: Centre-crop each side to at most this many px first; null = full size.
         space: ``linear`` or ``srgb`` (v3: gamma-encoded, clipped).
         cache: Keep decoded images in memory.
+        camera: Camera simulation (:class:`demosaic.camera.CameraSimConfig`), **off** by
+            default here: ``demosaic-eval``'s clean protocol mosaics the targets itself, and
+            its camera protocol writes raw files (:mod:`demosaic.engine.camera_protocol`).
+            Turn it on for the validation split of camera-trained runs (image ``i`` always
+            gets the same camera, ISO and noise: seeded by ``camera_seed`` and ``i``).
+        camera_seed: Seed of the validation captures.
     """
 
     root: Any = None
@@ -56,6 +65,8 @@ class FolderConfig:
     max_size: Optional[int] = None
     space: str = "linear"
     cache: bool = True
+    camera: CameraSimConfig = field(default_factory=lambda: CameraSimConfig(enabled=False))
+    camera_seed: int = 0
 
 
 class FolderDataset(Dataset):
@@ -63,7 +74,9 @@ class FolderDataset(Dataset):
 
     def __init__(self, files: list[Path], pattern: CFAPattern, *, mode: str = "crop",
                  max_images: int | None = None, max_size: int | None = None,
-                 space: str = "linear", cache: bool = True, key: str = "dataset") -> None:
+                 space: str = "linear", cache: bool = True, key: str = "dataset",
+                 camera: CameraSimConfig | Mapping[str, Any] | None = None,
+                 camera_seed: int = 0) -> None:
         if mode not in MODES:
             raise ConfigError(f"{key}.mode: {mode!r} is not one of {list(MODES)}")
         if space not in ("linear", "srgb"):
@@ -73,6 +86,8 @@ class FolderDataset(Dataset):
         if max_size is not None and max_size < pattern.period:
             raise ConfigError(f"{key}.max_size: {max_size} px is smaller than one CFA period "
                               f"({pattern.period} px); use a larger value or null")
+        self.camera = camera_config(camera, f"{key}.camera", pattern=pattern, space=space)
+        self.camera_seed = camera_seed
         self.files = files[:max_images] if max_images else list(files)
         self.pattern = pattern
         self.mode = mode
@@ -112,9 +127,13 @@ class FolderDataset(Dataset):
             rows = np.minimum(np.arange(hh + (-hh % p)), hh - 1)
             cols = np.minimum(np.arange(ww + (-ww % p)), ww - 1)
             rgb = rgb[:, rows][:, :, cols]
-        if self.space == "srgb":
-            rgb = to_srgb_clipped(rgb)
-        sample: dict[str, Any] = dict(make_sample(rgb, self.pattern))
+        if self.camera is not None:
+            rng = make_rng(self.camera_seed, index)
+            sample: dict[str, Any] = dict(camera_sample(rgb, self.pattern, rng, self.camera))
+        else:
+            if self.space == "srgb":
+                rgb = to_srgb_clipped(rgb)
+            sample = dict(make_sample(rgb, self.pattern))
         sample["name"] = self.files[index].stem
         return sample
 

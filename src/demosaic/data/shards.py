@@ -5,8 +5,13 @@ Layout of a shard folder (``out``)::
     build.json                 the settings it was built with (pairing, factor, teacher)
     manifest.json              all items + failed files (rewritten at the end of each build)
     items/<id>.json            one record per done raw file (written last: marks it done)
-    shards/<id>.target.npy     (3, h, w) float16 linear camera RGB, canonical phase
-    shards/<id>.cfa.npy        (1, h, w) float16 real mosaic, canonical phase (native only)
+    shards/<id>.target.npy     (3, h, w) float16 linear balanced camera RGB, canonical phase
+    shards/<id>.cfa.npy        (1, h, w) float16 real mosaic, balanced, canonical phase (native)
+
+Both arrays are in **balanced camera RGB**: the file's as-shot multipliers (green = 1) applied
+to the mosaic before demosaicking, the space ``demosaic-infer`` feeds the network
+(:func:`demosaic.engine.infer.develop`). Each item's record keeps the multipliers (``wb``)
+and the camera's XYZ -> camera matrix (``xyz_to_cam``).
     top200_sharp.json          written by rank_sharpness (the research log's file)
 
 Pairings:
@@ -46,7 +51,8 @@ from demosaic.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
-FORMAT = "demosaic-raw-teacher/1"
+#: Version 2: balanced camera RGB (version 1 shards were unbalanced; rebuild them).
+FORMAT = "demosaic-raw-teacher/2"
 PAIRINGS = ("downsample", "native")
 #: File suffixes scanned by default (case-insensitive).
 RAW_EXTENSIONS = (".raf", ".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".arw", ".srf",
@@ -132,6 +138,7 @@ def process_file(path: str, rel: str, out: str, pairing: str, factor: int,
     Returns the record (also written to ``out/items/<id>.json``). Raises
     :class:`~demosaic.errors.DemosaicError` (or a LibRaw error) for a file that cannot be used.
     """
+    from demosaic.color import normalize_multipliers, white_balance_mosaic
     from demosaic.data.teacher import compute_teacher, sample_fidelity
     from demosaic.io.raw import read_raw
 
@@ -140,9 +147,11 @@ def process_file(path: str, rel: str, out: str, pairing: str, factor: int,
     al = raw.alignment
     p = al.pattern.period
     layout = np.asarray(raw.layout)[:p, :p]
+    mult = normalize_multipliers(raw.wb_multipliers)
+    balanced = white_balance_mosaic(raw.cfa, layout, mult)
     teacher, tinfo = compute_teacher(path, raw, algorithm)
-    fidelity = sample_fidelity(teacher, raw.cfa, layout)
-    cfa_c = raw.cfa[al.dy :, al.dx :]
+    fidelity = sample_fidelity(teacher, balanced, layout, clip=float(mult.min()))
+    cfa_c = balanced[al.dy :, al.dx :]
     teacher_c = teacher[al.dy :, al.dx :]
     if pairing == "downsample":
         small = box_downsample(teacher_c, factor)
@@ -169,8 +178,10 @@ def process_file(path: str, rel: str, out: str, pairing: str, factor: int,
         "teacher": {**tinfo, "fidelity": fidelity},
         "levels": {"black": np.asarray(raw.black_levels, dtype=np.float64).ravel().tolist(),
                    "white": float(np.asarray(raw.white_level).max())},
-        "wb": np.asarray(raw.wb_multipliers, dtype=np.float64).ravel().tolist(),
-        "exposure": exposure_stats(cfa_c),
+        "space": "balanced camera RGB",
+        "wb": [float(v) for v in mult],
+        "xyz_to_cam": np.asarray(raw.xyz_to_cam, dtype=np.float64).round(6).tolist(),
+        "exposure": exposure_stats(raw.cfa[al.dy :, al.dx :]),
         "sharpness": laplacian_variance(target16),
         "pairing": pairing, "factor": factor if pairing == "downsample" else 1,
         "shape": [h, w], "files": files,

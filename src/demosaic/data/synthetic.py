@@ -14,7 +14,11 @@ Pipeline per item (all in linear light unless ``space: srgb``):
 7. optionally add highlights above 1.0 (:func:`demosaic.data.transforms.add_highlights`);
 8. ``space: srgb`` only: gamma-encode and clip to ``[0, 1]`` (v3, kept to reproduce the log);
 9. mosaic through the pattern (the mosaic equals the target at every sampled position);
-10. optionally add Poisson-Gaussian noise to the mosaic only (off by default).
+10. optionally add Poisson-Gaussian noise to the mosaic only (off by default);
+11. ``camera.enabled`` (default **on**): instead of 9-10, simulate a real camera
+    (:mod:`demosaic.data.capture`): a body's colour matrix, scene light, sensor noise at a
+    random ISO, black level, quantisation and clipping, then the as-shot white balance; the
+    target is the clean truth in balanced camera RGB (the space inference feeds the network).
 
 An epoch is ``samples_per_epoch`` random crops. With a seed, item ``i`` of epoch ``e`` is a
 pure function of ``(seed, e, i)`` (call :meth:`SyntheticDataset.set_epoch` before each epoch;
@@ -26,11 +30,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from demosaic import cfa as cfa_mod
+from demosaic.camera import CameraSimConfig
 from demosaic.cfa import CFAPattern
 from demosaic.data import DATASETS
 from demosaic.data.common import (
@@ -46,6 +52,7 @@ from demosaic.data.common import (
     random_transform,
     resolve_roots,
 )
+from demosaic.data.capture import camera_config, camera_sample
 from demosaic.data.sources import SourceCache, image_size
 from demosaic.data.transforms import (
     add_highlights,
@@ -80,6 +87,7 @@ class SyntheticConfig:
         noise_read: ``[low, high]`` read-noise sigma ``b``.
         space: ``linear`` (default) or ``srgb`` (v3: gamma-encoded, clipped to [0, 1]).
         cache: Keep decoded images in memory (per loader worker).
+        camera: Camera simulation (:class:`demosaic.camera.CameraSimConfig`), on by default.
     """
 
     root: Any = None
@@ -97,6 +105,7 @@ class SyntheticConfig:
     noise_read: list[float] = field(default_factory=lambda: [1e-4, 5e-3])
     space: str = "linear"
     cache: bool = True
+    camera: CameraSimConfig = field(default_factory=CameraSimConfig)
 
 
 class SyntheticDataset(RandomCropDataset):
@@ -114,7 +123,8 @@ class SyntheticDataset(RandomCropDataset):
                  highlight_gain: tuple[float, float] = (1.5, 8.0), noise: bool = False,
                  noise_shot: tuple[float, float] = (1e-4, 1e-2),
                  noise_read: tuple[float, float] = (1e-4, 5e-3), space: str = "linear",
-                 cache: bool = True, seed: int | None = None, key: str = "dataset") -> None:
+                 cache: bool = True, seed: int | None = None, key: str = "dataset",
+                 camera: CameraSimConfig | Mapping[str, Any] | None = None) -> None:
         check_patch(patch_size, pattern, f"{key}.patch_size")
         if samples_per_epoch <= 0:
             raise ConfigError(f"{key}.samples_per_epoch: must be positive, got {samples_per_epoch}")
@@ -133,6 +143,10 @@ class SyntheticDataset(RandomCropDataset):
                               "highlights brighten, use gains >= 1")
         self.noise_shot = check_range(noise_shot, f"{key}.noise_shot")
         self.noise_read = check_range(noise_read, f"{key}.noise_read")
+        self.camera = camera_config(camera, f"{key}.camera", pattern=pattern, space=space)
+        if self.camera is not None and noise:
+            raise ConfigError(f"{key}.noise: the camera simulation ({key}.camera) already adds "
+                              f"sensor noise; set {key}.noise=false or {key}.camera.enabled=false")
         need = patch_size * downsample
         usable = []
         for f in files:
@@ -161,8 +175,9 @@ class SyntheticDataset(RandomCropDataset):
         self.seed = seed
         self.epoch = 0
         self._sources = SourceCache(self.files, downsample, enabled=cache)
-        log.info("synthetic dataset: %d images, %d crops/epoch of %d px, downsample %d, %s",
-                 len(self.files), samples_per_epoch, patch_size, downsample, space)
+        log.info("synthetic dataset: %d images, %d crops/epoch of %d px, downsample %d, %s, "
+                 "camera simulation %s", len(self.files), samples_per_epoch, patch_size,
+                 downsample, space, "on" if self.camera is not None else "off")
 
     def preload(self) -> None:
         """Decode and cache every image now (see :meth:`SourceCache.preload`)."""
@@ -189,6 +204,8 @@ class SyntheticDataset(RandomCropDataset):
             rgb = adjust_saturation(rgb, log_uniform(rng, self.saturation_range))
         if self.highlight_prob > 0 and rng.random() < self.highlight_prob:
             rgb = add_highlights(rgb, rng, self.highlight_gain)
+        if self.camera is not None:
+            return camera_sample(rgb, self.pattern, rng, self.camera)
         if self.space == "srgb":
             rgb = to_srgb_clipped(rgb)
         sample = make_sample(rgb, self.pattern)

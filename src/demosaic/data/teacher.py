@@ -1,19 +1,20 @@
-"""The LibRaw teacher: demosaic a raw file with LibRaw into linear camera RGB, on the CFA's scale.
+"""The LibRaw teacher: demosaic a raw file with LibRaw into linear **balanced** camera RGB.
 
-:func:`compute_teacher` runs ``rawpy.postprocess`` with options that leave the data linear,
-in camera RGB, unscaled by white balance or brightness, unrotated, and on the same scale as
-the normalised mosaic of :func:`demosaic.io.raw.read_raw` (black 0, white 1):
+The teacher lives in the space :func:`demosaic.engine.infer.develop` feeds the network: the
+mosaic of :func:`demosaic.io.raw.read_raw` (black 0, white 1) times the file's as-shot
+multipliers ``w`` (green = 1). :func:`compute_teacher` runs ``rawpy.postprocess`` with:
 
 - ``output_color=raw`` (no colour matrix), ``gamma=(1, 1)``, ``output_bps=16``;
-- ``user_wb=[1, 1, 1, 1]`` and ``no_auto_bright``: LibRaw then scales every channel by the
-  same ``65535 / (white - black)``, so dividing its output by 65535 gives the normalised scale;
+- ``user_wb = w`` (the multipliers :func:`read_raw` reports) and ``no_auto_bright``: LibRaw
+  balances the mosaic **before** demosaicking, as inference does, and scales channel ``c`` by
+  ``w_c / min(w) * 65535 / (white - black)``; the teacher is its output ``/ 65535 * min(w)``;
 - ``adjust_maximum_thr=0`` (keep the file's white level), ``highlight_mode=clip``,
   ``user_flip=0`` (sensor orientation, like the mosaic), no median filter, no noise reduction.
 
-LibRaw clips at black (0) and white (1.0) while demosaicking, so the teacher lies in
-``[0, 1]``: at each sampled position it equals ``clip(cfa, 0, 1)`` up to 16-bit rounding where
-the algorithm keeps the measured samples. :func:`sample_fidelity` measures exactly that and
-the build records it.
+LibRaw clips at black (0) and at ``min(w)`` (where the first channel saturates) while
+demosaicking, so the teacher lies in ``[0, min(w)]``: at each sampled position it equals
+``clip(w * cfa, 0, min(w))`` up to 16-bit rounding where the algorithm keeps the measured
+samples. :func:`sample_fidelity` measures exactly that and the build records it.
 
 LibRaw does not run every requested algorithm on X-Trans: quality >= 3 (AHD, DCB, DHT, AAHD)
 runs Markesteijn 3-pass, PPG runs Markesteijn 1-pass; VNG and LINEAR run as named.
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from demosaic.color import normalize_multipliers
 from demosaic.data.common import period_pad_index
 from demosaic.errors import ConfigError, RawReadError
 from demosaic.io.raw import RawImage
@@ -69,25 +71,28 @@ def effective_algorithm(requested: str, family: str) -> str:
     return "bilinear" if name == "linear" else name
 
 
-def _params(requested: str):  # -> rawpy.Params
+def _params(requested: str, multipliers: np.ndarray):  # -> rawpy.Params
     import rawpy
 
+    m = [float(v) for v in multipliers]
     return rawpy.Params(
         demosaic_algorithm=rawpy.DemosaicAlgorithm[ALGORITHMS[requested]],
         output_color=rawpy.ColorSpace.raw, output_bps=16, gamma=(1.0, 1.0),
-        no_auto_bright=True, use_camera_wb=False, use_auto_wb=False, user_wb=[1.0, 1.0, 1.0, 1.0],
+        no_auto_bright=True, use_camera_wb=False, use_auto_wb=False,
+        user_wb=[m[0], m[1], m[2], m[1]],
         adjust_maximum_thr=0.0, highlight_mode=rawpy.HighlightMode.Clip, user_flip=0,
         half_size=False, four_color_rgb=False, median_filter_passes=0,
     )
 
 
-def _postprocess(path: Path, requested: str) -> np.ndarray:
-    """LibRaw's demosaic of ``path`` as ``(H, W, 3)`` float32 in ``[0, 1]`` (see module doc)."""
+def _postprocess(path: Path, requested: str, multipliers: np.ndarray) -> np.ndarray:
+    """LibRaw's demosaic of ``path`` balanced by ``multipliers`` (G = 1), as ``(H, W, 3)``
+    float32 balanced camera RGB in ``[0, min(multipliers)]`` (see module doc)."""
     from demosaic.io.raw import open_raw
 
     with open_raw(path) as raw:  # LibRaw failures become RawReadError naming the file
-        rgb = raw.postprocess(params=_params(requested))
-    return rgb.astype(np.float32) / np.float32(65535.0)
+        rgb = raw.postprocess(params=_params(requested, multipliers))
+    return rgb.astype(np.float32) * np.float32(float(np.min(multipliers)) / 65535.0)
 
 
 def _padded_dng(raw: RawImage, height: int, width: int, folder: Path) -> Path:
@@ -116,10 +121,11 @@ def compute_teacher(path: str | Path, raw: RawImage, requested: str = "dht"
         requested: Teacher algorithm (``dht`` by default, like the research log).
 
     Returns:
-        ``(teacher, info)``: teacher ``(H, W, 3)`` float32 linear camera RGB in ``[0, 1]``,
-        pixel-aligned with ``raw.cfa`` (same ``H, W``, same phase); info: ``requested``,
-        ``algorithm`` (what LibRaw ran), ``replaced`` (bool), ``padded_to`` (``[h, w]`` or
-        None).
+        ``(teacher, info)``: teacher ``(H, W, 3)`` float32 linear balanced camera RGB in
+        ``[0, min(w)]`` (``w`` = ``raw.wb_multipliers``, G = 1), pixel-aligned with
+        ``raw.cfa`` (same ``H, W``, same phase); info: ``requested``, ``algorithm`` (what
+        LibRaw ran), ``replaced`` (bool), ``padded_to`` (``[h, w]`` or None),
+        ``multipliers``.
 
     Raises:
         RawReadError: when LibRaw fails or returns an image of another size.
@@ -131,32 +137,35 @@ def compute_teacher(path: str | Path, raw: RawImage, requested: str = "dht"
         log.warning("%s: requested teacher %r is not run by LibRaw on %s sensors; it runs %r "
                     "(recorded as the teacher)", path, requested, raw.family, algorithm)
     h, w = raw.cfa.shape
+    mult = normalize_multipliers(raw.wb_multipliers)
     padded_to = None
     if min(h, w) < MIN_SIDE:
         padded_to = [max(h, MIN_SIDE), max(w, MIN_SIDE)]
         with tempfile.TemporaryDirectory(prefix="demosaic-teacher-") as tmp:
-            rgb = _postprocess(_padded_dng(raw, *padded_to, Path(tmp)), requested)[:h, :w]
+            rgb = _postprocess(_padded_dng(raw, *padded_to, Path(tmp)), requested, mult)[:h, :w]
     else:
-        rgb = _postprocess(Path(path), requested)
+        rgb = _postprocess(Path(path), requested, mult)
     if rgb.shape[:2] != (h, w):
         raise RawReadError(f"{path}: LibRaw's teacher is {rgb.shape[1]}x{rgb.shape[0]} px but the "
                            f"visible mosaic is {w}x{h} px; this camera's layout is not supported "
                            "as a teacher")
     info = {"requested": requested, "algorithm": algorithm, "replaced": replaced,
-            "padded_to": padded_to}
+            "padded_to": padded_to, "multipliers": [round(float(v), 6) for v in mult]}
     return np.ascontiguousarray(rgb), info
 
 
-def sample_fidelity(teacher: np.ndarray, cfa: np.ndarray, layout: np.ndarray) -> dict[str, float]:
+def sample_fidelity(teacher: np.ndarray, cfa: np.ndarray, layout: np.ndarray,
+                    clip: float = 1.0) -> dict[str, float]:
     """How well the teacher keeps the measured samples.
 
     Args:
         teacher: ``(H, W, 3)`` teacher, aligned with ``cfa``.
-        cfa: ``(H, W)`` normalised mosaic.
+        cfa: ``(H, W)`` mosaic in the teacher's space (balanced for :func:`compute_teacher`).
         layout: ``(P, P)`` channel indices of ``cfa``'s top-left cell.
+        clip: LibRaw's clip level in that space (``min(w)`` for a balanced teacher).
 
     Returns:
-        ``mean_abs`` and ``max_abs`` of ``teacher[y, x, c(y, x)] - clip(cfa, 0, 1)`` over
+        ``mean_abs`` and ``max_abs`` of ``teacher[y, x, c(y, x)] - clip(cfa, 0, clip)`` over
         the interior (a 6 px border excluded), and ``median_ratio`` (teacher over mosaic, for
         mosaic values above 0.05): about 1.0 when the scales agree.
     """
@@ -165,7 +174,7 @@ def sample_fidelity(teacher: np.ndarray, cfa: np.ndarray, layout: np.ndarray) ->
     p = lay.shape[0]
     idx = np.tile(lay, (-(-h // p), -(-w // p)))[:h, :w]
     sampled = np.take_along_axis(teacher, idx[..., None], axis=2)[..., 0]
-    ref = np.clip(cfa, 0.0, 1.0)
+    ref = np.clip(cfa, 0.0, clip)
     b = 6
     diff = np.abs(sampled - ref)[b:-b, b:-b]
     inner_ref, inner_s = ref[b:-b, b:-b], sampled[b:-b, b:-b]

@@ -41,8 +41,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -50,9 +50,11 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from demosaic import cfa as cfa_mod
+from demosaic.camera import CameraSimConfig
 from demosaic.cfa import CFAPattern
 from demosaic.color import srgb_to_linear
 from demosaic.data import DATASETS
+from demosaic.data.capture import camera_config, camera_sample
 from demosaic.data.common import Sample, check_patch, make_rng, make_sample, resolve_folder
 from demosaic.errors import ConfigError
 from demosaic.io.atomic import atomic_path
@@ -420,6 +422,9 @@ class TortureConfig:
         types: Type ids to use (null = all 13).
         sample_seed: Generation seed (null = the run's seed). Default 0: the same fixed set
             of samples in every run, like an exported set.
+        camera: Camera simulation (:class:`demosaic.camera.CameraSimConfig`), on by default:
+            the patterns are the truth, the camera (body, ISO, noise) is drawn anew each
+            epoch.
     """
 
     root: Optional[str] = None
@@ -427,6 +432,7 @@ class TortureConfig:
     patch_size: int = 96
     types: Optional[list[int]] = None
     sample_seed: Optional[int] = 0
+    camera: CameraSimConfig = field(default_factory=CameraSimConfig)
 
 
 class TortureDataset(Dataset):
@@ -438,8 +444,11 @@ class TortureDataset(Dataset):
 
     def __init__(self, pattern: CFAPattern, *, root: Path | None = None, count: int = 5000,
                  patch_size: int = 96, types: Sequence[int] | None = None,
-                 seed: int | None = 0, key: str = "dataset") -> None:
+                 seed: int | None = 0, key: str = "dataset",
+                 camera: CameraSimConfig | Mapping[str, Any] | None = None) -> None:
         check_patch(patch_size, pattern, f"{key}.patch_size")
+        self.camera = camera_config(camera, f"{key}.camera", pattern=pattern)
+        self.epoch = 0
         self.pattern = pattern
         self.types = _check_types(types, f"{key}.types")
         self.patch_size = patch_size
@@ -464,7 +473,8 @@ class TortureDataset(Dataset):
                           for i in range(count)]
 
     def set_epoch(self, epoch: int) -> None:
-        """Accepted for a uniform interface; torture samples do not depend on the epoch."""
+        """The pattern targets do not depend on the epoch; the simulated camera does."""
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -483,6 +493,9 @@ class TortureDataset(Dataset):
             if self._targets is None:  # opened lazily: one memory map per loader worker
                 self._targets = np.load(self.root / TARGETS, mmap_mode="r")
             target = np.asarray(self._targets[item["index"]], dtype=np.float32)
+        if self.camera is not None:
+            rng = make_rng(self.seed, 0x7C, self.epoch, item["index"])
+            return camera_sample(target, self.pattern, rng, self.camera)
         return make_sample(target, self.pattern)
 
 

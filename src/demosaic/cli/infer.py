@@ -27,6 +27,7 @@ from demosaic.cli.common import EXIT_USAGE, report_errors, setup_logging
 from demosaic.engine.infer import (
     BUILTIN_MODELS,
     COLOR_SPACES,
+    HIGHLIGHT_MODES,
     WHITE_BALANCES,
     infer_batch,
     infer_file,
@@ -63,7 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--color-space", choices=COLOR_SPACES, default="camera",
                    help="output colours: camera RGB, linear sRGB or linear Rec.2020 (D65)")
     p.add_argument("--white-balance", choices=WHITE_BALANCES, default="as_shot",
-                   help="apply the file's as-shot white balance or none")
+                   help="as_shot: balance the mosaic with the file's as-shot multipliers before "
+                        "the network (always done) and keep it; none: divide them out after "
+                        "(unbalanced camera RGB)")
+    p.add_argument("--highlights", choices=HIGHLIGHT_MODES, default="clip",
+                   help="clipped raw channels: clip (neutral, like LibRaw; unclipped values "
+                        "above 1.0 kept), reconstruct (recover from unclipped channels), none")
     p.add_argument("--format", choices=sorted(_EXT), default=None,
                    help="output format in batch mode (default exr); single files use the extension")
     p.add_argument("--float", dest="float32", action="store_true",
@@ -93,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--tile {args.tile} and --overlap {args.overlap} must be >= 0")
     common = dict(checkpoint=args.checkpoint, model=args.model, device=args.device,
                   tile=args.tile or None, overlap=args.overlap, color_space=args.color_space,
-                  white_balance=args.white_balance, float32=args.float32, amp=args.amp)
+                  white_balance=args.white_balance, highlights=args.highlights, float32=args.float32, amp=args.amp)
     out = Path(args.output)
     if _is_batch(args.input, args.output):
         if out.suffix.lower() in (".exr", ".tif", ".tiff") and not out.is_dir():

@@ -6,9 +6,12 @@ Pipeline of :func:`infer_file`::
     family check                     model.pattern.family must equal the file's (else CFAError)
     pad_to_canonical                 prepend (P - dy) % P rows / (P - dx) % P columns copied
                                      one period inwards, so pixel (0, 0) is canonical phase
-    tiled_demosaic                   (3, H + a, W + b) camera RGB, bounded memory
+    tiled_demosaic                   (3, H + a, W + b) balanced camera RGB, bounded memory
     crop [a:, b:]                    back to the file's full visible area (H, W)
-    white balance x colour matrix    one 3x3 per pixel, applied in row chunks (no clamp)
+    highlights                       clipped raw channels made neutral (engine.highlights)
+    colour matrix                    one 3x3 per pixel, applied in row chunks (no clamp)
+    white balance (mosaic)           as-shot multipliers x each pixel's colour, BEFORE the
+                                     network (LibRaw's order; the space it was trained in)
     apply_orientation                upright as the file says (LibRaw ``flip``)
     write                            .exr: half (default) or float, header metadata;
                                      .tif/.tiff: 16-bit sRGB-encoded (clipped to [0, 1])
@@ -46,7 +49,7 @@ import torch
 from torch import nn
 
 import demosaic
-from demosaic.color import camera_to_output_matrix, normalize_multipliers
+from demosaic.color import camera_to_output_matrix, normalize_multipliers, white_balance_mosaic
 from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, load_model
 from demosaic.engine.tiling import (
     DEFAULT_TILE,
@@ -55,6 +58,7 @@ from demosaic.engine.tiling import (
     resolve_device,
     tiled_demosaic,
 )
+from demosaic.engine.highlights import HIGHLIGHT_MODES, apply_highlights, raw_clip_mask
 from demosaic.errors import CFAError, CheckpointError, ConfigError, DemosaicError, RawReadError
 from demosaic.io.images import write_exr, write_tiff16
 from demosaic.io.raw import RawImage, apply_orientation, read_raw
@@ -195,25 +199,78 @@ def _check_choice(value: str, choices: Sequence[str], key: str) -> str:
 
 
 def color_transform(raw: RawImage, color_space: str, white_balance: str) -> np.ndarray | None:
-    """The single ``(3, 3)`` matrix applied to demosaicked camera RGB (``None`` = identity).
+    """The single ``(3, 3)`` matrix applied to the output of :func:`develop` (``None`` =
+    identity).
 
-    ``white_balance="as_shot"`` scales camera RGB by the file's as-shot multipliers (G = 1);
-    ``color_space`` ``"srgb"``/``"rec2020"`` then maps balanced camera RGB to linear sRGB /
-    Rec.2020 (D65). Without white balance the matrix is applied to unbalanced camera RGB
+    White balance is no longer part of it: :func:`develop` balances the **mosaic** before the
+    network (LibRaw's order) and, for ``white_balance="none"``, divides the multipliers out
+    again afterwards. ``color_space`` ``"srgb"``/``"rec2020"`` maps camera RGB to linear
+    sRGB / Rec.2020 (D65); without white balance that matrix meets unbalanced camera RGB
     (neutral surfaces keep the sensor's colour cast, as LibRaw does with unit multipliers).
     """
     _check_choice(color_space, COLOR_SPACES, "color_space")
     _check_choice(white_balance, WHITE_BALANCES, "white_balance")
-    m = np.eye(3)
-    if white_balance == "as_shot":
-        m = np.diag(normalize_multipliers(raw.wb_multipliers))
-    if color_space != "camera":
-        try:
-            m = camera_to_output_matrix(raw.xyz_to_cam, color_space) @ m
-        except DemosaicError as exc:
-            raise RawReadError(f"{raw.path}: cannot build the camera->{color_space} matrix: {exc}; "
-                               "use --color-space camera") from None
-    return None if np.array_equal(m, np.eye(3)) else m
+    if color_space == "camera":
+        return None
+    try:
+        return camera_to_output_matrix(raw.xyz_to_cam, color_space)
+    except DemosaicError as exc:
+        raise RawReadError(f"{raw.path}: cannot build the camera->{color_space} matrix: {exc}; "
+                           "use --color-space camera") from None
+
+
+def develop(
+    raw: RawImage,
+    net: nn.Module,
+    *,
+    device: torch.device,
+    tile: int | None = DEFAULT_TILE,
+    overlap: int | None = None,
+    white_balance: str = "as_shot",
+    highlights: str = "clip",
+    amp: bool = False,
+    progress: bool = False,
+) -> torch.Tensor:
+    """The demosaicking part of :func:`infer_file`: raw mosaic in, camera RGB out.
+
+    Every path that demosaics a raw file (``demosaic-infer``, the camera protocol of
+    ``demosaic-eval``) goes through here, so the network always sees what it was trained on:
+
+    1. the mosaic (observed phase, white = 1) times the file's as-shot multipliers (G = 1),
+       each pixel by its filter colour: **balanced camera RGB**, as LibRaw balances before
+       demosaicking; this happens whatever ``white_balance`` says;
+    2. padded to canonical phase, demosaicked tile by tile, cropped back;
+    3. clipped raw pixels handled by ``highlights`` (:mod:`demosaic.engine.highlights`);
+    4. ``white_balance="none"``: divided by the multipliers (unbalanced camera RGB).
+
+    Args:
+        raw: From :func:`demosaic.io.raw.read_raw`.
+        net: A demosaicker of the file's CFA family (canonical phase in, ``(1, 3, H, W)`` out).
+        device, tile, overlap, amp, progress: See :func:`infer_file`.
+        white_balance: ``"as_shot"`` or ``"none"``.
+        highlights: One of :data:`demosaic.engine.highlights.HIGHLIGHT_MODES`.
+
+    Returns:
+        ``(3, H, W)`` float32 CPU tensor in the file's visible area and sensor orientation;
+        balanced camera RGB (green = 1 at the white level), values above 1.0 kept.
+    """
+    _check_choice(white_balance, WHITE_BALANCES, "white_balance")
+    _check_choice(highlights, HIGHLIGHT_MODES, "highlights")
+    mult = normalize_multipliers(raw.wb_multipliers)
+    if tile and overlap is None:
+        overlap = auto_overlap(net)
+    balanced = white_balance_mosaic(raw.cfa, raw.layout, mult)
+    clipped = raw_clip_mask(raw.cfa)
+    padded, (a, b) = pad_to_canonical(torch.from_numpy(balanced), raw.alignment)
+    del balanced
+    rgb = tiled_demosaic(net, padded, tile=tile, overlap=overlap, device=device, amp=amp,
+                         progress=progress)
+    del padded
+    rgb = rgb[:, a:, b:]
+    rgb = apply_highlights(rgb, clipped, raw.layout, mult, highlights)
+    if white_balance == "none":
+        rgb = rgb / torch.from_numpy(mult.astype(np.float32)).view(3, 1, 1)
+    return rgb.contiguous()
 
 
 def _apply_matrix_chunked(rgb: torch.Tensor, matrix: np.ndarray | None, dtype: np.dtype
@@ -246,6 +303,11 @@ def _metadata(raw: RawImage, source: ModelSource, settings: dict[str, Any]) -> d
         "demosaic:step": source.info.get("step", ""),
         "demosaic:colorSpace": settings["color_space"] + ("" if settings["color_space"] == "camera"
                                                           else " linear D65"),
+        "demosaic:whiteBalance": (
+            f"{settings['white_balance']}: multipliers {settings['wb_multipliers']} applied to "
+            "the mosaic before demosaicking" + (", divided out of the output"
+                                                 if settings["white_balance"] == "none" else "")),
+        "demosaic:highlights": settings["highlights"],
         "demosaic:settings": json.dumps(settings, sort_keys=True),
     }
 
@@ -262,6 +324,7 @@ def infer_file(
     overlap: int | None = None,
     color_space: str = "camera",
     white_balance: str = "as_shot",
+    highlights: str = "clip",
     float32: bool = False,
     amp: bool = False,
     progress: bool = False,
@@ -280,7 +343,11 @@ def infer_file(
             :func:`demosaic.engine.tiling.tiled_demosaic`); ``tile=None``/0: whole image;
             ``overlap=None``: the model's receptive field (tiled = whole-image output).
         color_space: ``"camera"``, ``"srgb"`` (linear) or ``"rec2020"`` (linear).
-        white_balance: ``"as_shot"`` or ``"none"``.
+        white_balance: ``"as_shot"`` (default) or ``"none"``. The network always sees the
+            mosaic balanced with the as-shot multipliers (see :func:`develop`); ``"none"``
+            divides them out of the output again (unbalanced camera RGB).
+        highlights: ``"clip"`` (default: clipped areas neutral, unclipped values above 1.0
+            kept), ``"reconstruct"`` or ``"none"`` (:mod:`demosaic.engine.highlights`).
         float32: EXR with 32-bit floats instead of half.
         amp: float16 autocast on CUDA/MPS.
         progress: tqdm bar over tiles.
@@ -298,6 +365,7 @@ def infer_file(
     kind = output_kind(out)
     _check_choice(color_space, COLOR_SPACES, "color_space")
     _check_choice(white_balance, WHITE_BALANCES, "white_balance")
+    _check_choice(highlights, HIGHLIGHT_MODES, "highlights")
     if source is None:
         source = ModelSource(checkpoint, model, device)
     raw = read_raw(inp)
@@ -305,27 +373,23 @@ def infer_file(
     if tile and overlap is None:
         overlap = auto_overlap(net)
     matrix = color_transform(raw, color_space, white_balance)
-
-    with warnings.catch_warnings():  # the RawImage array is read-only; it is only read
-        warnings.filterwarnings("ignore", message=".*not writable.*")
-        mosaic = torch.from_numpy(raw.cfa)
-    padded, (a, b) = pad_to_canonical(mosaic, raw.alignment)
     h, w = raw.cfa.shape
-    log.info("%s: %s %s, %s %dx%d, phase offset (%d, %d) -> %d rows / %d columns prepended",
+    log.info("%s: %s %s, %s %dx%d, phase offset (%d, %d), as-shot multipliers %s",
              inp.name, raw.make, raw.model, _family_name(raw.family), w, h,
-             raw.alignment.dy, raw.alignment.dx, a, b)
-    del mosaic
-    rgb = tiled_demosaic(net, padded, tile=tile, overlap=overlap, device=source.device, amp=amp,
-                         progress=progress)
-    del padded
-    rgb = rgb[:, a:, b:]
+             raw.alignment.dy, raw.alignment.dx,
+             np.round(normalize_multipliers(raw.wb_multipliers), 4).tolist())
+    rgb = develop(raw, net, device=source.device, tile=tile, overlap=overlap,
+                  white_balance=white_balance, highlights=highlights, amp=amp, progress=progress)
     dtype = np.float16 if kind == "exr" and not float32 else np.float32
     img = _apply_matrix_chunked(rgb, matrix, dtype)
     del rgb
     img = apply_orientation(img, raw.orientation)
     settings = {
         "color_space": color_space, "white_balance": white_balance,
+        "white_balance_applied": "mosaic before the network" + (
+            ", divided out after" if white_balance == "none" else ""),
         "wb_multipliers": [round(float(v), 6) for v in raw.wb_multipliers],
+        "highlights": highlights,
         "tile": tile, "overlap": overlap, "device": str(source.device), "amp": amp,
         "orientation_flip": raw.orientation,
         "cfa_phase_offset": [raw.alignment.dy, raw.alignment.dx],
@@ -459,5 +523,5 @@ def infer_batch(
 
 
 __all__ = ["ModelSource", "InferResult", "BatchResult", "infer_file", "infer_batch",
-           "collect_inputs", "color_transform", "output_kind", "DEFAULT_CHECKPOINT",
+           "collect_inputs", "color_transform", "develop", "HIGHLIGHT_MODES", "output_kind", "DEFAULT_CHECKPOINT",
            "COLOR_SPACES", "WHITE_BALANCES", "BUILTIN_MODELS"]

@@ -1,0 +1,276 @@
+"""Real-camera behaviour: the camera simulation (matrices, noise, white balance), white balance
+before the network, clipped highlights, and raw-teacher shards in balanced camera RGB."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from demosaic import cfa as C
+from demosaic.camera import (
+    CameraSimConfig,
+    NoiseModel,
+    body_by_name,
+    camera_neutral,
+    load_bodies,
+    simulate_capture,
+    srgb_to_camera,
+)
+from demosaic.color import camera_to_output_matrix, linear_to_srgb
+from demosaic.data import build_dataset
+from demosaic.data.shards import build_raw_teacher
+from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
+from demosaic.engine.export import synthetic_scene
+from demosaic.engine.highlights import apply_highlights
+from demosaic.engine.infer import infer_file
+from demosaic.errors import ConfigError
+from demosaic.io.dng import write_dng
+from demosaic.io.images import read_exr
+from demosaic.io.raw import read_raw
+from demosaic.models import create_model
+
+XT3 = body_by_name("X-T3", "xtrans")
+
+
+def _mosaic(rgb: np.ndarray, layout: np.ndarray) -> np.ndarray:
+    h, w = rgb.shape[1:]
+    p = layout.shape[0]
+    idx = np.tile(layout, (-(-h // p), -(-w // p)))[:h, :w]
+    return np.take_along_axis(rgb, idx[None], axis=0)[0]
+
+
+# --------------------------------------------------------------------------------------
+# Camera data and noise
+# --------------------------------------------------------------------------------------
+
+
+def test_bundled_table_has_both_families_and_real_multipliers():
+    xt, bayer = load_bodies("xtrans"), load_bodies("bayer")
+    assert len(xt) == 27 and len(bayer) == 21
+    for body in xt + bayer:
+        mult = 1.0 / body.neutral
+        # a real raw file: red and blue read well below green for a grey
+        assert mult[1] == 1.0 and 1.5 < mult[0] < 3.0 and 1.0 < mult[2] < 2.5, body
+    np.testing.assert_allclose(1.0 / XT3.neutral, [2.077, 1.0, 1.471], atol=2e-3)
+    with pytest.raises(ConfigError, match="X-T99"):
+        load_bodies("xtrans", models=["X-T99"])
+
+
+def test_camera_matrix_round_trip_through_a_dng(tmp_path, rng):
+    """sRGB -> camera (simulation) and camera -> sRGB (inference's colour step) invert each
+    other once balanced, also after LibRaw has read the matrix back from a DNG."""
+    truth = rng.uniform(0.05, 0.6, size=(3, 24, 30)).astype(np.float32)
+    cam = np.einsum("ck,khw->chw", srgb_to_camera(XT3.xyz_to_cam), truth)
+    mult = 1.0 / camera_neutral(XT3.xyz_to_cam)
+    balanced = cam * mult[:, None, None]
+    back = np.einsum("ck,khw->chw", camera_to_output_matrix(XT3.xyz_to_cam, "srgb"), balanced)
+    np.testing.assert_allclose(back, truth, atol=1e-6)
+    path = write_dng(tmp_path / "m.dng", np.full((36, 36), 0.3, np.float32), C.XTRANS,
+                     color_matrix=XT3.xyz_to_cam, as_shot_neutral=XT3.neutral)
+    raw = read_raw(path)
+    np.testing.assert_allclose(raw.wb_multipliers, mult, rtol=1e-5)
+    np.testing.assert_allclose(camera_to_output_matrix(raw.xyz_to_cam, "srgb"),
+                               camera_to_output_matrix(XT3.xyz_to_cam, "srgb"), atol=1e-4)
+
+
+@pytest.mark.parametrize("iso", [100, 800, 6400])
+def test_noise_model_mean_and_variance_match_the_formula(iso):
+    model = NoiseModel()
+    a, b = model.params(iso)
+    gen = np.random.default_rng(iso)
+    for level in (0.02, 0.3):
+        x = np.full(400_000, level, np.float32)
+        y = model.sample(x, iso, gen).astype(np.float64)
+        assert abs(y.mean() - level) < 4 * np.sqrt((a * level + b * b) / x.size)
+        assert y.var() == pytest.approx(a * level + b * b, rel=0.02)
+    # more ISO, more noise; the read noise dominates in the deep shadows at base ISO
+    assert model.params(3200)[0] > model.params(800)[0] > model.params(100)[0]
+
+
+def test_capture_is_balanced_camera_rgb_with_raw_noise_and_clipping():
+    cfg = CameraSimConfig(illuminant_sigma=0.0, wb_error=0.0, bits=[14])
+    grey = np.full((3, 60, 60), 0.3, np.float32)
+    grey[:, :, 30:] = 3.0  # far above the white level: every raw channel clips
+    cap = simulate_capture(grey, C.XTRANS.array, np.random.default_rng(0), cfg, body=XT3, iso=3200)
+    mult = cap.multipliers
+    np.testing.assert_allclose(mult, 1.0 / XT3.neutral, rtol=1e-9)
+    # target: a grey is neutral once balanced; the clipped half sits at each channel's bound
+    np.testing.assert_allclose(cap.target[:, :, :30], 0.3 * 0.7, rtol=1e-5)
+    np.testing.assert_allclose(cap.target[:, 0, 40], mult, rtol=1e-6)
+    # raw: black level, 14 bits, clipped at white; red reads about half of green
+    assert cap.raw.dtype == np.uint16 and cap.raw.max() == cap.white == 16383
+    lay = np.tile(C.XTRANS.array, (10, 10))
+    raw = (cap.raw.astype(np.float64) - cap.black) / (cap.white - cap.black)
+    left = raw[:, :30]
+    r_over_g = left[lay[:, :30] == 0].mean() / left[lay[:, :30] == 1].mean()
+    assert r_over_g == pytest.approx(XT3.neutral[0], rel=0.03)
+    # noise is in raw units: after white balance red is noisier than green, by the formula
+    bal, sel = cap.cfa[:, :30], lay[:, :30]
+    a, b = cap.noise
+    x_r, x_g = 0.3 * 0.7 * XT3.neutral[0], 0.3 * 0.7
+    expect = mult[0] * np.sqrt(a * x_r + b * b) / np.sqrt(a * x_g + b * b)
+    assert bal[sel == 0].std() / bal[sel == 1].std() == pytest.approx(expect, rel=0.15)
+    assert expect > 1.3
+
+
+def test_synthetic_dataset_simulates_a_camera_by_default_and_refuses_bad_keys():
+    ds = build_dataset({"name": "synthetic", "patch_size": 48, "samples_per_epoch": 4},
+                       pattern="xtrans", split="train", seed=0)
+    assert ds.camera is not None and ds.camera.iso_range == [100.0, 6400.0]
+    s = ds[0]
+    assert s["cfa"].shape == (1, 48, 48) and s["target"].shape == (3, 48, 48)
+    assert torch.isfinite(s["cfa"]).all()
+    again = build_dataset({"name": "synthetic", "patch_size": 48, "samples_per_epoch": 4},
+                          pattern="xtrans", split="train", seed=0)
+    assert torch.equal(again[0]["cfa"], s["cfa"])  # noise is seeded per item
+    with pytest.raises(ConfigError, match=r"camera.*iso_range"):
+        build_dataset({"name": "synthetic", "camera": {"iso_range": [800, 100]}},
+                      pattern="xtrans", split="train", seed=0)
+    with pytest.raises(ConfigError, match=r"noise"):
+        build_dataset({"name": "synthetic", "noise": True}, pattern="xtrans", split="train", seed=0)
+    with pytest.raises(ConfigError, match="space"):
+        build_dataset({"name": "synthetic", "space": "srgb"}, pattern="xtrans", split="train", seed=0)
+
+
+# --------------------------------------------------------------------------------------
+# Inference: white balance before the network
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def unet_ckpt(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    model = create_model("unet", cfa="xtrans", width=8, depth=1)
+    ckpt = make_checkpoint(model, "unet", model.spec["kwargs"], cfa="xtrans", step=1,
+                           run_name="random-init")
+    return save_checkpoint(ckpt, tmp_path_factory.mktemp("ckpt") / "best.pt")
+
+
+def test_balanced_and_unbalanced_files_of_one_scene_give_the_same_output(tmp_path, unet_ckpt):
+    """A non-linear network sees the same balanced mosaic whichever way the file stores it:
+    the white balance is applied to the mosaic before the network."""
+    scene = synthetic_scene(72, 96, seed=5) * np.float32(0.45)
+    layout = C.XTRANS.shifted(1, 4)
+    balanced = _mosaic(scene, layout)
+    mult = 1.0 / XT3.neutral
+    idx = np.tile(layout, (12, 16))
+    kw = dict(black_level=0, white_level=65535, color_matrix=XT3.xyz_to_cam)
+    a = write_dng(tmp_path / "balanced.dng", balanced, layout, as_shot_neutral=(1, 1, 1), **kw)
+    b = write_dng(tmp_path / "raw.dng", balanced / mult[idx], layout,
+                  as_shot_neutral=XT3.neutral, **kw)
+    outs = []
+    for path in (a, b):
+        out = tmp_path / (path.stem + ".exr")
+        infer_file(path, out, checkpoint=unet_ckpt, device="cpu", float32=True)
+        outs.append(read_exr(out)[0])
+    np.testing.assert_allclose(outs[0], outs[1], atol=2e-4)
+    # --white-balance none divides the multipliers out again: unbalanced camera RGB
+    none = tmp_path / "none.exr"
+    infer_file(b, none, checkpoint=unet_ckpt, device="cpu", float32=True, white_balance="none")
+    img, meta = read_exr(none)
+    np.testing.assert_allclose(img * mult[:, None, None].astype(np.float32), outs[1], atol=2e-4)
+    assert "before demosaicking" in meta["demosaic:whiteBalance"]
+    assert "divided out" in meta["demosaic:whiteBalance"]
+
+
+# --------------------------------------------------------------------------------------
+# Clipped highlights
+# --------------------------------------------------------------------------------------
+
+
+def _lamp_scene() -> np.ndarray:
+    """(3, 96, 120) raw camera RGB: a lamp clipping every channel (left), a red surface
+    whose unclipped red reads 0.8 (right), grey elsewhere."""
+    raw = np.full((3, 96, 120), 0.1, np.float32)
+    raw[:, 24:72, 12:48] = 1.0
+    raw[0, 24:72, 72:108] = 0.8
+    raw[1:, 24:72, 72:108] = 0.15
+    return raw
+
+
+@pytest.fixture(scope="module")
+def lamp_dng(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("lamp")
+    return write_dng(folder / "lamp.dng", _mosaic(_lamp_scene(), C.XTRANS.array), C.XTRANS,
+                     black_level=1024, white_level=16383, color_matrix=XT3.xyz_to_cam,
+                     as_shot_neutral=XT3.neutral)
+
+
+def _ratio(px: np.ndarray) -> float:
+    return float(px.max() / px.min())
+
+
+@pytest.mark.parametrize("mode", ["clip", "reconstruct"])
+def test_clipped_lamp_is_neutral_and_unclipped_values_above_one_survive(lamp_dng, tmp_path, mode):
+    mult = 1.0 / XT3.neutral
+    cam, srgb = tmp_path / "cam.exr", tmp_path / "srgb.exr"
+    infer_file(lamp_dng, cam, model="bilinear", device="cpu", float32=True, highlights=mode)
+    infer_file(lamp_dng, srgb, model="bilinear", device="cpu", float32=True, highlights=mode,
+               color_space="srgb")
+    img, meta = read_exr(cam)
+    assert meta["demosaic:highlights"] == mode
+    lamp = img[:, 36:60, 20:40].reshape(3, -1).mean(axis=1)
+    assert _ratio(lamp) <= 1.10, lamp
+    assert _ratio(read_exr(srgb)[0][:, 36:60, 20:40].reshape(3, -1).mean(axis=1)) <= 1.10
+    if mode == "reconstruct":
+        assert lamp.min() >= 0.99 * mult.max()  # the lamp keeps its brightest bound
+    # the red surface: 0.8 raw x 2.08 = 1.66, unclipped in the raw data, stays above 1.0
+    red = img[0, 36:60, 80:100]
+    np.testing.assert_allclose(red.mean(), 0.8 * mult[0], rtol=0.01)
+
+
+def test_without_highlight_handling_the_lamp_is_magenta(lamp_dng, tmp_path):
+    out = tmp_path / "none.exr"
+    infer_file(lamp_dng, out, model="bilinear", device="cpu", float32=True, highlights="none")
+    lamp = read_exr(out)[0][:, 36:60, 20:40].reshape(3, -1).mean(axis=1)
+    mult = 1.0 / XT3.neutral
+    np.testing.assert_allclose(lamp, mult, rtol=0.01)  # (2.08, 1, 1.47): the cast to remove
+    assert _ratio(lamp) > 2.0
+    srgb = linear_to_srgb(camera_to_output_matrix(XT3.xyz_to_cam, "srgb") @ lamp)
+    assert srgb[1] < srgb[0] and srgb[1] < srgb[2]  # magenta
+
+
+def test_highlight_modes_leave_unclipped_images_alone_and_reject_bad_names():
+    rgb = torch.rand(3, 36, 36) * 2.5
+    none = torch.zeros(36, 36, dtype=torch.bool)
+    for mode in ("clip", "reconstruct", "none"):
+        assert torch.equal(apply_highlights(rgb, none, C.XTRANS.array, np.array([2.0, 1, 1.5]),
+                                            mode), rgb)
+    with pytest.raises(ConfigError, match="highlights"):
+        apply_highlights(rgb, none, C.XTRANS.array, np.ones(3), "inpaint")
+
+
+# --------------------------------------------------------------------------------------
+# Raw teacher in balanced camera RGB
+# --------------------------------------------------------------------------------------
+
+
+def test_raw_teacher_shards_carry_white_balance_and_matrix(tmp_path):
+    raws = tmp_path / "raws"
+    raws.mkdir()
+    yy, xx = np.mgrid[0:120, 0:132]
+    grey = (0.2 + 0.1 * np.sin(xx / 6.0) * np.cos(yy / 9.0)).astype(np.float32)
+    cam = grey[None] * XT3.neutral[:, None, None].astype(np.float32)  # a grey scene, raw
+    write_dng(raws / "a.dng", _mosaic(cam, C.XTRANS.array), C.XTRANS, black_level=256,
+              white_level=4095, color_matrix=XT3.xyz_to_cam, as_shot_neutral=XT3.neutral)
+    out = tmp_path / "shards"
+    build_raw_teacher(raws, out, pairing="native", algorithm="linear", progress=False)
+    record = json.loads(next((out / "items").glob("*.json")).read_text())
+    np.testing.assert_allclose(record["wb"], 1.0 / XT3.neutral, rtol=1e-4)
+    np.testing.assert_allclose(record["xyz_to_cam"], read_raw(raws / "a.dng").xyz_to_cam, atol=1e-5)
+    assert record["space"] == "balanced camera RGB"
+    target = np.load(out / record["files"]["target"]).astype(np.float32)
+    mosaic = np.load(out / record["files"]["cfa"]).astype(np.float32)
+    inner = target[:, 12:-12, 12:-12]
+    # balanced: the grey scene is grey in the teacher and in the mosaic
+    assert np.abs(inner[0] - inner[1]).mean() < 0.01 and np.abs(inner[2] - inner[1]).mean() < 0.01
+    lay = np.tile(C.XTRANS.array, (record["shape"][0] // 6, record["shape"][1] // 6))
+    m = mosaic[0]
+    assert abs(m[lay == 0].mean() / m[lay == 1].mean() - 1.0) < 0.02
+    ds = build_dataset({"name": "raw_teacher", "root": str(out), "patch_size": 48, "samples_per_epoch": 2}, pattern="xtrans",
+                       split="train", seed=0)
+    assert ds[0]["cfa"].shape == (1, 48, 48)

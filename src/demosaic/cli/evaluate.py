@@ -10,12 +10,22 @@ Examples::
     demosaic-eval baseline=bilinear evalset=folder evalset.root=/path/to/pngs
     demosaic-eval model=bilinear                               # a configs/model entry, no weights
     demosaic-eval ckpt=best.pt evalset=kodak24 save_exr=true compare=[markesteijn3,demosaicnet]
+    demosaic-eval evalset=kodak24 protocol=camera iso=800      # simulated raw files (below)
+    demosaic-eval baseline=markesteijn3 evalset=kodak24 protocol=camera iso=3200 camera=X-T4
 
 Which method: ``ckpt=PATH``, ``baseline=NAME`` or ``model=NAME`` (at most one); with none of
 them the packaged default model ``src/demosaic/assets/default.pt`` is evaluated. Results go
 to ``out_dir`` (default ``logs/eval/<method>_<set>/``): ``results.json``, ``results.md``,
 ``crops/*.png``. A checkpoint whose run has a record in ``logs/runs`` gets the summary
 attached (``demosaic-report`` shows it in the dashboard).
+
+``protocol=camera`` measures the method on simulated raw files instead of clean mosaics
+(:mod:`demosaic.engine.camera_protocol`): each truth image becomes a DNG of body ``camera``
+(null = X-T3 / ILCE-7M3) at ISO ``iso`` with a random CFA phase and margins (seeded by
+``protocol_seed``), developed exactly as ``demosaic-infer`` does (highlights off) or by LibRaw
+on the same file; PSNR is measured in balanced camera RGB. The DNGs are cached in
+``raw_cache`` (default ``<out_dir>/raws/<set>_iso<ISO>``); results go to ``out_dir`` (default
+``logs/eval/<method>_<set>_camera_iso<ISO>/``).
 
 Tests call :func:`run_evaluation` with a config composed through Hydra's compose API.
 """
@@ -59,6 +69,15 @@ class EvalSchema:
     set_name: Optional[str] = None
     runs_dir: Optional[str] = None
     progress: bool = True
+    protocol: str = "clean"
+    iso: float = 800.0
+    camera: Optional[str] = None
+    protocol_seed: int = 0
+    raw_cache: Optional[str] = None
+
+
+#: Values of the ``protocol`` key.
+PROTOCOLS = ("clean", "camera")
 
 
 def register_schemas() -> None:
@@ -153,6 +172,7 @@ def run_evaluation(cfg: DictConfig | dict[str, Any], evalset_choice: str | None 
     else:
         c = dict(cfg)
     c.pop("hydra", None)
+    protocol = check_protocol(c)
     device = _device(str(c.get("device", "auto")))
     method, name, kind, info = resolve_method(c, device)
     pattern = method.pattern
@@ -168,8 +188,10 @@ def run_evaluation(cfg: DictConfig | dict[str, Any], evalset_choice: str | None 
         compare = []
     elif isinstance(compare, str):
         compare = [s.strip() for s in compare.split(",") if s.strip()]
-    out_dir = Path(c.get("out_dir") or Path("logs") / "eval" / f"{name}_{sname}")
     info = {**info, "config": c, "evalset_choice": evalset_choice}
+    if protocol == "camera":
+        return _run_camera(c, method, name, kind, info, dataset, sname, device)
+    out_dir = Path(c.get("out_dir") or Path("logs") / "eval" / f"{name}_{sname}")
     result = evaluate(
         method, images_from_dataset(dataset), pattern, border=int(c.get("border", 12)), evalset=sname,
         name=name, kind=kind, worst_crops=int(c.get("worst_crops", 4)),
@@ -182,6 +204,55 @@ def run_evaluation(cfg: DictConfig | dict[str, Any], evalset_choice: str | None 
                                    str(out_dir / "results.json"), runs_dir=c.get("runs_dir"))
         if rec is not None:
             log.info("attached the %s results to run record %s", sname, rec.name)
+    log.info("results: %s", out_dir / "results.md")
+    return result
+
+
+def check_protocol(c: dict[str, Any]) -> str:
+    """Validate ``protocol`` (and, for ``camera``, ``iso``/``camera``/``protocol_seed``);
+    returns the protocol. Raises :class:`ConfigError` naming the key."""
+    protocol = str(c.get("protocol") or "clean")
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"protocol={protocol!r} is not valid; choose one of {list(PROTOCOLS)} "
+                          "(clean: noise-free mosaics; camera: simulated raw files)")
+    if protocol == "camera":
+        try:
+            iso = float(c.get("iso", 800))
+        except (TypeError, ValueError):
+            raise ConfigError(f"iso={c.get('iso')!r} is not a number; use e.g. iso=800") from None
+        if not iso > 0 or iso != iso or iso == float("inf"):
+            raise ConfigError(f"iso={c.get('iso')!r} must be a positive number, e.g. iso=800")
+        seed = c.get("protocol_seed", 0)
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"protocol_seed={seed!r} must be an integer >= 0")
+        cam = c.get("camera")
+        if cam is not None and not str(cam).strip():
+            raise ConfigError("camera= is empty; give a body name such as camera=X-T3, or null")
+    return protocol
+
+
+def _run_camera(c: dict[str, Any], method: Any, name: str, kind: str, info: dict[str, Any],
+                dataset: Any, sname: str, device: str) -> Any:
+    """The ``protocol=camera`` branch of :func:`run_evaluation`."""
+    from demosaic import tracking
+    from demosaic.engine.camera_protocol import evaluate_camera
+    from demosaic.engine.evaluate import images_from_dataset
+
+    iso = float(c.get("iso", 800))
+    iso_tag = f"{iso:g}"
+    out_dir = Path(c.get("out_dir") or Path("logs") / "eval" / f"{name}_{sname}_camera_iso{iso_tag}")
+    cache = Path(c.get("raw_cache") or out_dir / "raws") / f"{sname}_iso{iso_tag}"
+    result = evaluate_camera(
+        method, images_from_dataset(dataset), iso=iso, camera=c.get("camera"),
+        seed=int(c.get("protocol_seed", 0)), cache_dir=cache, border=int(c.get("border", 12)),
+        evalset=sname, name=name, kind=kind, worst_crops=int(c.get("worst_crops", 4)),
+        crop_size=int(c.get("crop_size", 96)), zoom=int(c.get("zoom", 2)), out_dir=out_dir,
+        device=device, progress=bool(c.get("progress", True)), info=info)
+    if kind == "checkpoint" and info.get("run_name"):
+        rec = tracking.record_eval(info["run_name"], f"{sname}_camera_iso{iso_tag}", result.summary,
+                                   str(out_dir / "results.json"), runs_dir=c.get("runs_dir"))
+        if rec is not None:
+            log.info("attached the %s camera-protocol results to run record %s", sname, rec.name)
     log.info("results: %s", out_dir / "results.md")
     return result
 

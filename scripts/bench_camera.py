@@ -1,0 +1,363 @@
+#!/usr/bin/env python
+"""Benchmark methods under the camera protocol of ``demosaic-eval`` (simulated raw files).
+
+Each (method, set, ISO) is evaluated by :func:`demosaic.engine.camera_protocol.evaluate_camera`
+exactly as ``demosaic-eval baseline=<method> evalset=<set> protocol=camera iso=<ISO>`` does,
+on DNGs shared by all methods (``--out``/raws/<set>_iso<ISO>/). Results are cached per
+(method, set, ISO) in ``--out``/results/<method>/<set>_iso<ISO>/results.json, so methods can
+be run in separate invocations::
+
+    python scripts/bench_camera.py --methods markesteijn3 markesteijn1 vng demosaicnet
+    python scripts/bench_camera.py --methods default            # the packaged model, later
+    python scripts/bench_camera.py --methods default --checkpoint best.pt --name v5  # a checkpoint as "v5"
+    python scripts/bench_camera.py --table-only                 # tables from the cached JSONs
+    python scripts/bench_camera.py --picture docs/img/camera_crops.png
+
+Tables (``--out``/bench_camera.md, also printed): rows = methods, columns = set x ISO; PSNR
+in balanced camera RGB (the protocol's ``psnr``), then sRGB PSNR, periodic error (8-bit
+levels) and false-colour score (on the body-matrix sRGB view).
+
+``--picture PATH``: the 3 96-px regions of kodak24 with the largest error of LibRaw
+Markesteijn 3-pass at ISO 800 (from its cached result, computed if missing), shown as
+truth | markesteijn3 | demosaicnet | the model, sRGB via the camera->sRGB matrix,
+magnified 2x, one row per region.
+
+Every result JSON records the command line, the machine and the date (``info.bench``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import logging
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from demosaic.cli.common import setup_logging
+from demosaic.errors import DemosaicError
+from demosaic.io.atomic import atomic_path
+
+log = logging.getLogger("bench_camera")
+
+DEFAULT_METHODS = ["default", "markesteijn3", "markesteijn1", "vng", "demosaicnet"]
+PICTURE_METHODS = ["markesteijn3", "demosaicnet"]  # then the model
+PICTURE_SET, PICTURE_ISO, PICTURE_CROPS, PICTURE_SIZE, PICTURE_ZOOM = "kodak24", 800.0, 3, 96, 2
+
+
+def machine() -> dict[str, Any]:
+    """Platform, CPU model, cores, GPU and versions of this machine."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "python": platform.python_version(), "torch": torch.__version__,
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+
+
+def iso_tag(iso: float) -> str:
+    return f"{float(iso):g}"
+
+
+def result_dir(out: Path, method: str, set_name: str, iso: float) -> Path:
+    return out / "results" / method / f"{set_name}_iso{iso_tag(iso)}"
+
+
+def raw_cache(out: Path, set_name: str, iso: float) -> Path:
+    return out / "raws" / f"{set_name}_iso{iso_tag(iso)}"
+
+
+def load_images(data_root: Path, set_name: str, cfa: str, max_images: int | None) -> list[Any]:
+    from demosaic.data import DATASETS
+    from demosaic.engine.evaluate import images_from_dataset
+
+    spec = {"name": "folder", "root": str(data_root / set_name), "mode": "crop", "max_images": max_images}
+    ds = DATASETS.build(spec, where="bench", pattern=cfa, split="val", seed=0)
+    return list(images_from_dataset(ds))
+
+
+def build(name: str, args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
+    """``(method, kind, info)`` of a method name (``model_name`` = the model's own name)."""
+    from demosaic.models.baselines import build_method
+
+    if name == args.model_name:
+        from demosaic.engine.checkpoint import load_checkpoint, load_model
+        from demosaic.engine.infer import DEFAULT_CHECKPOINT
+
+        path = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
+        ckpt = load_checkpoint(path)
+        model = load_model(ckpt, device=args.device)
+        return model, "checkpoint", {"checkpoint": str(path), "run_name": str(ckpt.get("run_name") or ""),
+                                     "step": ckpt.get("step"), "model": ckpt.get("model")}
+    extra = {"device": args.device} if name == "demosaicnet" else {}
+    return build_method(name, args.cfa, **extra), "baseline", {}
+
+
+def run_one(name: str, set_name: str, iso: float, images: list[Any], args: argparse.Namespace,
+            bench_info: dict[str, Any]) -> dict[str, Any] | None:
+    """Evaluate one (method, set, ISO) unless cached; returns the results dict."""
+    from demosaic.engine.camera_protocol import evaluate_camera
+
+    out = Path(args.out)
+    folder = result_dir(out, name, set_name, iso)
+    js = folder / "results.json"
+    if js.is_file() and not args.force:
+        log.info("%-14s %-9s ISO %-5s cached (%s)", name, set_name, iso_tag(iso), js)
+        return json.loads(js.read_text(encoding="utf-8"))
+    method, kind, info = build(name, args)
+    t0 = time.perf_counter()
+    res = evaluate_camera(method, images, iso=iso, camera=args.camera, seed=args.seed,
+                          cache_dir=raw_cache(out, set_name, iso), border=12, evalset=set_name,
+                          name=name, kind=kind, worst_crops=2, out_dir=folder, device=args.device,
+                          progress=False, info={**info, "bench": bench_info})
+    log.info("%-14s %-9s ISO %-5s PSNR %.3f  sRGB %.3f  levels %.2f  FC %.3g  (%.0f s)", name,
+             set_name, iso_tag(iso), res.mean["psnr"], res.mean["psnr_srgb"],
+             res.mean.get("periodic_levels", float("nan")), res.mean.get("false_colour_score", float("nan")),
+             time.perf_counter() - t0)
+    return res.to_dict()
+
+
+# --------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------
+
+
+def collect(out: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Every cached result: ``(method, set, iso_tag) -> results dict``."""
+    found = {}
+    for js in sorted((out / "results").glob("*/*/results.json")):
+        try:
+            data = json.loads(js.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.warning("skipping unreadable %s: %s", js, exc)
+            continue
+        info = data.get("info", {})
+        found[(data["method"], data["evalset"], iso_tag(info.get("iso", 0)))] = data
+    return found
+
+
+def _fmt(v: Any, spec: str) -> str:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return "-"
+    return f"{f:{spec}}" if np.isfinite(f) else "-"
+
+
+def render_tables(found: dict[tuple[str, str, str], dict[str, Any]], order: list[str]) -> str:
+    from demosaic.engine.evaluate import markdown_table
+
+    if not found:
+        return "# Camera protocol benchmark\n\nNo cached results yet.\n"
+    methods = [m for m in order if any(k[0] == m for k in found)]
+    methods += sorted({k[0] for k in found} - set(methods))
+    sets = list(dict.fromkeys(k[1] for k in sorted(found, key=lambda k: (k[1] != "kodak24", k[1]))))
+    isos = sorted({k[2] for k in found}, key=float)
+    cols = [(s, i) for s in sets for i in isos]
+    header = ["Method"] + [f"{s} ISO {i}" for s, i in cols]
+    any_res = next(iter(found.values()))
+    info = any_res.get("info", {})
+    bench = info.get("bench", {})
+    mach = bench.get("machine", {})
+    lines = ["# Camera protocol benchmark\n\n",
+             f"Protocol: simulated DNGs of {info.get('camera', '?')} (daylight, exact as-shot WB, "
+             f"14 bit, random CFA phase and margins, seed {info.get('seed', '?')}), each method on "
+             "the same files (models via `develop`, highlights off; LibRaw with camera WB); "
+             "border 12 px; means over images. See src/demosaic/engine/camera_protocol.py.\n\n",
+             f"Last command: `{bench.get('command', '?')}` on {mach.get('cores', '?')} cores "
+             f"({mach.get('cpu', '?')}, {mach.get('platform', '?')}), {bench.get('date', '?')}.\n\n"]
+    tables = [("PSNR (dB), linear balanced camera RGB", "psnr", ".2f"),
+              ("sRGB PSNR (dB), body matrix -> sRGB, clipped", "psnr_srgb", ".2f"),
+              ("Periodic error (8-bit sRGB levels)", "periodic_levels", ".2f"),
+              ("False-colour score", "false_colour_score", ".3g")]
+    for title, key, spec in tables:
+        rows = []
+        for m in methods:
+            rows.append([m] + [_fmt(found[(m, s, i)]["mean"].get(key), spec) if (m, s, i) in found
+                               else "-" for s, i in cols])
+        lines.append(f"## {title}\n\n" + markdown_table(header, rows) + "\n")
+    return "".join(lines)
+
+
+# --------------------------------------------------------------------------------------
+# Picture
+# --------------------------------------------------------------------------------------
+
+
+def _label_strip(texts: list[str], widths: list[int], gap: int, height: int = 14) -> np.ndarray:
+    """A white strip with ``texts`` centred over panels of ``widths`` (sRGB-encoded in [0, 1])."""
+    from PIL import Image, ImageDraw
+
+    total = sum(widths) + gap * (len(widths) - 1)
+    img = Image.new("RGB", (total, height), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    x = 0
+    for text, w in zip(texts, widths):
+        try:
+            tw = int(draw.textlength(text))
+        except Exception:  # noqa: BLE001 - very old Pillow: no textlength
+            tw = 6 * len(text)
+        draw.text((x + max(0, (w - tw) // 2), 1), text, fill=(0, 0, 0))
+        x += w + gap
+    return np.asarray(img, dtype=np.float32).transpose(2, 0, 1) / 255.0
+
+
+def make_picture(path: Path, args: argparse.Namespace, bench_info: dict[str, Any]) -> None:
+    """The comparison PNG (see the module docstring)."""
+    from PIL import Image
+
+    from demosaic.color import linear_to_srgb
+    from demosaic.engine.camera_protocol import CameraProtocol, make_runner, prepare_case, to_srgb_linear
+
+    out = Path(args.out)
+    images = load_images(Path(args.data_root), PICTURE_SET, args.cfa, args.max_images)
+    ref = run_one("markesteijn3", PICTURE_SET, PICTURE_ISO, images, args, bench_info)
+    if ref is None:
+        raise DemosaicError("no markesteijn3 result to pick the picture's crops from")
+    windows = ref["info"].get("worst_windows", {})
+    size = int(ref["info"].get("crop_size", PICTURE_SIZE))
+    picks = sorted(windows.items(), key=lambda kv: -kv[1][0])[:PICTURE_CROPS]
+    if not picks:
+        raise DemosaicError(f"markesteijn3 on {PICTURE_SET} recorded no worst windows")
+    by_name = {n: (i, rgb) for i, (n, rgb, _) in enumerate(images)}
+    names = ["truth"] + PICTURE_METHODS + [args.model_name]
+    runners = []
+    for m in names[1:]:
+        method, _, _ = build(m, args)
+        runners.append(make_runner(method, args.device)[0])
+    proto = CameraProtocol(family="xtrans" if args.cfa == "xtrans" else "bayer", iso=PICTURE_ISO,
+                           camera=args.camera, seed=args.seed)
+    z, gap = PICTURE_ZOOM, 4
+    rows = []
+    for img_name, (_, y, x) in picks:
+        index, rgb = by_name[img_name]
+        y, x = int(y), int(x)
+        case = prepare_case(img_name, rgb, index, proto, raw_cache(out, PICTURE_SET, PICTURE_ISO))
+        mat = case.srgb_matrix
+        panels = [case.target] + [run(case) for run in runners]
+        row = []
+        for k, p in enumerate(panels):
+            v = to_srgb_linear(p[:, y:y + size, x:x + size], mat)
+            enc = linear_to_srgb(np.clip(v, 0.0, 1.0))
+            big = np.repeat(np.repeat(enc, z, axis=1), z, axis=2)
+            row += [big] if k == 0 else [np.ones((3, size * z, gap), np.float32), big]
+        rows.append(np.concatenate(row, axis=2))
+        log.info("picture row: %s at (y %d, x %d)", img_name, y, x)
+    strip = _label_strip(names, [size * z] * len(names), gap)
+    sep = np.ones((3, gap, rows[0].shape[2]), np.float32)
+    parts = [strip]
+    for r in rows:
+        parts += [sep, r]
+    grid = np.concatenate(parts, axis=1)
+    arr = np.clip(np.rint(grid.transpose(1, 2, 0) * 255.0), 0, 255).astype(np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        Image.fromarray(arr).save(tmp, format="PNG")
+    meta = {"crops": [{"image": n, "y": int(w[1]), "x": int(w[2]), "markesteijn3_srgb_mse": w[0]}
+                      for n, w in picks], "panels": names, "size": size, "zoom": z,
+            "set": PICTURE_SET, "iso": PICTURE_ISO, **bench_info}
+    with atomic_path(path.with_suffix(".json")) as tmp:
+        tmp.write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    log.info("wrote %s", path)
+
+
+# --------------------------------------------------------------------------------------
+# Main
+# --------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", nargs="+", default=["kodak24", "mcmaster"])
+    parser.add_argument("--isos", nargs="+", type=float, default=[100.0, 800.0, 3200.0])
+    parser.add_argument("--methods", nargs="+", default=None,
+                        help=f"default: {' '.join(DEFAULT_METHODS)} ('default' = the packaged model)")
+    parser.add_argument("--checkpoint", default=None, help="measure this checkpoint instead of the packaged model")
+    parser.add_argument("--name", default=None, help="report name of --checkpoint (default: its run name)")
+    parser.add_argument("--cfa", default="xtrans", help="CFA of the baselines (xtrans | bayer_rggb)")
+    parser.add_argument("--camera", default=None, help="camera body (default X-T3 / ILCE-7M3)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data-root", default=os.environ.get("DEMOSAIC_DATA", "../shared/data"))
+    parser.add_argument("--max-images", type=int, default=None, help="first N images per set (quick runs)")
+    parser.add_argument("--out", default="logs/bench_camera")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--force", action="store_true", help="recompute cached results")
+    parser.add_argument("--table-only", action="store_true", help="only rebuild the tables from cached JSONs")
+    parser.add_argument("--picture", default=None, metavar="PATH", help="write the comparison PNG")
+    args = parser.parse_args(argv)
+    setup_logging()
+    logging.getLogger("demosaic.io.dng").setLevel(logging.WARNING)
+    logging.getLogger("demosaic.io.raw").setLevel(logging.WARNING)
+
+    args.model_name = "default"
+    if args.checkpoint:
+        if args.name:
+            args.model_name = args.name
+        else:
+            from demosaic.engine.checkpoint import load_checkpoint
+
+            ck = load_checkpoint(args.checkpoint)
+            args.model_name = str(ck.get("run_name") or Path(args.checkpoint).parent.name or
+                                  Path(args.checkpoint).stem)
+    methods = list(args.methods or DEFAULT_METHODS)
+    if args.checkpoint:
+        methods = [args.model_name if m == "default" else m for m in methods]
+        if args.model_name not in methods:
+            methods.insert(0, args.model_name)
+    out = Path(args.out)
+    command = "python scripts/bench_camera.py " + " ".join(
+        shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    bench_info = {"command": command, "machine": machine(),
+                  "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    status = 0
+    if not args.table_only:
+        t_start = time.perf_counter()
+        for set_name in args.sets:
+            try:
+                images = load_images(Path(args.data_root), set_name, args.cfa, args.max_images)
+            except DemosaicError as exc:
+                log.error("skipping set %s: %s", set_name, exc)
+                status = 1
+                continue
+            for iso in args.isos:
+                for name in methods:
+                    try:
+                        run_one(name, set_name, iso, images, args, bench_info)
+                    except DemosaicError as exc:
+                        log.error("%s on %s ISO %s failed: %s", name, set_name, iso_tag(iso), exc)
+                        status = 1
+        log.info("benchmark done in %.0f s", time.perf_counter() - t_start)
+    if args.picture:
+        try:
+            make_picture(Path(args.picture), args, bench_info)
+        except DemosaicError as exc:
+            log.error("picture failed: %s", exc)
+            status = 1
+    order = [args.model_name] + [m for m in DEFAULT_METHODS if m != "default"] + methods
+    text = render_tables(collect(out), list(dict.fromkeys(order)))
+    md = out / "bench_camera.md"
+    md.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(md) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    print(text)
+    log.info("wrote %s", md)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

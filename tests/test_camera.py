@@ -183,12 +183,13 @@ def test_balanced_and_unbalanced_files_of_one_scene_give_the_same_output(tmp_pat
 
 
 def _lamp_scene() -> np.ndarray:
-    """(3, 96, 120) raw camera RGB: a lamp clipping every channel (left), a red surface
-    whose unclipped red reads 0.8 (right), grey elsewhere."""
-    raw = np.full((3, 96, 120), 0.1, np.float32)
+    """(3, 96, 240) raw camera RGB: a lamp clipping every channel (left), a red surface
+    whose unclipped red reads 0.8 (right, far enough that ``reconstruct`` does not borrow its
+    colour), a grey wall (neutral once balanced) elsewhere."""
+    raw = np.ones((3, 96, 240), np.float32) * (0.1 * XT3.neutral[:, None, None]).astype(np.float32)
     raw[:, 24:72, 12:48] = 1.0
-    raw[0, 24:72, 72:108] = 0.8
-    raw[1:, 24:72, 72:108] = 0.15
+    raw[0, 24:72, 180:216] = 0.8
+    raw[1:, 24:72, 180:216] = 0.15
     return raw
 
 
@@ -219,7 +220,7 @@ def test_clipped_lamp_is_neutral_and_unclipped_values_above_one_survive(lamp_dng
     if mode == "reconstruct":
         assert lamp.min() >= 0.99 * mult.max()  # the lamp keeps its brightest bound
     # the red surface: 0.8 raw x 2.08 = 1.66, unclipped in the raw data, stays above 1.0
-    red = img[0, 36:60, 80:100]
+    red = img[0, 36:60, 188:208]
     np.testing.assert_allclose(red.mean(), 0.8 * mult[0], rtol=0.01)
 
 

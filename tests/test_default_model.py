@@ -31,7 +31,8 @@ def test_default_checkpoint_is_small_and_records_how_it_was_made():
                    for f in EXPERIMENTS.glob("xtrans_default*.yaml")}
     assert cfg["trainer"]["run_name"] in produced_by, sorted(produced_by)
     if cfg["trainer"].get("init_from"):  # a fine-tune: it starts from a run of the same chain
-        assert Path(cfg["trainer"]["init_from"]).parent.name in produced_by
+        start = Path(cfg["trainer"]["init_from"])  # .../<run>/best.pt or .../<run>.pt
+        assert start.parent.name in produced_by or start.stem in produced_by
     roots = " ".join(cfg["dataset"]["train"]["root"])
     assert "cbsd432" in roots and "sun_hays80" in roots
     assert "cbsd68" in cfg["dataset"]["val"]["root"]

@@ -8,19 +8,25 @@ about ``(2.1, 1, 1.5)`` for a Fujifilm body: magenta. The modes (``demosaic-infe
 ``clip`` (default)
     LibRaw's clip mode where the raw data clipped, and nothing elsewhere. Every channel is
     known exactly up to ``S = min_c w_c`` (the level where the first channel clips, 1.0 with
-    green = 1). Near clipped raw pixels (within about one CFA period, blended over another)
-    the output is limited to ``S`` in every channel, so a fully clipped area is neutral
-    ``(S, S, S)``. Away from clipping nothing changes: a red channel that the multipliers
-    pushed above 1.0 without clipping in the raw data survives in EXR.
+    green = 1). Clipped raw pixels are set to ``S`` in the balanced mosaic before the network
+    (:func:`clip_mosaic`, so no magenta bound bleeds into the neighbours' interpolation), and
+    near them (within about one CFA period, blended over another) the output is limited to
+    ``S`` in every channel, so a fully clipped area is neutral ``(S, S, S)``. Away from
+    clipping nothing changes: a red channel that the multipliers pushed above 1.0 without
+    clipping in the raw data survives in EXR.
 
 ``reconstruct``
-    Recovers clipped channels from the unclipped ones (in the spirit of darktable's
-    "inpaint opposed"): where one channel clipped, its ratio to the mean of the other two is
-    measured on nearby unclipped pixels (normalised convolution over a window of 4 CFA
-    periods) and applied to those two, never going below the channel's clipped bound. Where
-    two or three channels clipped there is no colour left to recover: the pixel becomes
-    neutral at its brightest channel, so lamps keep their brightness (``max_c w_c`` and
-    more) instead of being capped at ``S``.
+    Recovers clipped channels from the unclipped surroundings (in the spirit of darktable's
+    "inpaint opposed"): the chroma (each channel over the sum) of unclipped pixels is spread
+    into the clipped areas by a normalised convolution (about 12 CFA periods wide, computed
+    at quarter resolution; neutral where no unclipped pixel is near), and each clipped
+    channel becomes ``L * chroma_c``, with ``L`` the smallest brightness that respects every
+    channel's value (exact where unclipped, a lower bound ``w_c`` where clipped). A channel
+    counts as clipped near a clipped raw pixel of its colour where the network's value is
+    within 10 % of the bound. Unclipped channels keep their values; a clipped one never drops
+    below its bound, so a lamp keeps at least ``max_c w_c`` instead of being capped at ``S``.
+    A clipped area takes the colour of what surrounds it (a lamp in its own glow: the glow's
+    colour).
 
 ``none``
     The network's output as is: clipped channels stay at their bounds (colour casts
@@ -54,6 +60,14 @@ def raw_clip_mask(cfa: np.ndarray | torch.Tensor, threshold: float = CLIP_THRESH
         return cfa.reshape(cfa.shape[-2], cfa.shape[-1]) >= threshold
     a = np.asarray(cfa)
     return torch.from_numpy(a.reshape(a.shape[-2], a.shape[-1]) >= threshold)
+
+
+def clip_mosaic(balanced: np.ndarray, clipped: torch.Tensor, multipliers: np.ndarray) -> np.ndarray:
+    """The ``clip`` mode's input step: clipped raw pixels of a balanced mosaic set to
+    ``S = min(multipliers)``. ``balanced``: ``(H, W)`` float32 (a new array is returned)."""
+    out = np.array(balanced, dtype=np.float32, copy=True)
+    out[clipped.numpy()] = np.float32(np.min(multipliers))
+    return out
 
 
 def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
@@ -118,45 +132,46 @@ def apply_highlights(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarra
     return _reconstruct(rgb, clipped, np.asarray(layout), mult, period)
 
 
-def _local_ratio(num: torch.Tensor, den: torch.Tensor, valid: torch.Tensor, radius: int
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Normalised convolution: ``sum(num) / sum(den)`` over the ``valid`` pixels of a
-    ``(2 radius + 1)^2`` window, and the fraction of valid pixels there."""
-    v = valid.float()
+def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Separable box mean of ``(C, H, W)`` over ``(2 radius + 1)^2`` (edges replicated)."""
     k = 2 * radius + 1
-    stack = torch.stack([num * v, den * v, v])[:, None]
-    sums = F.avg_pool2d(F.pad(stack, (radius,) * 4, mode="replicate"), k, stride=1)[:, 0]
-    return sums[0] / sums[1].clamp_min(1e-6), sums[2]
+    y = F.pad(x[None], (radius, radius, 0, 0), mode="replicate")
+    y = F.avg_pool2d(y, (1, k), stride=1)
+    y = F.pad(y, (0, 0, radius, radius), mode="replicate")
+    return F.avg_pool2d(y, (k, 1), stride=1)[0]
 
 
 def _reconstruct(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarray, mult: np.ndarray,
                  period: int) -> torch.Tensor:
     radius = max(1, period // 2)
-    masks = _channel_masks(clipped, layout, radius)            # (3, H, W) channel unreliable
     bounds = torch.as_tensor(mult, dtype=rgb.dtype).view(3, 1, 1)
+    # A channel is clipped where a clipped raw pixel of its colour is near AND the network's
+    # value is near that colour's bound (a dark pixel next to a clipped one is not clipped).
+    masks = _channel_masks(clipped, layout, radius) & (rgb >= 0.9 * bounds)
     out = torch.where(masks, torch.maximum(rgb, bounds), rgb)  # a clipped channel >= its bound
-    n_clipped = masks.sum(dim=0)
-    window = 4 * period
-    for c in range(3):
-        others = [k for k in range(3) if k != c]
-        single = masks[c] & (n_clipped == 1)
-        if not bool(single.any()):
-            continue
-        opposed = rgb[others].mean(dim=0)
-        # the channel's ratio to the opposed channels, measured on nearby unclipped pixels
-        ring = (_dilate(masks[c].float(), window) > 0) & (n_clipped == 0) & (opposed > 1e-3)
-        ratio, support = _local_ratio(rgb[c], opposed, ring, window)
-        est = opposed * ratio
-        known = support > 0.02
-        fill = torch.where(known, torch.maximum(out[c], est), out[others].amax(dim=0).clamp_min(out[c]))
-        out[c] = torch.where(single, fill, out[c])
-    # Two or three channels clipped: no colour is left to recover; neutral at the brightest.
-    many = n_clipped >= 2
-    if bool(many.any()):
-        peak = out.amax(dim=0)
-        out = torch.where(many[None], peak[None].expand_as(out), out)
-    log.debug("highlights reconstruct: %d px with clipped channels", int(masks.any(dim=0).sum()))
+    any_clipped = masks.any(dim=0)
+    # Chroma (each channel over the sum) of the unclipped pixels, spread into the clipped areas
+    # by normalised convolution at 1/4 resolution; no unclipped pixel near: neutral.
+    h, w = rgb.shape[1:]
+    f = 4
+    total = rgb.sum(dim=0, keepdim=True)
+    good = (~_dilate(any_clipped.float(), period) .bool() & (total[0] > 1e-3)).float()[None]
+    chroma = torch.where(total > 1e-3, rgb / total.clamp_min(1e-3), torch.full_like(rgb, 1 / 3))
+    stack = torch.cat([chroma * good, good])
+    small = F.avg_pool2d(F.pad(stack, (0, -w % f, 0, -h % f), mode="replicate")[None], f)[0]
+    spread = _box(small, 6 * period // f + 1)
+    prior = 1e-3
+    est = (spread[:3] + prior / 3) / (spread[3:] + prior)
+    est = F.interpolate(est[None], scale_factor=f, mode="bilinear", align_corners=False)[0][:, :h, :w]
+    est = est / est.sum(dim=0, keepdim=True)
+    # Brightness: the smallest that respects every channel (exact where unclipped, a lower
+    # bound where clipped); only the clipped channels take it.
+    level = (out / est.clamp_min(1e-3)).amax(dim=0, keepdim=True)
+    filled = torch.where(masks, torch.maximum(out, level * est), out)
+    out = torch.where(any_clipped[None], filled, out)
+    log.debug("highlights reconstruct: %d px with clipped channels", int(any_clipped.sum()))
     return out
 
 
-__all__ = ["HIGHLIGHT_MODES", "CLIP_THRESHOLD", "apply_highlights", "clip_weight", "raw_clip_mask"]
+__all__ = ["HIGHLIGHT_MODES", "CLIP_THRESHOLD", "apply_highlights", "clip_mosaic", "clip_weight",
+           "raw_clip_mask"]

@@ -58,7 +58,12 @@ from demosaic.engine.tiling import (
     resolve_device,
     tiled_demosaic,
 )
-from demosaic.engine.highlights import HIGHLIGHT_MODES, apply_highlights, raw_clip_mask
+from demosaic.engine.highlights import (
+    HIGHLIGHT_MODES,
+    apply_highlights,
+    clip_mosaic,
+    raw_clip_mask,
+)
 from demosaic.errors import CFAError, CheckpointError, ConfigError, DemosaicError, RawReadError
 from demosaic.io.images import write_exr, write_tiff16
 from demosaic.io.raw import RawImage, apply_orientation, read_raw
@@ -240,7 +245,9 @@ def develop(
        each pixel by its filter colour: **balanced camera RGB**, as LibRaw balances before
        demosaicking; this happens whatever ``white_balance`` says;
     2. padded to canonical phase, demosaicked tile by tile, cropped back;
-    3. clipped raw pixels handled by ``highlights`` (:mod:`demosaic.engine.highlights`);
+    3. clipped raw pixels handled by ``highlights`` (:mod:`demosaic.engine.highlights`):
+       ``clip`` sets them to ``S = min(w)`` before the network (so a clipped area is neutral
+       for the network too) and limits the output near them to ``S`` after it;
     4. ``white_balance="none"``: divided by the multipliers (unbalanced camera RGB).
 
     Args:
@@ -261,6 +268,8 @@ def develop(
         overlap = auto_overlap(net)
     balanced = white_balance_mosaic(raw.cfa, raw.layout, mult)
     clipped = raw_clip_mask(raw.cfa)
+    if highlights == "clip":
+        balanced = clip_mosaic(balanced, clipped, mult)
     padded, (a, b) = pad_to_canonical(torch.from_numpy(balanced), raw.alignment)
     del balanced
     rgb = tiled_demosaic(net, padded, tile=tile, overlap=overlap, device=device, amp=amp,

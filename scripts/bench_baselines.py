@@ -51,14 +51,9 @@ SECTION = "## Baselines"
 
 
 def machine_description(label: str | None) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from demosaic.cli.common import cpu_model
+
+    cpu = cpu_model()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     base = f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, torch {torch.__version__} " \
            f"({torch.get_num_threads()} threads), Python {platform.python_version()}"

@@ -55,15 +55,9 @@ PICTURE_SET, PICTURE_ISO, PICTURE_CROPS, PICTURE_SIZE, PICTURE_ZOOM = "kodak24",
 
 def machine() -> dict[str, Any]:
     """Platform, CPU model, cores, GPU and versions of this machine."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
+    from demosaic.cli.common import cpu_model
+
+    return {"platform": platform.platform(), "cpu": cpu_model(), "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "python": platform.python_version(), "torch": torch.__version__,
@@ -151,16 +145,8 @@ def collect(out: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
     return found
 
 
-def _fmt(v: Any, spec: str) -> str:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return "-"
-    return f"{f:{spec}}" if np.isfinite(f) else "-"
-
-
 def render_tables(found: dict[tuple[str, str, str], dict[str, Any]], order: list[str]) -> str:
-    from demosaic.engine.evaluate import markdown_table
+    from demosaic.engine.evaluate import fmt_number, markdown_table
 
     if not found:
         return "# Camera protocol benchmark\n\nNo cached results yet.\n"
@@ -188,7 +174,7 @@ def render_tables(found: dict[tuple[str, str, str], dict[str, Any]], order: list
     for title, key, spec in tables:
         rows = []
         for m in methods:
-            rows.append([m] + [_fmt(found[(m, s, i)]["mean"].get(key), spec) if (m, s, i) in found
+            rows.append([m] + [fmt_number(found[(m, s, i)]["mean"].get(key), spec) if (m, s, i) in found
                                else "-" for s, i in cols])
         lines.append(f"## {title}\n\n" + markdown_table(header, rows) + "\n")
     return "".join(lines)

@@ -316,8 +316,14 @@ def white_balance_mosaic(cfa: ArrayT, pattern_layout: np.ndarray | Sequence[Sequ
     m = normalize_multipliers(multipliers)
     h, w = cfa.shape[-2], cfa.shape[-1]
     p = layout.shape[0]
-    gain = np.tile(m[layout], (-(-h // p), -(-w // p)))[:h, :w]
     cfa = _float(cfa)
     if isinstance(cfa, torch.Tensor):
+        gain = np.tile(m[layout], (-(-h // p), -(-w // p)))[:h, :w]
         return cfa * torch.from_numpy(gain).to(device=cfa.device, dtype=cfa.dtype)
-    return cfa * gain.astype(cfa.dtype)
+    # numpy: one strided multiply per CFA phase into a copy (no full-size gain image, which
+    # for a 40 MP file would cost 320 MB of float64)
+    out = np.array(cfa, dtype=cfa.dtype, copy=True)
+    for i in range(p):
+        for j in range(p):
+            out[..., i::p, j::p] *= out.dtype.type(m[layout[i, j]])
+    return out

@@ -477,8 +477,8 @@ def evaluate_camera(
     from tqdm import tqdm
 
     from demosaic.engine.evaluate import (
-        PERIODIC_LEVELS_FLOOR, EvalResult, ImageResult, _mean, _normalise_item, _worst_window,
-        artifact_flag, method_name,
+        EvalResult, ImageResult, _mean, _normalise_item, _worst_window, artifact_flag,
+        method_name, set_verdicts,
     )
     from demosaic.metrics import PERIODIC_ARTIFACT_THRESHOLD
 
@@ -543,14 +543,7 @@ def evaluate_camera(
 
     mean = _mean([r.metrics for r in results])
     mps = total_px / total_s / 1e6 if total_s > 0 else float("nan")
-    verdicts = {
-        "periodic_artifact_flag": float(artifact_flag(mean.get("periodic_artifact_score", 0.0),
-                                                      mean.get("periodic_levels", 0.0),
-                                                      PERIODIC_ARTIFACT_THRESHOLD)),
-        "periodic_artifact_threshold": float(PERIODIC_ARTIFACT_THRESHOLD),
-        "periodic_levels_floor": PERIODIC_LEVELS_FLOOR,
-        "period": float(p),
-    }
+    verdicts = set_verdicts(mean, p)
     meta = {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": str(device), "torch_threads": torch.get_num_threads(),
@@ -615,14 +608,9 @@ def render_camera_markdown(result: Any) -> str:
 
 def write_camera_results(result: Any, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write ``results.json`` and ``results.md`` (atomically) into ``out_dir``."""
-    out = Path(out_dir)
-    js, md = out / "results.json", out / "results.md"
-    with atomic_path(js) as tmp:
-        tmp.write_text(json.dumps(result.to_dict(), indent=1) + "\n", encoding="utf-8")
-    with atomic_path(md) as tmp:
-        tmp.write_text(render_camera_markdown(result), encoding="utf-8")
-    log.info("wrote %s and %s", js, md)
-    return js, md
+    from demosaic.engine.evaluate import write_results
+
+    return write_results(result, out_dir, render=render_camera_markdown)
 
 
 __all__ = ["CameraCase", "CameraProtocol", "DEFAULT_BODIES", "DEFAULT_ISO", "LIBRAW_MIN_SIDE",

@@ -254,6 +254,21 @@ def periodic_error_levels(pred: np.ndarray, truth: np.ndarray, border: int, peri
     return float(255.0 * np.sqrt(np.mean(cells ** 2)))
 
 
+def set_verdicts(mean: Mapping[str, float], period: int) -> dict[str, float]:
+    """The set-level periodic-artifact verdict of mean metrics, with the limits it used (what
+    ``results.json`` stores under ``verdicts``)."""
+    from demosaic.metrics import PERIODIC_ARTIFACT_THRESHOLD
+
+    return {
+        "periodic_artifact_flag": float(artifact_flag(mean.get("periodic_artifact_score", 0.0),
+                                                      mean.get("periodic_levels", 0.0),
+                                                      PERIODIC_ARTIFACT_THRESHOLD)),
+        "periodic_artifact_threshold": float(PERIODIC_ARTIFACT_THRESHOLD),
+        "periodic_levels_floor": PERIODIC_LEVELS_FLOOR,
+        "period": float(period),
+    }
+
+
 def artifact_flag(score: float, levels: float, threshold: float) -> bool:
     """The periodic-artifact verdict: a spectral peak at the CFA harmonics above
     ``threshold`` (:data:`demosaic.metrics.PERIODIC_ARTIFACT_THRESHOLD`) **and** a periodic
@@ -460,14 +475,7 @@ def evaluate(
         per_type = {k: _mean(v) | {"count": float(len(v))}
                     for k, v in sorted(groups.items(), key=lambda kv: int(kv[0].split("_")[0]))}
     flagged = [r.name for r in results if r.metrics.get("periodic_artifact_flag")]
-    verdicts = {
-        "periodic_artifact_flag": float(artifact_flag(mean.get("periodic_artifact_score", 0.0),
-                                                      mean.get("periodic_levels", 0.0),
-                                                      PERIODIC_ARTIFACT_THRESHOLD)),
-        "periodic_artifact_threshold": float(PERIODIC_ARTIFACT_THRESHOLD),
-        "periodic_levels_floor": PERIODIC_LEVELS_FLOOR,
-        "period": float(p),
-    }
+    verdicts = set_verdicts(mean, p)
     meta = {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": str(dev), "torch_threads": torch.get_num_threads(),
@@ -562,7 +570,8 @@ def _safe(name: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _fmt(v: Any, spec: str) -> str:
+def fmt_number(v: Any, spec: str) -> str:
+    """``v`` formatted with ``spec``, or ``-`` when it is missing or not finite."""
     try:
         f = float(v)
     except (TypeError, ValueError):
@@ -578,7 +587,7 @@ def summary_row(result: EvalResult) -> list[str]:
     """One Markdown table row of the set averages (see :data:`SUMMARY_COLUMNS`)."""
     s = result.summary
     return [result.method, result.evalset or "-", str(len(result.images))] + [
-        _fmt(s.get(k), spec) for k, _, spec in SUMMARY_COLUMNS]
+        fmt_number(s.get(k), spec) for k, _, spec in SUMMARY_COLUMNS]
 
 
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
@@ -599,19 +608,19 @@ def render_markdown(result: EvalResult) -> str:
     verdict = result.info.get("verdicts", {})
     flagged = result.info.get("flagged_images", [])
     out.append(f"- Periodic artifacts: {'FLAGGED' if verdict.get('periodic_artifact_flag') else 'none'} "
-               f"(mean spectral score {_fmt(result.mean.get('periodic_artifact_score'), '.3g')}, "
-               f"threshold {_fmt(verdict.get('periodic_artifact_threshold'), '.3g')}; mean periodic "
-               f"error {_fmt(result.mean.get('periodic_levels'), '.2f')} 8-bit levels, floor "
-               f"{_fmt(verdict.get('periodic_levels_floor'), '.2g')}; {len(flagged)} image(s) flagged)\n\n")
+               f"(mean spectral score {fmt_number(result.mean.get('periodic_artifact_score'), '.3g')}, "
+               f"threshold {fmt_number(verdict.get('periodic_artifact_threshold'), '.3g')}; mean periodic "
+               f"error {fmt_number(result.mean.get('periodic_levels'), '.2f')} 8-bit levels, floor "
+               f"{fmt_number(verdict.get('periodic_levels_floor'), '.2g')}; {len(flagged)} image(s) flagged)\n\n")
     out.append("## Summary\n\n" + markdown_table(summary_header(), [summary_row(result)]) + "\n")
     if result.per_type:
         out.append("## Per pattern type\n\n")
-        rows = [[k, str(int(v.get("count", 0)))] + [_fmt(v.get(c), s) for c, _, s in cols]
+        rows = [[k, str(int(v.get("count", 0)))] + [fmt_number(v.get(c), s) for c, _, s in cols]
                 for k, v in result.per_type.items()]
         out.append(markdown_table(["Type", "Count"] + [t for _, t, _ in cols], rows) + "\n")
     out.append("## Per image\n\n")
-    rows = [[r.name, f"{r.width}x{r.height}"] + [_fmt(r.metrics.get(c), s) for c, _, s in cols]
-            + [_fmt(r.height * r.width / r.seconds / 1e6 if r.seconds > 0 else None, ".2f")]
+    rows = [[r.name, f"{r.width}x{r.height}"] + [fmt_number(r.metrics.get(c), s) for c, _, s in cols]
+            + [fmt_number(r.height * r.width / r.seconds / 1e6 if r.seconds > 0 else None, ".2f")]
             for r in result.images]
     out.append(markdown_table(["Image", "Size"] + [t for _, t, _ in cols] + ["MP/s"], rows) + "\n")
     if result.crops:
@@ -622,14 +631,16 @@ def render_markdown(result: EvalResult) -> str:
     return "".join(out)
 
 
-def write_results(result: EvalResult, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
-    """Write ``results.json`` and ``results.md`` into ``out_dir`` (atomically)."""
+def write_results(result: EvalResult, out_dir: str | os.PathLike[str],
+                  render: Any = None) -> tuple[Path, Path]:
+    """Write ``results.json`` and ``results.md`` into ``out_dir`` (atomically); ``render``
+    turns the result into the Markdown (default :func:`render_markdown`)."""
     out = Path(out_dir)
     js, md = out / "results.json", out / "results.md"
     with atomic_path(js) as tmp:
         tmp.write_text(json.dumps(result.to_dict(), indent=1) + "\n", encoding="utf-8")
     with atomic_path(md) as tmp:
-        tmp.write_text(render_markdown(result), encoding="utf-8")
+        tmp.write_text((render or render_markdown)(result), encoding="utf-8")
     log.info("wrote %s and %s", js, md)
     return js, md
 

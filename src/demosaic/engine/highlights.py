@@ -62,10 +62,11 @@ def raw_clip_mask(cfa: np.ndarray | torch.Tensor, threshold: float = CLIP_THRESH
     return torch.from_numpy(a.reshape(a.shape[-2], a.shape[-1]) >= threshold)
 
 
-def clip_mosaic(balanced: np.ndarray, clipped: torch.Tensor, multipliers: np.ndarray) -> np.ndarray:
+def clip_mosaic(balanced: np.ndarray, clipped: torch.Tensor, multipliers: np.ndarray, *,
+                copy: bool = True) -> np.ndarray:
     """The ``clip`` mode's input step: clipped raw pixels of a balanced mosaic set to
-    ``S = min(multipliers)``. ``balanced``: ``(H, W)`` float32 (a new array is returned)."""
-    out = np.array(balanced, dtype=np.float32, copy=True)
+    ``S = min(multipliers)``. ``balanced``: ``(H, W)`` float32; ``copy=False`` writes into it."""
+    out = np.array(balanced, dtype=np.float32, copy=True) if copy else balanced
     out[clipped.numpy()] = np.float32(np.min(multipliers))
     return out
 

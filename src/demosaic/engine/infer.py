@@ -269,7 +269,7 @@ def develop(
     balanced = white_balance_mosaic(raw.cfa, raw.layout, mult)
     clipped = raw_clip_mask(raw.cfa)
     if highlights == "clip":
-        balanced = clip_mosaic(balanced, clipped, mult)
+        balanced = clip_mosaic(balanced, clipped, mult, copy=False)  # our own copy
     padded, (a, b) = pad_to_canonical(torch.from_numpy(balanced), raw.alignment)
     del balanced
     rgb = tiled_demosaic(net, padded, tile=tile, overlap=overlap, device=device, amp=amp,

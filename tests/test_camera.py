@@ -127,6 +127,12 @@ def test_synthetic_dataset_simulates_a_camera_by_default_and_refuses_bad_keys():
     again = build_dataset({"name": "synthetic", "patch_size": 48, "samples_per_epoch": 4},
                           pattern="xtrans", split="train", seed=0)
     assert torch.equal(again[0]["cfa"], s["cfa"])  # noise is seeded per item
+    # clean_prob: that share of the items are clean linear-sRGB mosaics (exact samples)
+    mixed = build_dataset({"name": "synthetic", "patch_size": 24, "samples_per_epoch": 40,
+                           "camera": {"clean_prob": 0.5}}, pattern="xtrans", split="train", seed=1)
+    m = torch.from_numpy(C.mask(C.XTRANS, 24, 24))
+    exact = [torch.equal(it["cfa"][0], (it["target"] * m).sum(0)) for it in mixed]
+    assert 8 <= sum(exact) <= 32
     with pytest.raises(ConfigError, match=r"camera.*iso_range"):
         build_dataset({"name": "synthetic", "camera": {"iso_range": [800, 100]}},
                       pattern="xtrans", split="train", seed=0)

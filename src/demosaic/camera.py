@@ -223,6 +223,9 @@ class CameraSimConfig:
             about 10-15 % of the white level, so 1.0 sRGB lands near 0.6-0.8).
         bits: Bit depths drawn uniformly (12: black 256, white 4095; 14: 1024, 16383).
         noise: :class:`NoiseModel` keys.
+        clean_prob: Probability that an item skips the camera: a clean, noise-free
+            linear-sRGB mosaic (balanced by definition), so a model blind to the noise level
+            also learns not to smooth clean data (0 = every item is a camera capture).
     """
 
     enabled: bool = True
@@ -234,6 +237,7 @@ class CameraSimConfig:
     headroom: float = 0.7
     bits: list[int] = field(default_factory=lambda: [12, 14])
     noise: dict[str, float] = field(default_factory=dict)
+    clean_prob: float = 0.0
 
 
 #: Black and white levels (data numbers) of each supported bit depth.
@@ -280,7 +284,7 @@ def check_config(cfg: CameraSimConfig, key: str) -> None:
     iso = list(cfg.iso_range)
     if len(iso) != 2 or not 0 < iso[0] <= iso[1]:
         raise ConfigError(f"{key}.iso_range: need [low, high] with 0 < low <= high, got {iso}")
-    for name in ("illuminant_sigma", "wb_error"):
+    for name in ("illuminant_sigma", "wb_error", "clean_prob"):
         if not 0 <= float(getattr(cfg, name)) < 1:
             raise ConfigError(f"{key}.{name}: must be in [0, 1), got {getattr(cfg, name)}")
     if not 0 < float(cfg.headroom) <= 4:

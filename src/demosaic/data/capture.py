@@ -58,7 +58,10 @@ def camera_config(value: CameraSimConfig | Mapping[str, Any] | None, key: str, *
 def camera_sample(rgb: np.ndarray, pattern: CFAPattern, rng: np.random.Generator,
                   camera: CameraSimConfig) -> Sample:
     """A sample of ``rgb`` (``(3, H, W)`` linear sRGB truth) as the simulated camera records
-    it: balanced mosaic in, balanced clean camera RGB as the target."""
+    it: balanced mosaic in, balanced clean camera RGB as the target; with probability
+    ``camera.clean_prob`` the clean linear-sRGB mosaic instead."""
+    if camera.clean_prob > 0 and rng.random() < camera.clean_prob:
+        return make_sample(np.asarray(rgb, dtype=np.float32), pattern)
     cap = simulate_capture(rgb, pattern.array, rng, camera, family=pattern.family)
     return make_sample(cap.target, pattern, cfa=cap.cfa)
 

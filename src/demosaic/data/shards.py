@@ -365,6 +365,10 @@ def load_manifest(root: Path, key: str = "root") -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{key}: cannot read {path} ({exc}); build the shards with "
                           "`demosaic-prepare raw_teacher source=RAW_DIR out=DIR`") from None
+    if manifest.get("format") == "demosaic-raw-teacher/1":
+        raise ConfigError(f"{key}: {path} holds version-1 shards (unbalanced camera RGB); the "
+                          "models now train in balanced camera RGB: rebuild them with "
+                          "`demosaic-prepare raw_teacher source=RAW_DIR out=NEW_DIR`")
     if manifest.get("format") != FORMAT:
         raise ConfigError(f"{key}: {path} is not a raw-teacher manifest (format "
                           f"{manifest.get('format')!r}, expected {FORMAT!r})")

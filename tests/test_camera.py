@@ -281,3 +281,11 @@ def test_raw_teacher_shards_carry_white_balance_and_matrix(tmp_path):
     ds = build_dataset({"name": "raw_teacher", "root": str(out), "patch_size": 48, "samples_per_epoch": 2}, pattern="xtrans",
                        split="train", seed=0)
     assert ds[0]["cfa"].shape == (1, 48, 48)
+
+
+def test_version_one_shards_are_refused_with_a_rebuild_hint(tmp_path):
+    from demosaic.data.shards import load_manifest
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "demosaic-raw-teacher/1"}))
+    with pytest.raises(ConfigError, match="rebuild"):
+        load_manifest(tmp_path)

@@ -132,3 +132,33 @@ def test_streams_are_seeded_by_seed_start_step_and_rank(tmp_path, rng):
 def test_other_datasets_are_refused_with_the_key_to_change():
     with pytest.raises(ConfigError, match="device_batches"):
         DeviceSyntheticBatches(object(), 4, "cpu")  # type: ignore[arg-type]
+
+
+def test_camera_simulation_on_the_device_matches_the_dataset_and_the_formula(tmp_path):
+    """A flat grey source through the batched camera: balanced grey target, per-channel noise
+    variance ``w_c^2 (a x_c + b^2)`` as in the per-item dataset (demosaic.camera)."""
+    from demosaic.camera import CameraSimConfig, NoiseModel, body_by_name
+
+    path = tmp_path / "grey.png"
+    Image.fromarray(np.full((48, 48, 3), 128, np.uint8)).save(path)
+    cam = CameraSimConfig(models=["X-T3"], iso_range=[800.0, 800.0], illuminant_sigma=0.0,
+                          wb_error=0.0, bits=[14])
+    ds = _dataset([path], patch_size=24, samples_per_epoch=64, camera=cam)
+    batch = DeviceSyntheticBatches(ds, 64, "cpu", seed=1).batch()
+    grey = float(ds.linear_source(0)[0, 0, 0]) * 0.7
+    torch.testing.assert_close(batch["target"], torch.full_like(batch["target"], grey))
+    mult = 1.0 / body_by_name("X-T3", "xtrans").neutral
+    a, b = NoiseModel().params(800.0)
+    lay = torch.from_numpy(np.tile(cfa.XTRANS.array, (4, 4)))
+    cpu = torch.stack([ds[i]["cfa"] for i in range(64)])
+    for c in range(3):
+        expect = mult[c] ** 2 * (a * grey / mult[c] + b * b)
+        for mosaics in (batch["cfa"], cpu):
+            values = mosaics[:, 0][:, lay == c]
+            assert values.mean().item() == pytest.approx(grey, rel=0.01)
+            assert values.var().item() == pytest.approx(expect, rel=0.15)
+    mixed = _dataset([path], patch_size=24, samples_per_epoch=8,
+                     camera=CameraSimConfig(models=["X-T3"], clean_prob=0.5))
+    out = DeviceSyntheticBatches(mixed, 200, "cpu", seed=2).batch()
+    exact = (out["cfa"] == (out["target"] * out["mask"]).sum(1, keepdim=True)).flatten(1).all(1)
+    assert 60 < int(exact.sum()) < 140

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -184,13 +183,18 @@ class NoiseModel:
     read_post: float = 4.0
     base_iso: float = 100.0
 
-    def params(self, iso: float) -> tuple[float, float]:
-        """``(a, b)``: variance ``a * x + b^2`` of a pixel of mean ``x`` (white = 1)."""
-        if not iso > 0:
-            raise ConfigError(f"ISO must be positive, got {iso}")
-        k = max(float(iso) / self.base_iso, 1e-6)
+    def params(self, iso: Any) -> tuple[Any, Any]:
+        """``(a, b)``: variance ``a * x + b^2`` of a pixel of mean ``x`` (white = 1).
+
+        ``iso``: a number, or a numpy array / torch tensor of ISOs (element-wise results of
+        the same type, e.g. one per sample of a batch)."""
+        if isinstance(iso, (int, float)):
+            if not iso > 0:
+                raise ConfigError(f"ISO must be positive, got {iso}")
+            iso = float(iso)
+        k = iso / self.base_iso
         a = k / self.full_well
-        sigma_e = math.sqrt(self.read_pre ** 2 + (self.read_post / k) ** 2)
+        sigma_e = (self.read_pre ** 2 + (self.read_post / k) ** 2) ** 0.5
         return a, sigma_e * k / self.full_well
 
     def sample(self, mosaic: np.ndarray, iso: float, rng: np.random.Generator) -> np.ndarray:

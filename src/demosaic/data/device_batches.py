@@ -13,7 +13,11 @@ operations, drawing from the **same distributions** as the dataset, in the same 
    semantics, realised as a gather through transformed index grids, so no loop over samples);
 4. log-uniform exposure; 5. optional chroma scaling; 6. optional highlights above 1.0;
 7. ``space: srgb`` only: encode and clip; 8. mosaic through the pattern; 9. optional
-   Poisson-Gaussian noise on the mosaic.
+   Poisson-Gaussian noise on the mosaic; or, with ``camera.enabled`` (instead of 8-9), the
+   camera simulation of :func:`demosaic.camera.simulate_capture`, batched: a body per crop,
+   scene light, white-balance error, raw clipping, the mosaic, noise at a log-uniform ISO,
+   black level, quantisation, white clip and the as-shot white balance (``clean_prob`` of the
+   crops stay clean linear-sRGB mosaics).
 
 The random numbers come from a ``torch.Generator`` on the device, so the crops are not the
 ones the CPU dataset would draw for the same seed (the distribution is the same); a batch
@@ -33,6 +37,7 @@ import numpy as np
 import torch
 
 from demosaic import cfa as cfa_mod
+from demosaic.camera import LEVELS, NoiseModel, load_bodies
 from demosaic.color import linear_to_srgb
 from demosaic.data.synthetic import SyntheticDataset
 from demosaic.data.transforms import LUMA_709
@@ -92,11 +97,6 @@ class DeviceSyntheticBatches:
                 "trainer.device_batches=false for this dataset")
         if batch_size <= 0:
             raise ConfigError(f"trainer.batch_size: must be positive, got {batch_size}")
-        if dataset.camera is not None:
-            raise ConfigError(
-                "trainer.device_batches=true does not simulate cameras yet (the camera "
-                "simulation runs in the CPU dataset, demosaic.data.capture); set "
-                "dataset.train.camera.enabled=false or trainer.device_batches=false")
         self.ds = dataset
         self.batch_size = int(batch_size)
         self.device = torch.device(device)
@@ -120,6 +120,16 @@ class DeviceSyntheticBatches:
         self.grids = transform_grids(self.size).to(self.device)
         self.mask = torch.from_numpy(cfa_mod.mask(dataset.pattern, self.size, self.size)).to(self.device)
         self.luma = torch.from_numpy(LUMA_709).to(self.device)
+        self.camera = dataset.camera
+        if self.camera is not None:
+            bodies = load_bodies(dataset.pattern.family, self.camera.matrices, self.camera.models)
+            self.cam_matrices = torch.tensor(np.stack([b.srgb_to_camera for b in bodies]),
+                                             dtype=torch.float32, device=self.device)
+            self.cam_neutrals = torch.tensor(np.stack([b.neutral for b in bodies]),
+                                             dtype=torch.float32, device=self.device)
+            self.cam_levels = torch.tensor([LEVELS[int(b)] for b in self.camera.bits],
+                                           dtype=torch.float32, device=self.device)
+            self.noise_model = NoiseModel(**dict(self.camera.noise))
         self.generator = torch.Generator(device=self.device)
         self.generator.manual_seed(_stream_seed(seed, start_step, rank))
         log.info("device batches: %d images (%.1f Mpx, %.0f MB) on %s, %d crops of %d px per batch",
@@ -205,6 +215,41 @@ class DeviceSyntheticBatches:
         read = torch.randn(mosaic.shape, generator=self.generator, device=self.device) * b
         return shot + read + mosaic.clamp_max(0.0)
 
+    def _capture(self, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Steps 8-9 with a camera (:func:`demosaic.camera.simulate_capture`, batched):
+        ``(mosaic (n, 1, P, P), target (n, 3, P, P))`` in balanced camera RGB."""
+        cam, n = self.camera, rgb.shape[0]
+        body = self._index(torch.full((n,), self.cam_matrices.shape[0], device=self.device))
+        light = torch.exp(float(cam.illuminant_sigma) * self._normal(n, 3))
+        err = torch.exp(float(cam.wb_error) * self._normal(n, 3))
+        light[:, 1] = 1.0
+        err[:, 1] = 1.0
+        m = light[:, :, None] * self.cam_matrices[body] * float(cam.headroom)   # (n, 3, 3)
+        raw = torch.einsum("nck,nkhw->nchw", m, rgb).clamp(0.0, 1.0)
+        neutral = self.cam_neutrals[body] * light * err
+        mult = neutral[:, 1:2] / neutral                                       # G = 1
+        lo, hi = (math.log(float(v)) for v in cam.iso_range)
+        iso = torch.exp(lo + (hi - lo) * self._uniform(n))
+        a, b = self.noise_model.params(iso)
+        clean = (raw * self.mask).sum(dim=1, keepdim=True)
+        shot = torch.poisson(clean / a[:, None, None, None], generator=self.generator)
+        noisy = shot * a[:, None, None, None] + self._normal(*clean.shape) * b[:, None, None, None]
+        level = self.cam_levels[self._index(torch.full((n,), self.cam_levels.shape[0],
+                                                       device=self.device))]
+        black, white = level[:, 0, None, None, None], level[:, 1, None, None, None]
+        dn = torch.round(black + noisy * (white - black)).clamp(min=0.0).minimum(white)
+        gains = (mult[:, :, None, None] * self.mask).sum(dim=1, keepdim=True)
+        mosaic = (dn - black) / (white - black) * gains
+        target = raw * mult[:, :, None, None]
+        if cam.clean_prob > 0:
+            keep = (self._uniform(n) < cam.clean_prob)[:, None, None, None]
+            mosaic = torch.where(keep, (rgb * self.mask).sum(dim=1, keepdim=True), mosaic)
+            target = torch.where(keep, rgb, target)
+        return mosaic, target
+
+    def _normal(self, *shape: int) -> torch.Tensor:
+        return torch.randn(shape, generator=self.generator, device=self.device)
+
     @torch.no_grad()
     def batch(self) -> dict[str, torch.Tensor]:
         """One batch ``{"cfa", "mask", "target"}`` (shapes in the module docstring)."""
@@ -215,6 +260,9 @@ class DeviceSyntheticBatches:
             rgb = self._saturate(rgb)
         if ds.highlight_prob > 0:
             rgb = self._highlights(rgb)
+        if self.camera is not None:
+            mosaic, target = self._capture(rgb)
+            return {"cfa": mosaic, "mask": self.mask.expand(n, -1, -1, -1), "target": target}
         if ds.space == "srgb":
             rgb = linear_to_srgb(rgb).clamp(0.0, 1.0)
         mosaic = (rgb * self.mask).sum(dim=1, keepdim=True)

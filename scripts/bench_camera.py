@@ -165,8 +165,14 @@ def render_tables(found: dict[tuple[str, str, str], dict[str, Any]], order: list
              f"14 bit, random CFA phase and margins, seed {info.get('seed', '?')}), each method on "
              "the same files (models via `develop`, highlights off; LibRaw with camera WB); "
              "border 12 px; means over images. See src/demosaic/engine/camera_protocol.py.\n\n",
-             f"Last command: `{bench.get('command', '?')}` on {mach.get('cores', '?')} cores "
-             f"({mach.get('cpu', '?')}, {mach.get('platform', '?')}), {bench.get('date', '?')}.\n\n"]
+             f"Machine: {mach.get('cores', '?')} cores ({mach.get('cpu', '?')}, "
+             f"{mach.get('platform', '?')}). Commands that produced the cached results:\n\n"]
+    runs: dict[str, list[str]] = {}
+    for (m, _, _), data in sorted(found.items()):
+        b = data.get("info", {}).get("bench", {})
+        runs.setdefault(f"`{b.get('command', '?')}`", []).append(str(b.get("date", "?"))[:16])
+    lines += [f"- {cmd} (started {min(dates)} UTC)\n" for cmd, dates in runs.items()]
+    lines.append("\n")
     tables = [("PSNR (dB), linear balanced camera RGB", "psnr", ".2f"),
               ("sRGB PSNR (dB), body matrix -> sRGB, clipped", "psnr_srgb", ".2f"),
               ("Periodic error (8-bit sRGB levels)", "periodic_levels", ".2f"),

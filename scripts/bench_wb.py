@@ -34,6 +34,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", default=None, help="default: the packaged model")
     parser.add_argument("--max-images", type=int, default=0)
     parser.add_argument("--multipliers", type=float, nargs=3, default=(2.2, 1.0, 1.7))
+    parser.add_argument("--highlights", default="clip", choices=("clip", "reconstruct", "none"),
+                        help="demosaic-infer's highlight mode (file A's whites sit at the white "
+                             "level and count as clipped; file B's red and blue do not)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -64,7 +67,7 @@ def main() -> None:
             scores = []
             for path in (a, b):
                 out = Path(tmp) / (path.stem + ".exr")
-                infer_file(path, out, source=source, float32=True)
+                infer_file(path, out, source=source, float32=True, highlights=args.highlights)
                 scores.append(float(psnr(read_exr(out)[0], truth, border=12)))
             rows.append({"image": f.stem, "psnr_unit": scores[0], "psnr_scaled": scores[1],
                          "diff": scores[1] - scores[0]})
@@ -73,7 +76,8 @@ def main() -> None:
     diffs = np.array([r["diff"] for r in rows])
     summary = {"images": len(rows), "mean_unit": float(np.mean([r["psnr_unit"] for r in rows])),
                "mean_scaled": float(np.mean([r["psnr_scaled"] for r in rows])),
-               "max_abs_diff": float(np.abs(diffs).max()), "model": source.info.get("description"),
+               "max_abs_diff": float(np.abs(diffs).max()), "highlights": args.highlights,
+               "model": source.info.get("description"),
                "machine": f"{platform.machine()} {platform.processor() or ''}".strip()}
     print(json.dumps(summary, indent=1))
 

@@ -6,7 +6,7 @@ level), then captured by the camera simulation (Fujifilm X-T3 matrix, daylight, 
 linear sRGB EXR) runs it with ``--highlights none | clip | reconstruct``; LibRaw's own clip
 mode (Markesteijn 3-pass, as-shot white balance, sRGB) is shown beside them. Each panel is
 shown twice: as is (top row) and 2 stops darker (bottom row), where the values above 1.0 that
-a mode kept become visible. Pictures under 512 px are mirrored out to 516 px first (LibRaw's
+a mode kept become visible (the PNG is halved in size). Pictures under 512 px are mirrored out to 516 px first (LibRaw's
 Markesteijn refuses smaller ones).
 
 Usage::
@@ -85,10 +85,11 @@ def main() -> None:
         rows.append(np.concatenate([np.pad(t, ((0, 4), (0, 4), (0, 0)), constant_values=255)
                                     for t in tiles], axis=1))
     grid = np.concatenate(rows, axis=0)
-    img = Image.fromarray(np.pad(grid, ((18, 0), (0, 0), (0, 0)), constant_values=255))
+    small = Image.fromarray(grid).resize((grid.shape[1] // 2, grid.shape[0] // 2), Image.LANCZOS)
+    img = Image.fromarray(np.pad(np.asarray(small), ((14, 0), (0, 0), (0, 0)), constant_values=255))
     draw = ImageDraw.Draw(img)
     for i, label in enumerate(labels):
-        draw.text((i * (w + 4) + 4, 3), label, fill=(0, 0, 0))
+        draw.text((i * (w + 4) // 2 + 2, 1), label, fill=(0, 0, 0))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(args.out) as tmp_png:
         img.save(tmp_png, format="PNG")

@@ -289,3 +289,15 @@ def test_version_one_shards_are_refused_with_a_rebuild_hint(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"format": "demosaic-raw-teacher/1"}))
     with pytest.raises(ConfigError, match="rebuild"):
         load_manifest(tmp_path)
+
+
+def test_clip_in_row_chunks_equals_the_whole_image_result():
+    from demosaic.engine.highlights import clip_in_place, clip_weight
+
+    gen = torch.Generator().manual_seed(0)
+    rgb = torch.rand(3, 200, 90, generator=gen) * 2.5
+    clipped = torch.rand(200, 90, generator=gen) > 0.995
+    clipped[150:] = False  # a clipped-free band: its chunks are skipped
+    whole = rgb - clip_weight(clipped, 6)[None] * torch.relu(rgb - 1.0)
+    chunked = clip_in_place(rgb.clone(), clipped, 1.0, 6, rows=16)
+    torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)

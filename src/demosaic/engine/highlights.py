@@ -118,7 +118,8 @@ def apply_highlights(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarra
         mode: One of :data:`HIGHLIGHT_MODES`.
 
     Returns:
-        ``(3, H, W)`` float32 (``rgb`` itself when nothing is clipped or ``mode="none"``).
+        ``(3, H, W)`` float32: ``rgb`` itself when nothing is clipped or ``mode="none"``, and
+        ``rgb`` modified in place by ``clip``; a new tensor from ``reconstruct``.
     """
     if mode not in HIGHLIGHT_MODES:
         raise ConfigError(f"highlights={mode!r} is not valid; choose one of {list(HIGHLIGHT_MODES)}")
@@ -127,10 +128,31 @@ def apply_highlights(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarra
     period = int(np.asarray(layout).shape[0])
     mult = np.asarray(multipliers, dtype=np.float64)
     if mode == "clip":
-        level = float(mult.min())
-        weight = clip_weight(clipped, period)
-        return rgb - weight[None] * torch.relu(rgb - level)
+        return clip_in_place(rgb, clipped, float(mult.min()), period)
     return _reconstruct(rgb, clipped, np.asarray(layout), mult, period)
+
+
+def clip_in_place(rgb: torch.Tensor, clipped: torch.Tensor, level: float, period: int,
+                  rows: int = 256) -> torch.Tensor:
+    """The ``clip`` mode's output step, in place and in row chunks (bounded memory on a 40 MP
+    frame): ``rgb -= clip_weight * relu(rgb - level)``. Chunks without a clipped raw pixel
+    within the weight's reach are skipped; each chunk computes the weight on a halo wide
+    enough to give exactly the whole-image result.
+
+    Returns ``rgb`` (modified)."""
+    h = rgb.shape[1]
+    r = period // 2 + 1
+    halo = period + 2 * r + 1
+    busy = clipped.any(dim=1)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        a, b = max(0, r0 - halo), min(h, r1 + halo)
+        if not bool(busy[a:b].any()):
+            continue
+        weight = clip_weight(clipped[a:b], period)[r0 - a:r1 - a]
+        chunk = rgb[:, r0:r1]
+        chunk -= weight[None] * torch.relu(chunk - level)
+    return rgb
 
 
 def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
@@ -174,5 +196,5 @@ def _reconstruct(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarray, m
     return out
 
 
-__all__ = ["HIGHLIGHT_MODES", "CLIP_THRESHOLD", "apply_highlights", "clip_mosaic", "clip_weight",
-           "raw_clip_mask"]
+__all__ = ["HIGHLIGHT_MODES", "CLIP_THRESHOLD", "apply_highlights", "clip_in_place", "clip_mosaic",
+           "clip_weight", "raw_clip_mask"]

@@ -258,8 +258,9 @@ def develop(
         highlights: One of :data:`demosaic.engine.highlights.HIGHLIGHT_MODES`.
 
     Returns:
-        ``(3, H, W)`` float32 CPU tensor in the file's visible area and sensor orientation;
-        balanced camera RGB (green = 1 at the white level), values above 1.0 kept.
+        ``(3, H, W)`` float32 CPU tensor (possibly a strided view of the padded output: no
+        full-size copy) in the file's visible area and sensor orientation; balanced camera
+        RGB (green = 1 at the white level), values above 1.0 kept.
     """
     _check_choice(white_balance, WHITE_BALANCES, "white_balance")
     _check_choice(highlights, HIGHLIGHT_MODES, "highlights")
@@ -276,10 +277,11 @@ def develop(
                          progress=progress)
     del padded
     rgb = rgb[:, a:, b:]
-    rgb = apply_highlights(rgb, clipped, raw.layout, mult, highlights)
+    with torch.inference_mode():  # the tiled output is an inference tensor; clip works in place
+        rgb = apply_highlights(rgb, clipped, raw.layout, mult, highlights)
     if white_balance == "none":
         rgb = rgb / torch.from_numpy(mult.astype(np.float32)).view(3, 1, 1)
-    return rgb.contiguous()
+    return rgb
 
 
 def _apply_matrix_chunked(rgb: torch.Tensor, matrix: np.ndarray | None, dtype: np.dtype

@@ -26,6 +26,8 @@ shift $(( $# >= 3 ? 3 : $# ))
 device=${DEVICE:-cuda}
 mkdir -p "$out" logs
 export PYTHONUNBUFFERED=1
+# shellcheck source=scripts/gpu_common.sh
+source "$(dirname "$0")/gpu_common.sh"
 
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, demosaic; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 1
@@ -44,16 +46,8 @@ for i in 0 1; do
         > "logs/stdout_${runs[$i]}.txt" 2>&1 &
     pids+=($!)
 done
-status=0
-for i in "${!pids[@]}"; do
-    wait "${pids[$i]}" || { echo "${runs[$i]} exited with $?"; status=1; }
-done
-for run in "${runs[@]}"; do
-    best=checkpoints/experiments/$run/best.pt
-    [ -f "$best" ] && cp "$best" "$out/$run.pt"
-    echo "== $run"
-    grep -h "fit_steps_to_time\|spent\|validation\|done:" "logs/train_$run.log" | tail -n 6
-done
+wait_runs pids runs
+collect_runs "$out" "${runs[@]}"
 tar czf "$out/logs.tar.gz" logs/train_v8.2_gpu_*.log logs/metrics_v8.2_gpu_*.jsonl logs/stdout_v8.2_gpu_*.txt \
     checkpoints/experiments/v8.2_gpu_*/config.yaml 2>/dev/null
 exit $status

@@ -21,6 +21,8 @@ minutes=${2:-8}
 shift $(( $# >= 2 ? 2 : 1 ))
 mkdir -p "$out" logs
 export PYTHONUNBUFFERED=1
+# shellcheck source=scripts/gpu_common.sh
+source "$(dirname "$0")/gpu_common.sh"
 
 experiments=(xtrans_default_gpu xtrans_default_gpu_deep xtrans_default_gpu_deep_s)
 runs=(v7.2_gpu v7.3_gpu_deep v7.4_gpu_deep_s)
@@ -37,17 +39,8 @@ for e in "${experiments[@]}"; do
         > "logs/stdout_$e.txt" 2>&1 &
     pids+=($!)
 done
-status=0
-for i in "${!pids[@]}"; do
-    wait "${pids[$i]}" || { echo "${experiments[$i]} exited with $?"; status=1; }
-done
-
-for run in "${runs[@]}"; do
-    best=checkpoints/experiments/$run/best.pt
-    [ -f "$best" ] && cp "$best" "$out/$run.pt"
-    echo "== $run"
-    grep -h "fit_steps_to_time\|spent\|validation\|done:" "logs/train_$run.log" | tail -n 6
-done
+wait_runs pids experiments
+collect_runs "$out" "${runs[@]}"
 tar czf "$out/logs.tar.gz" logs/train_v7.[234]_*.log logs/metrics_v7.[234]_*.jsonl \
     logs/stdout_xtrans_default_gpu*.txt checkpoints/experiments/v7.[234]_*/config.yaml 2>/dev/null
 exit $status

@@ -301,3 +301,33 @@ def test_clip_in_row_chunks_equals_the_whole_image_result():
     whole = rgb - clip_weight(clipped, 6)[None] * torch.relu(rgb - 1.0)
     chunked = clip_in_place(rgb.clone(), clipped, 1.0, 6, rows=16)
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
+
+
+def test_exr_carries_chromaticities_that_convert_camera_rgb_exactly(lamp_dng, tmp_path):
+    """Every EXR carries the standard chromaticities; for camera RGB they are the camera's own
+    primaries, so a reader that builds RGB -> XYZ from them gets the same colours as the
+    linear-sRGB output."""
+    import OpenEXR
+
+    from demosaic.color import SRGB_TO_XYZ, rgb_to_xyz_matrix
+
+    out = {}
+    for cs, wb in (("camera", "as_shot"), ("srgb", "as_shot"), ("camera", "none")):
+        path = tmp_path / f"{cs}_{wb}.exr"
+        infer_file(lamp_dng, path, model="bilinear", device="cpu", float32=True, color_space=cs,
+                   white_balance=wb, highlights="none")
+        with OpenEXR.File(str(path)) as f:
+            chroma = tuple(f.header()["chromaticities"])
+        out[cs, wb] = (read_exr(path)[0], chroma)
+    srgb_img, srgb_chroma = out["srgb", "as_shot"]
+    np.testing.assert_allclose(srgb_chroma, [0.64, 0.33, 0.30, 0.60, 0.15, 0.06, 0.3127, 0.3290],
+                               atol=1e-6)
+    for key in (("camera", "as_shot"), ("camera", "none")):
+        img, ch = out[key]
+        to_xyz = rgb_to_xyz_matrix([(ch[0], ch[1]), (ch[2], ch[3]), (ch[4], ch[5])], (ch[6], ch[7]))
+        # chromaticities fix the matrix up to the white's luminance: compare in xyY-free form
+        xyz = np.einsum("ck,khw->chw", to_xyz, img)
+        ref = np.einsum("ck,khw->chw", SRGB_TO_XYZ, srgb_img)
+        scale = ref[1].mean() / xyz[1].mean()
+        np.testing.assert_allclose(xyz * scale, ref, rtol=2e-3, atol=2e-3)
+    assert out["camera", "none"][1][6:] != out["camera", "as_shot"][1][6:]  # camera's own white

@@ -207,6 +207,29 @@ def camera_to_output_matrix(xyz_to_cam: np.ndarray | Sequence[Sequence[float]],
     return xyz_to_output(space) @ SRGB_TO_XYZ @ rgb_cam
 
 
+def chromaticities(rgb_to_xyz: np.ndarray | Sequence[Sequence[float]]
+                   ) -> tuple[float, float, float, float, float, float, float, float]:
+    """The OpenEXR ``chromaticities`` of a linear RGB space given its RGB -> XYZ matrix:
+    ``(red x, red y, green x, green y, blue x, blue y, white x, white y)``, the primaries
+    being the matrix's columns and the white its image of ``(1, 1, 1)``. With the standard
+    matrices this gives Rec.709 / Rec.2020 and D65; with a camera's, its (possibly imaginary)
+    primaries, so any tool can convert the file exactly.
+
+    Raises:
+        DemosaicError: a column or the white has no chromaticity (X + Y + Z = 0).
+    """
+    m = np.asarray(rgb_to_xyz, dtype=np.float64)
+    if m.shape != (3, 3):
+        raise DemosaicError(f"RGB -> XYZ matrix must be 3x3, got {m.shape}")
+    out: list[float] = []
+    for v in (m[:, 0], m[:, 1], m[:, 2], m @ np.ones(3)):
+        total = float(v.sum())
+        if not np.isfinite(total) or abs(total) < 1e-12:
+            raise DemosaicError(f"RGB -> XYZ matrix has a column or white with X + Y + Z = 0:\n{m}")
+        out += [float(v[0] / total), float(v[1] / total)]
+    return tuple(out)  # type: ignore[return-value]
+
+
 def xyz_to_cam_from_rgb_cam(rgb_cam: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
     """Recover an XYZ -> camera matrix (rows normalised to D65 white = 1) from dcraw's
     ``rgb_cam`` (balanced camera RGB -> linear sRGB), e.g. for DNG files where LibRaw leaves

@@ -49,7 +49,14 @@ import torch
 from torch import nn
 
 import demosaic
-from demosaic.color import camera_to_output_matrix, normalize_multipliers, white_balance_mosaic
+from demosaic.color import (
+    REC2020_TO_XYZ,
+    SRGB_TO_XYZ,
+    camera_to_output_matrix,
+    chromaticities,
+    normalize_multipliers,
+    white_balance_mosaic,
+)
 from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, load_model
 from demosaic.engine.tiling import (
     DEFAULT_TILE,
@@ -284,6 +291,27 @@ def develop(
     return rgb
 
 
+def output_chromaticities(raw: RawImage, color_space: str, white_balance: str
+                          ) -> tuple[float, ...] | None:
+    """The OpenEXR ``chromaticities`` of what :func:`infer_file` writes: Rec.709 / Rec.2020
+    primaries with D65 for ``srgb`` / ``rec2020``; for ``camera``, the camera's own primaries
+    (the columns of balanced camera RGB -> XYZ, white D65; with ``white_balance="none"`` the
+    white is the camera's neutral instead). ``None`` when the file's matrix cannot give them."""
+    if color_space == "srgb":
+        return chromaticities(SRGB_TO_XYZ)
+    if color_space == "rec2020":
+        return chromaticities(REC2020_TO_XYZ)
+    try:
+        to_xyz = camera_to_output_matrix(raw.xyz_to_cam, "xyz")
+        if white_balance == "none":
+            to_xyz = to_xyz @ np.diag(normalize_multipliers(raw.wb_multipliers))
+        return chromaticities(to_xyz)
+    except DemosaicError as exc:
+        log.warning("%s: no chromaticities for camera RGB (%s); the EXR will not carry them",
+                    raw.path, exc)
+        return None
+
+
 def _apply_matrix_chunked(rgb: torch.Tensor, matrix: np.ndarray | None, dtype: np.dtype
                           ) -> np.ndarray:
     """``matrix @ rgb`` per pixel for a ``(3, H, W)`` float32 tensor, in row chunks, into a new
@@ -407,7 +435,8 @@ def infer_file(
         "format": ("exr float32" if float32 else "exr half") if kind == "exr" else "tiff16 srgb",
     }
     if kind == "exr":
-        write_exr(out, img, half=not float32, metadata=_metadata(raw, source, settings))
+        write_exr(out, img, half=not float32, metadata=_metadata(raw, source, settings),
+                  chromaticities=output_chromaticities(raw, color_space, white_balance))
     else:
         write_tiff16(out, img, srgb=True)
     result = InferResult(inp, out, (int(img.shape[1]), int(img.shape[2])), time.perf_counter() - t0)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EXR_STANDARD = frozenset({
     "channels", "compression", "dataWindow", "displayWindow", "lineOrder",
     "pixelAspectRatio", "screenWindowCenter", "screenWindowWidth", "type", "tiles",
-    "chunkCount", "name", "version",
+    "chunkCount", "name", "version", "chromaticities",
 })
 _HALF_MAX = 65504.0
 
@@ -253,7 +254,8 @@ def read_exr(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, str]]:
 
 
 def write_exr(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, half: bool = True,
-              metadata: dict[str, str] | None = None) -> Path:
+              metadata: dict[str, str] | None = None,
+              chromaticities: Sequence[float] | None = None) -> Path:
     """Write a linear ``(3, H, W)`` image as an OpenEXR file (ZIP compression, lossless).
 
     Args:
@@ -262,6 +264,8 @@ def write_exr(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, half
         half: Store 16-bit half floats (values beyond +-65504 become infinite, with a
             warning) instead of 32-bit floats.
         metadata: Extra string header attributes (e.g. model name, settings).
+        chromaticities: The standard ``chromaticities`` attribute, 8 floats (red, green, blue,
+            white x/y; :func:`demosaic.color.chromaticities`), so readers know the primaries.
 
     Returns:
         ``Path(path)``.
@@ -279,6 +283,11 @@ def write_exr(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, half
         if key in _EXR_STANDARD:
             raise ImageIOError(f"EXR metadata key {key!r} is a reserved header attribute; rename it")
         header[key] = value
+    if chromaticities is not None:
+        values = tuple(float(v) for v in chromaticities)
+        if len(values) != 8 or not all(np.isfinite(values)):
+            raise ImageIOError(f"EXR chromaticities must be 8 finite numbers, got {chromaticities!r}")
+        header["chromaticities"] = values
     channels = {c: np.ascontiguousarray(arr[i].astype(dtype)) for i, c in enumerate("RGB")}
     with atomic_path(p) as tmp:
         try:

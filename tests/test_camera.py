@@ -331,3 +331,22 @@ def test_exr_carries_chromaticities_that_convert_camera_rgb_exactly(lamp_dng, tm
         scale = ref[1].mean() / xyz[1].mean()
         np.testing.assert_allclose(xyz * scale, ref, rtol=2e-3, atol=2e-3)
     assert out["camera", "none"][1][6:] != out["camera", "as_shot"][1][6:]  # camera's own white
+
+
+def test_a_sensor_that_saturates_below_the_stated_white_level_is_still_caught(tmp_path):
+    """The lamp clips at 96 % of the white level the file states (as many sensors do): the
+    plateau is found and the lamp still comes out neutral; without the plateau rule it would
+    keep the (2.1, 1, 1.5) magenta bounds."""
+    from demosaic.engine.highlights import clip_threshold
+
+    raw = _lamp_scene() * np.float32(0.96)
+    path = write_dng(tmp_path / "sat.dng", _mosaic(raw, C.XTRANS.array), C.XTRANS,
+                     black_level=1024, white_level=16383, color_matrix=XT3.xyz_to_cam,
+                     as_shot_neutral=XT3.neutral)
+    assert clip_threshold(read_raw(path).cfa) == pytest.approx(0.99 * 0.96, rel=1e-3)
+    out = tmp_path / "sat.exr"
+    infer_file(path, out, model="bilinear", device="cpu", float32=True)
+    lamp = read_exr(out)[0][:, 36:60, 20:40].reshape(3, -1).mean(axis=1)
+    assert _ratio(lamp) <= 1.10, lamp
+    # a picture that simply has no highlights keeps the nominal threshold
+    assert clip_threshold(np.linspace(0.0, 0.8, 10_000, dtype=np.float32)) == 0.99

@@ -54,6 +54,33 @@ HIGHLIGHT_MODES = ("clip", "reconstruct", "none")
 CLIP_THRESHOLD = 0.99
 
 
+#: A file whose data peaks below the nominal white level but at least this fraction of it,
+#: with a plateau of pixels at that peak, saturates there (LibRaw's ``adjust_maximum_thr``
+#: idea, used here only to find clipped pixels, never to rescale the data).
+PLATEAU_MIN = 0.75
+
+
+def clip_threshold(cfa: np.ndarray, nominal: float = CLIP_THRESHOLD) -> float:
+    """The level (normalised, white = 1) at or above which a raw pixel counts as clipped.
+
+    ``nominal`` unless the data stops short of the white level with a plateau: sensors often
+    saturate a little below the white level their files state, and clipped pixels then pile
+    up at the data's maximum, all with the same data number. When the maximum ``m`` lies in
+    ``[PLATEAU_MIN, nominal)`` and at least 16 pixels (and 1 in 10,000) hold exactly that value,
+    the threshold is ``0.99 m``.
+    """
+    a = np.asarray(cfa)
+    top = float(np.max(a))
+    if not np.isfinite(top) or top >= nominal or top < PLATEAU_MIN:
+        return nominal
+    near = int(np.count_nonzero(a == a.dtype.type(top)))
+    if near >= max(16, a.size // 10_000):
+        log.info("raw data saturates at %.4f of the stated white level (%d px there); clip "
+                 "threshold %.4f", top, near, 0.99 * top)
+        return 0.99 * top
+    return nominal
+
+
 def raw_clip_mask(cfa: np.ndarray | torch.Tensor, threshold: float = CLIP_THRESHOLD) -> torch.Tensor:
     """``(H, W)`` bool: raw pixels at or above ``threshold`` (unbalanced, white = 1)."""
     if isinstance(cfa, torch.Tensor):
@@ -196,5 +223,5 @@ def _reconstruct(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarray, m
     return out
 
 
-__all__ = ["HIGHLIGHT_MODES", "CLIP_THRESHOLD", "apply_highlights", "clip_in_place", "clip_mosaic",
+__all__ = ["HIGHLIGHT_MODES", "CLIP_THRESHOLD", "PLATEAU_MIN", "clip_threshold", "apply_highlights", "clip_in_place", "clip_mosaic",
            "clip_weight", "raw_clip_mask"]

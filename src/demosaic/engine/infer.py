@@ -69,6 +69,7 @@ from demosaic.engine.highlights import (
     HIGHLIGHT_MODES,
     apply_highlights,
     clip_mosaic,
+    clip_threshold,
     raw_clip_mask,
 )
 from demosaic.errors import CFAError, CheckpointError, ConfigError, DemosaicError, RawReadError
@@ -275,7 +276,7 @@ def develop(
     if tile and overlap is None:
         overlap = auto_overlap(net)
     balanced = white_balance_mosaic(raw.cfa, raw.layout, mult)
-    clipped = raw_clip_mask(raw.cfa)
+    clipped = raw_clip_mask(raw.cfa, clip_threshold(raw.cfa))
     if highlights == "clip":
         balanced = clip_mosaic(balanced, clipped, mult, copy=False)  # our own copy
     padded, (a, b) = pad_to_canonical(torch.from_numpy(balanced), raw.alignment)

@@ -290,3 +290,20 @@ def test_package_reexports() -> None:
     assert callable(dio.read_raw) and callable(dio.write_dng) and callable(dio.atomic_path)
     with pytest.raises(AttributeError):
         dio.nonexistent  # noqa: B018
+
+
+def test_srgb_tiff_embeds_an_srgb_icc_profile(tmp_path):
+    import io
+
+    from PIL import ImageCms
+
+    from demosaic.io.images import write_tiff16
+
+    path = write_tiff16(tmp_path / "a.tif", np.full((3, 8, 8), 0.2, np.float32))
+    with tifffile.TiffFile(path) as tif:
+        icc = tif.pages.first.tags["InterColorProfile"].value
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(bytes(icc)))
+    assert "sRGB" in ImageCms.getProfileDescription(profile)
+    linear = write_tiff16(tmp_path / "b.tif", np.full((3, 8, 8), 0.2, np.float32), srgb=False)
+    with tifffile.TiffFile(linear) as tif:
+        assert "InterColorProfile" not in tif.pages.first.tags

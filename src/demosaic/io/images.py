@@ -307,7 +307,9 @@ def write_tiff16(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, *
     (:func:`demosaic.color.linear_to_srgb`), so viewers and :func:`read_image_linear` read
     them correctly; with ``srgb=False`` the linear values are stored as they are (read them
     back with :func:`read_image`, which then returns linear values). The encoded values are
-    clipped to ``[0, 1]`` and quantised as ``round(v * 65535)`` -- the only clipping.
+    clipped to ``[0, 1]`` and quantised as ``round(v * 65535)`` -- the only clipping. An
+    sRGB-encoded TIFF embeds an sRGB ICC profile (:func:`srgb_icc_profile`); a linear one
+    carries none yet.
 
     Returns:
         ``Path(path)``.
@@ -318,11 +320,20 @@ def write_tiff16(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, *
     enc = linear_to_srgb(arr) if srgb else arr
     q = np.rint(np.clip(np.nan_to_num(enc), 0.0, 1.0) * 65535.0).astype(np.uint16)
     desc = "sRGB-encoded (IEC 61966-2-1)" if srgb else "linear light"
+    icc = {"iccprofile": srgb_icc_profile()} if srgb else {}
     with atomic_path(p) as tmp:
         tifffile.imwrite(tmp, np.moveaxis(q, 0, -1), photometric="rgb", compression="zlib",
                          description=f"demosaic: 16-bit {desc}", metadata=None,
-                         software="demosaic")
+                         software="demosaic", **icc)
     return p
+
+
+def srgb_icc_profile() -> bytes:
+    """An sRGB ICC profile (LittleCMS's built-in, through Pillow), embedded in sRGB-encoded
+    TIFFs so colour-managed viewers show them as intended."""
+    from PIL import ImageCms
+
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
 
 
 def write_png(path: str | os.PathLike[str], rgb_linear: np.ndarray | torch.Tensor,

@@ -350,3 +350,36 @@ def test_a_sensor_that_saturates_below_the_stated_white_level_is_still_caught(tm
     assert _ratio(lamp) <= 1.10, lamp
     # a picture that simply has no highlights keeps the nominal threshold
     assert clip_threshold(np.linspace(0.0, 0.8, 10_000, dtype=np.float32)) == 0.99
+
+
+def test_linear_dng_output_develops_in_libraw_like_our_srgb_exr(tmp_path):
+    """`demosaic-infer in.dng out.dng` writes a LinearRaw DNG that LibRaw reads as a
+    demosaicked raw (white balance and colour matrix still to apply) and develops to the same
+    colours as our own linear-sRGB EXR."""
+    import rawpy
+
+    from demosaic.cli.infer import main as infer_main
+    from demosaic.io.dng import FLIP_TO_TIFF_ORIENTATION
+
+    scene = synthetic_scene(72, 96, seed=2) * np.float32(0.3)
+    cam = np.einsum("ck,khw->chw", srgb_to_camera(XT3.xyz_to_cam).astype(np.float32), scene)
+    src = write_dng(tmp_path / "src.dng", _mosaic(cam, C.XTRANS.shifted(2, 1)), C.XTRANS.shifted(2, 1),
+                    black_level=1024, white_level=16383, color_matrix=XT3.xyz_to_cam,
+                    as_shot_neutral=XT3.neutral, orientation=6, margins=(4, 8, 0, 0))
+    out_dng, out_exr = tmp_path / "out.dng", tmp_path / "out.exr"
+    assert infer_main([str(src), str(out_dng), "--model", "bilinear", "--device", "cpu"]) in (0, None)
+    infer_file(src, out_exr, model="bilinear", device="cpu", float32=True, color_space="srgb")
+    ours = read_exr(out_exr)[0]
+    with rawpy.imread(str(out_dng)) as raw:
+        assert raw.raw_type == rawpy.RawType.Stack  # demosaicked data, not a mosaic
+        np.testing.assert_allclose(np.asarray(raw.camera_whitebalance)[:3] /
+                                   raw.camera_whitebalance[1], 1.0 / XT3.neutral, rtol=1e-4)
+        assert raw.sizes.flip == 6  # the source's orientation, pixels as stored
+        lib = raw.postprocess(rawpy.Params(
+            use_camera_wb=True, output_color=rawpy.ColorSpace.sRGB, gamma=(1.0, 1.0),
+            no_auto_bright=True, output_bps=16, adjust_maximum_thr=0.0))
+    lib = lib.astype(np.float32).transpose(2, 0, 1) / 65535.0
+    assert lib.shape == ours.shape
+    inner = (slice(None), slice(8, -8), slice(8, -8))
+    np.testing.assert_allclose(lib[inner], np.clip(ours[inner], 0, 1), atol=0.01)
+    assert FLIP_TO_TIFF_ORIENTATION[6] == 6

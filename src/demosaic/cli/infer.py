@@ -38,7 +38,7 @@ from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-_EXT = {"exr": ".exr", "tiff": ".tif"}
+_EXT = {"exr": ".exr", "tiff": ".tif", "dng": ".dng"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("input", nargs="+",
                    help="raw file(s), a folder of raw files, or a quoted glob pattern")
-    p.add_argument("output", help="output file (.exr, .tif, .tiff) for one input, else a folder")
+    p.add_argument("output", help="output file (.exr, .tif, .tiff, .dng: a linear DNG for raw editors) for one input, else a folder")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", "-c", default=None,
                      help="checkpoint .pt (default: the model shipped with the package, if any)")

@@ -72,6 +72,7 @@ from demosaic.engine.highlights import (
     raw_clip_mask,
 )
 from demosaic.errors import CFAError, CheckpointError, ConfigError, DemosaicError, RawReadError
+from demosaic.io.dng import FLIP_TO_TIFF_ORIENTATION, write_linear_dng
 from demosaic.io.images import write_exr, write_tiff16
 from demosaic.io.raw import RawImage, apply_orientation, read_raw
 
@@ -79,7 +80,7 @@ log = logging.getLogger(__name__)
 
 COLOR_SPACES = ("camera", "srgb", "rec2020")
 WHITE_BALANCES = ("as_shot", "none")
-OUTPUT_EXTENSIONS = (".exr", ".tif", ".tiff")
+OUTPUT_EXTENSIONS = (".exr", ".tif", ".tiff", ".dng")
 #: Parameter-free models usable without a checkpoint (built for each file's CFA family).
 BUILTIN_MODELS = ("bilinear",)
 _CHUNK_ROWS = 256
@@ -193,13 +194,15 @@ class InferResult:
         return self.size[0] * self.size[1] / 1e6
 
 
-def output_kind(path: Path) -> Literal["exr", "tiff"]:
-    """``"exr"`` or ``"tiff"`` from the extension; ConfigError for anything else."""
+def output_kind(path: Path) -> Literal["exr", "tiff", "dng"]:
+    """``"exr"``, ``"tiff"`` or ``"dng"`` from the extension; ConfigError for anything else."""
     ext = path.suffix.lower()
     if ext == ".exr":
         return "exr"
     if ext in (".tif", ".tiff"):
         return "tiff"
+    if ext == ".dng":
+        return "dng"
     raise ConfigError(f"output {path}: unsupported extension {path.suffix!r}; use one of "
                       f"{OUTPUT_EXTENSIONS} (.exr keeps highlights above 1.0)")
 
@@ -372,8 +375,11 @@ def infer_file(
 
     Args:
         input_path: Camera raw LibRaw reads (RAF, DNG, NEF ...), X-Trans or Bayer.
-        output_path: ``.exr`` (linear, unclamped; half unless ``float32``) or ``.tif``/``.tiff``
-            (16-bit, sRGB-encoded, clipped to [0, 1]). Replaced atomically if it exists.
+        output_path: ``.exr`` (linear, unclamped; half unless ``float32``), ``.tif``/``.tiff``
+            (16-bit, sRGB-encoded, clipped to [0, 1]) or ``.dng`` (a LinearRaw DNG for raw
+            converters: unbalanced camera RGB, 16-bit, the source's colour matrix, as-shot
+            neutral and orientation; ``color_space``/``white_balance`` do not apply).
+            Replaced atomically if it exists.
         checkpoint: Checkpoint path (default: the packaged model, when shipped).
         model: ``"bilinear"``: parameter-free baseline instead of a checkpoint.
         source: An already resolved :class:`ModelSource` (batch use); overrides the above.
@@ -417,6 +423,18 @@ def infer_file(
              inp.name, raw.make, raw.model, _family_name(raw.family), w, h,
              raw.alignment.dy, raw.alignment.dx,
              np.round(normalize_multipliers(raw.wb_multipliers), 4).tolist())
+    if kind == "dng":  # a raw converter's input: unbalanced camera RGB, sensor orientation
+        rgb = develop(raw, net, device=source.device, tile=tile, overlap=overlap,
+                      white_balance="none", highlights=highlights, amp=amp, progress=progress)
+        write_linear_dng(out, rgb, xyz_to_cam=raw.xyz_to_cam,
+                         as_shot_neutral=1.0 / normalize_multipliers(raw.wb_multipliers),
+                         make=raw.make, model=raw.model,
+                         orientation=FLIP_TO_TIFF_ORIENTATION[raw.orientation])
+        h, w = int(rgb.shape[1]), int(rgb.shape[2])
+        upright = (w, h) if raw.orientation & 4 else (h, w)  # what a converter shows
+        result = InferResult(inp, out, upright, time.perf_counter() - t0)
+        log.info("wrote linear DNG %s (%.1f s)", out, result.seconds)
+        return result
     rgb = develop(raw, net, device=source.device, tile=tile, overlap=overlap,
                   white_balance=white_balance, highlights=highlights, amp=amp, progress=progress)
     dtype = np.float16 if kind == "exr" and not float32 else np.float32

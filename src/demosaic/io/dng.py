@@ -222,3 +222,77 @@ def write_dng(
     log.debug("wrote %s: %s %dx%d, margins %s, black %d, white %d", out,
              alignment.pattern.family, w, h, margins, black_level, white_level)
     return out
+
+
+#: TIFF ``Orientation`` (1..8) of each LibRaw ``flip`` (the inverse of
+#: :data:`demosaic.io.raw.TIFF_ORIENTATION_TO_FLIP`).
+FLIP_TO_TIFF_ORIENTATION = {0: 1, 1: 2, 3: 3, 2: 4, 4: 5, 6: 6, 7: 7, 5: 8}
+
+
+def write_linear_dng(
+    path: str | os.PathLike[str],
+    rgb: np.ndarray | torch.Tensor,
+    *,
+    xyz_to_cam: np.ndarray | Sequence[Sequence[float]],
+    as_shot_neutral: Sequence[float],
+    make: str = "",
+    model: str = "",
+    orientation: int = 1,
+) -> Path:
+    """Write a demosaicked image as a LinearRaw DNG (atomically) that raw converters develop
+    like a raw file: white balance, exposure and camera profile stay adjustable.
+
+    Args:
+        path: Output ``.dng``.
+        rgb: ``(3, H, W)`` **unbalanced** camera RGB in sensor orientation, linear, white
+            level 1.0 (what :func:`demosaic.engine.infer.develop` returns with
+            ``white_balance="none"``). Stored as 16-bit, ``round(v * 65535)``, clipped to
+            ``[0, 1]`` (the white level; a count of clipped values is logged).
+        xyz_to_cam: ``(3, 3)`` XYZ (D65) -> camera (``ColorMatrix1``).
+        as_shot_neutral: Camera RGB of a neutral (``AsShotNeutral``, ``1 / multipliers``).
+        make, model: The source camera (``Make``, ``Model``, ``UniqueCameraModel``).
+        orientation: TIFF ``Orientation`` 1..8 of the source (the pixels stay as stored).
+
+    Returns:
+        ``Path(path)``.
+
+    Raises:
+        DemosaicError: a bad shape, matrix, neutral or orientation.
+    """
+    arr = rgb.detach().cpu().numpy() if isinstance(rgb, torch.Tensor) else np.asarray(rgb)
+    if arr.ndim != 3 or arr.shape[0] != 3:
+        raise DemosaicError(f"write_linear_dng expects a (3, H, W) image, got shape {arr.shape}")
+    cm = np.asarray(xyz_to_cam, dtype=np.float64)
+    if cm.shape != (3, 3) or not np.all(np.isfinite(cm)):
+        raise DemosaicError(f"xyz_to_cam must be a finite 3x3 matrix, got shape {cm.shape}")
+    neutral = np.asarray(as_shot_neutral, dtype=np.float64).ravel()
+    if neutral.shape != (3,) or np.any(neutral <= 0) or not np.all(np.isfinite(neutral)):
+        raise DemosaicError(f"as_shot_neutral must be 3 positive values, got {list(as_shot_neutral)}")
+    if orientation not in range(1, 9):
+        raise DemosaicError(f"orientation must be a TIFF Orientation code 1..8, got {orientation}")
+    v = np.nan_to_num(arr.astype(np.float32))
+    over = int(np.count_nonzero(v > 1.0))
+    if over:
+        log.info("linear DNG: %d values above the white level clipped to it", over)
+    data = np.rint(np.clip(v, 0.0, 1.0) * 65535.0).astype(np.uint16).transpose(1, 2, 0)
+    t = TAGS
+    unique = f"{make} {model}".strip() or "demosaic"
+    tags = [
+        (t["Make"], "s", 0, make or "demosaic", True),
+        (t["Model"], "s", 0, model or "demosaic", True),
+        (t["Orientation"], "H", 1, orientation, True),
+        (t["DNGVersion"], "B", 4, (1, 4, 0, 0), True),
+        (t["DNGBackwardVersion"], "B", 4, (1, 1, 0, 0), True),
+        (t["UniqueCameraModel"], "s", 0, unique, True),
+        (t["BlackLevel"], "I", 1, 0, True),
+        (t["WhiteLevel"], "I", 1, 65535, True),
+        (t["ColorMatrix1"], "2i", 9, _rationals(cm, signed=True), True),
+        (t["AsShotNeutral"], "2I", 3, _rationals(neutral, signed=False), True),
+        (t["CalibrationIlluminant1"], "H", 1, ILLUMINANT_D65, True),
+    ]
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        tifffile.imwrite(tmp, data, photometric=PHOTOMETRIC_LINEAR_RAW, subfiletype=0,
+                         compression=None, extratags=tags, metadata=None, software="demosaic")
+    log.debug("wrote linear DNG %s (%dx%d)", out, arr.shape[2], arr.shape[1])
+    return out

@@ -206,3 +206,16 @@ def test_white_balance_mosaic_accepts_libraw_second_green_and_rejects_bad_layout
         C.white_balance_mosaic(mos, [[0, 1, 2]], (1, 1, 1))
     with pytest.raises(DemosaicError):
         C.white_balance_mosaic(mos, [[0, 5], [1, 2]], (1, 1, 1))
+
+
+def test_acescg_matches_the_published_srgb_to_acescg_matrix():
+    """sRGB (D65) -> ACEScg with Bradford adaptation, as published (e.g. by colour-science)."""
+    m = C.xyz_to_output("acescg") @ C.SRGB_TO_XYZ
+    published = np.array([[0.6131, 0.3395, 0.0474],
+                          [0.0702, 0.9164, 0.0134],
+                          [0.0206, 0.1096, 0.8698]])
+    np.testing.assert_allclose(m, published, atol=2e-4)
+    np.testing.assert_allclose(m @ np.ones(3), np.ones(3), atol=1e-9)  # white stays white
+    ch = C.chromaticities(C.ACESCG_TO_XYZ)
+    np.testing.assert_allclose(ch, [0.713, 0.293, 0.165, 0.830, 0.128, 0.044, 0.32168, 0.33767],
+                               atol=1e-9)

@@ -11,7 +11,7 @@ import torch
 
 from demosaic import cfa as C
 from demosaic.cli.infer import main as infer_main
-from demosaic.color import XYZ_TO_REC2020, SRGB_TO_XYZ
+from demosaic.color import SRGB_TO_XYZ, XYZ_TO_REC2020, xyz_to_output
 from demosaic.engine import infer as infer_mod
 from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
 from demosaic.engine.export import psnr, synthetic_scene
@@ -118,7 +118,7 @@ def test_colour_spaces_and_white_balance(tmp_path):
                            as_shot_neutral=(0.5, 1.0, 0.8))
     outs = {}
     for cs, wb in [("camera", "none"), ("camera", "as_shot"), ("srgb", "as_shot"),
-                   ("rec2020", "as_shot")]:
+                   ("rec2020", "as_shot"), ("acescg", "as_shot")]:
         path = tmp_path / f"{cs}_{wb}.exr"
         infer_file(dng, path, model="bilinear", device="cpu", color_space=cs,
                    white_balance=wb, float32=True)
@@ -132,6 +132,10 @@ def test_colour_spaces_and_white_balance(tmp_path):
     to2020 = (XYZ_TO_REC2020 @ SRGB_TO_XYZ).astype(np.float32)
     np.testing.assert_allclose(outs["rec2020", "as_shot"],
                                np.einsum("ck,khw->chw", to2020, outs["camera", "as_shot"]),
+                               atol=3e-3)
+    to_aces = (xyz_to_output("acescg") @ SRGB_TO_XYZ).astype(np.float32)
+    np.testing.assert_allclose(outs["acescg", "as_shot"],
+                               np.einsum("ck,khw->chw", to_aces, outs["camera", "as_shot"]),
                                atol=3e-3)
 
 

@@ -141,17 +141,39 @@ XYZ_TO_REC2020 = np.linalg.inv(REC2020_TO_XYZ)
 #: XYZ of the D65 white with Y = 1.
 D65_XYZ = _xy_to_xyz(D65_XY)
 
+#: ACES AP1 primaries (ACEScg) and the ACES white point (SMPTE ST 2065-1 / S-2014-004).
+_AP1_PRIMARIES = ((0.713, 0.293), (0.165, 0.830), (0.128, 0.044))
+ACES_WHITE_XY = (0.32168, 0.33767)
+#: Linear ACEScg -> XYZ relative to the ACES white.
+ACESCG_TO_XYZ = rgb_to_xyz_matrix(_AP1_PRIMARIES, ACES_WHITE_XY)
+#: Bradford cone response matrix (chromatic adaptation).
+_BRADFORD = np.array([[0.8951, 0.2664, -0.1614],
+                      [-0.7502, 1.7135, 0.0367],
+                      [0.0389, -0.0685, 1.0296]])
+
+
+def bradford(src_xy: tuple[float, float], dst_xy: tuple[float, float]) -> np.ndarray:
+    """``(3, 3)`` Bradford chromatic adaptation of XYZ from white ``src_xy`` to ``dst_xy``."""
+    src, dst = _BRADFORD @ _xy_to_xyz(src_xy), _BRADFORD @ _xy_to_xyz(dst_xy)
+    return np.linalg.inv(_BRADFORD) @ np.diag(dst / src) @ _BRADFORD
+
+
+#: XYZ (D65) -> linear ACEScg: Bradford from D65 to the ACES white, then AP1.
+XYZ_TO_ACESCG = np.linalg.inv(ACESCG_TO_XYZ) @ bradford(D65_XY, ACES_WHITE_XY)
+
 _XYZ_TO_OUTPUT: dict[str, np.ndarray] = {
     "srgb": XYZ_TO_SRGB,
     "rec2020": XYZ_TO_REC2020,
+    "acescg": XYZ_TO_ACESCG,
     "xyz": np.eye(3),
 }
 
 
 def xyz_to_output(space: str) -> np.ndarray:
-    """The ``(3, 3)`` matrix XYZ (D65) -> ``space`` (``"srgb"``, ``"rec2020"``, ``"xyz"``)."""
+    """The ``(3, 3)`` matrix XYZ (D65) -> ``space`` (``"srgb"``, ``"rec2020"``, ``"acescg"``
+    (Bradford-adapted to the ACES white), ``"xyz"``)."""
     key = space.lower().replace("-", "").replace(".", "").replace("_", "")
-    key = {"linearsrgb": "srgb", "bt2020": "rec2020", "rec2020": "rec2020"}.get(key, key)
+    key = {"linearsrgb": "srgb", "bt2020": "rec2020", "rec2020": "rec2020", "ap1": "acescg"}.get(key, key)
     if key not in _XYZ_TO_OUTPUT:
         raise DemosaicError(
             f"unknown output colour space {space!r}; choose one of {sorted(_XYZ_TO_OUTPUT)}"

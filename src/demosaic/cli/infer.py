@@ -62,7 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="context px discarded on each inner tile side (default: the model's "
                         "receptive field, so tiles stitch exactly; smaller is faster)")
     p.add_argument("--color-space", choices=COLOR_SPACES, default="camera",
-                   help="output colours: camera RGB, linear sRGB or linear Rec.2020 (D65)")
+                   help="output colours: camera RGB, linear sRGB or linear Rec.2020 (D65), or linear "
+                        "ACEScg (AP1, ACES white, Bradford-adapted)")
     p.add_argument("--white-balance", choices=WHITE_BALANCES, default="as_shot",
                    help="as_shot: balance the mosaic with the file's as-shot multipliers before "
                         "the network (always done) and keep it; none: divide them out after "

@@ -49,6 +49,7 @@ from torch import nn
 
 import demosaic
 from demosaic.color import (
+    ACESCG_TO_XYZ,
     REC2020_TO_XYZ,
     SRGB_TO_XYZ,
     camera_to_output_matrix,
@@ -78,7 +79,7 @@ from demosaic.io.raw import RawImage, apply_orientation, read_raw
 
 log = logging.getLogger(__name__)
 
-COLOR_SPACES = ("camera", "srgb", "rec2020")
+COLOR_SPACES = ("camera", "srgb", "rec2020", "acescg")
 WHITE_BALANCES = ("as_shot", "none")
 OUTPUT_EXTENSIONS = (".exr", ".tif", ".tiff", ".dng")
 #: Parameter-free models usable without a checkpoint (built for each file's CFA family).
@@ -297,13 +298,15 @@ def develop(
 def output_chromaticities(raw: RawImage, color_space: str, white_balance: str
                           ) -> tuple[float, ...] | None:
     """The OpenEXR ``chromaticities`` of what :func:`infer_file` writes: Rec.709 / Rec.2020
-    primaries with D65 for ``srgb`` / ``rec2020``; for ``camera``, the camera's own primaries
+    primaries with D65 for ``srgb`` / ``rec2020``, AP1 with the ACES white for ``acescg``; for ``camera``, the camera's own primaries
     (the columns of balanced camera RGB -> XYZ, white D65; with ``white_balance="none"`` the
     white is the camera's neutral instead). ``None`` when the file's matrix cannot give them."""
     if color_space == "srgb":
         return chromaticities(SRGB_TO_XYZ)
     if color_space == "rec2020":
         return chromaticities(REC2020_TO_XYZ)
+    if color_space == "acescg":
+        return chromaticities(ACESCG_TO_XYZ)
     try:
         to_xyz = camera_to_output_matrix(raw.xyz_to_cam, "xyz")
         if white_balance == "none":
@@ -343,8 +346,9 @@ def _metadata(raw: RawImage, source: ModelSource, settings: dict[str, Any]) -> d
         "demosaic:modelSpec": source.info.get("model", source.name),
         "demosaic:checkpoint": source.info.get("checkpoint", ""),
         "demosaic:step": source.info.get("step", ""),
-        "demosaic:colorSpace": settings["color_space"] + ("" if settings["color_space"] == "camera"
-                                                          else " linear D65"),
+        "demosaic:colorSpace": settings["color_space"] + {
+            "camera": "", "acescg": " linear (AP1, ACES white)"}.get(settings["color_space"],
+                                                                    " linear D65"),
         "demosaic:whiteBalance": (
             f"{settings['white_balance']}: multipliers {settings['wb_multipliers']} applied to "
             "the mosaic before demosaicking" + (", divided out of the output"

@@ -99,20 +99,22 @@ def clip_mosaic(balanced: np.ndarray, clipped: torch.Tensor, multipliers: np.nda
 
 
 def _dilate(mask: torch.Tensor, radius: int) -> torch.Tensor:
-    """Binary dilation of ``(..., H, W)`` float masks by a square of side ``2 radius + 1``."""
+    """Binary dilation of ``(..., H, W)`` float masks by a square of side ``2 radius + 1``
+    (separable: a row pass, then a column pass, exactly the square's maximum)."""
     if radius <= 0:
         return mask
+    k = 2 * radius + 1
     x = mask.reshape(-1, 1, *mask.shape[-2:])
-    return F.max_pool2d(x, 2 * radius + 1, stride=1, padding=radius).reshape(mask.shape)
+    x = F.max_pool2d(x, (1, k), stride=1, padding=(0, radius))
+    x = F.max_pool2d(x, (k, 1), stride=1, padding=(radius, 0))
+    return x.reshape(mask.shape)
 
 
 def _blur(mask: torch.Tensor, radius: int) -> torch.Tensor:
+    """Box mean over ``(2 radius + 1)^2`` with replicated edges (separable)."""
     if radius <= 0:
         return mask
-    x = mask.reshape(-1, 1, *mask.shape[-2:])
-    k = 2 * radius + 1
-    out = F.avg_pool2d(F.pad(x, (radius,) * 4, mode="replicate"), k, stride=1)
-    return out.reshape(mask.shape)
+    return _box(mask.reshape(-1, *mask.shape[-2:]), radius).reshape(mask.shape)
 
 
 def clip_weight(clipped: torch.Tensor, period: int) -> torch.Tensor:

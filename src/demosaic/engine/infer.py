@@ -173,6 +173,25 @@ def _family_name(family: str) -> str:
 # --------------------------------------------------------------------------------------
 
 
+class StageTimer:
+    """Wall time per stage of one file: :meth:`lap` charges the time since the previous lap
+    (or creation) to ``name``; :attr:`seconds` keeps them in order."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.seconds[name] = self.seconds.get(name, 0.0) + now - self._t
+        self._t = now
+
+
+def _lap(timer: StageTimer | None, name: str) -> None:
+    if timer is not None:
+        timer.lap(name)
+
+
 @dataclass
 class InferResult:
     """One processed file.
@@ -182,6 +201,8 @@ class InferResult:
         size: ``(H, W)`` of the written image (after orientation).
         seconds: Wall time (read to write).
         skipped: ``True`` when the output existed and was left alone (batch mode).
+        stages: Seconds per stage (read, white balance, pad, tiles, highlights, colour,
+            orientation, write ...), in order.
     """
 
     input: Path
@@ -189,6 +210,7 @@ class InferResult:
     size: tuple[int, int] = (0, 0)
     seconds: float = 0.0
     skipped: bool = False
+    stages: dict[str, float] = field(default_factory=dict)
 
     @property
     def megapixels(self) -> float:
@@ -246,6 +268,7 @@ def develop(
     highlights: str = "clip",
     amp: bool = False,
     progress: bool = False,
+    timer: StageTimer | None = None,
 ) -> torch.Tensor:
     """The demosaicking part of :func:`infer_file`: raw mosaic in, camera RGB out.
 
@@ -267,6 +290,7 @@ def develop(
         device, tile, overlap, amp, progress: See :func:`infer_file`.
         white_balance: ``"as_shot"`` or ``"none"``.
         highlights: One of :data:`demosaic.engine.highlights.HIGHLIGHT_MODES`.
+        timer: Records the time of each step (:class:`StageTimer`), if given.
 
     Returns:
         ``(3, H, W)`` float32 CPU tensor (possibly a strided view of the padded output: no
@@ -279,19 +303,24 @@ def develop(
     if tile and overlap is None:
         overlap = auto_overlap(net)
     balanced = white_balance_mosaic(raw.cfa, raw.layout, mult)
+    _lap(timer, "white balance")
     clipped = raw_clip_mask(raw.cfa, clip_threshold(raw.cfa))
     if highlights == "clip":
         balanced = clip_mosaic(balanced, clipped, mult, copy=False)  # our own copy
+    _lap(timer, "clip mask")
     padded, (a, b) = pad_to_canonical(torch.from_numpy(balanced), raw.alignment)
     del balanced
+    _lap(timer, "pad")
     rgb = tiled_demosaic(net, padded, tile=tile, overlap=overlap, device=device, amp=amp,
                          progress=progress)
     del padded
     rgb = rgb[:, a:, b:]
+    _lap(timer, "tiles (network)")
     with torch.inference_mode():  # the tiled output is an inference tensor; clip works in place
         rgb = apply_highlights(rgb, clipped, raw.layout, mult, highlights)
     if white_balance == "none":
         rgb = rgb / torch.from_numpy(mult.astype(np.float32)).view(3, 1, 1)
+    _lap(timer, "highlights")
     return rgb
 
 
@@ -410,6 +439,7 @@ def infer_file(
         ConfigError / CheckpointError: bad settings or checkpoint.
     """
     t0 = time.perf_counter()
+    timer = StageTimer()
     inp, out = Path(input_path), Path(output_path)
     kind = output_kind(out)
     _check_choice(color_space, COLOR_SPACES, "color_space")
@@ -417,7 +447,9 @@ def infer_file(
     _check_choice(highlights, HIGHLIGHT_MODES, "highlights")
     if source is None:
         source = ModelSource(checkpoint, model, device)
+    _lap(timer, "model")
     raw = read_raw(inp)
+    _lap(timer, "read raw")
     net = source.for_family(raw.family, inp).to(source.device)
     if tile and overlap is None:
         overlap = auto_overlap(net)
@@ -429,22 +461,27 @@ def infer_file(
              np.round(normalize_multipliers(raw.wb_multipliers), 4).tolist())
     if kind == "dng":  # a raw converter's input: unbalanced camera RGB, sensor orientation
         rgb = develop(raw, net, device=source.device, tile=tile, overlap=overlap,
-                      white_balance="none", highlights=highlights, amp=amp, progress=progress)
+                      white_balance="none", highlights=highlights, amp=amp, progress=progress,
+                      timer=timer)
         write_linear_dng(out, rgb, xyz_to_cam=raw.xyz_to_cam,
                          as_shot_neutral=1.0 / normalize_multipliers(raw.wb_multipliers),
                          make=raw.make, model=raw.model,
                          orientation=FLIP_TO_TIFF_ORIENTATION[raw.orientation])
         h, w = int(rgb.shape[1]), int(rgb.shape[2])
         upright = (w, h) if raw.orientation & 4 else (h, w)  # what a converter shows
-        result = InferResult(inp, out, upright, time.perf_counter() - t0)
+        _lap(timer, "write")
+        result = InferResult(inp, out, upright, time.perf_counter() - t0, stages=timer.seconds)
         log.info("wrote linear DNG %s (%.1f s)", out, result.seconds)
         return result
     rgb = develop(raw, net, device=source.device, tile=tile, overlap=overlap,
-                  white_balance=white_balance, highlights=highlights, amp=amp, progress=progress)
+                  white_balance=white_balance, highlights=highlights, amp=amp, progress=progress,
+                  timer=timer)
     dtype = np.float16 if kind == "exr" and not float32 else np.float32
     img = _apply_matrix_chunked(rgb, matrix, dtype)
     del rgb
+    _lap(timer, "colour")
     img = apply_orientation(img, raw.orientation)
+    _lap(timer, "orientation")
     settings = {
         "color_space": color_space, "white_balance": white_balance,
         "white_balance_applied": "mosaic before the network" + (
@@ -461,8 +498,11 @@ def infer_file(
                   chromaticities=output_chromaticities(raw, color_space, white_balance))
     else:
         write_tiff16(out, img, srgb=True)
-    result = InferResult(inp, out, (int(img.shape[1]), int(img.shape[2])), time.perf_counter() - t0)
+    _lap(timer, "write")
+    result = InferResult(inp, out, (int(img.shape[1]), int(img.shape[2])), time.perf_counter() - t0,
+                         stages=timer.seconds)
     log.info("wrote %s (%dx%d, %.1f s)", out, result.size[1], result.size[0], result.seconds)
+    log.debug("stages: %s", ", ".join(f"{k} {v:.2f} s" for k, v in result.stages.items()))
     return result
 
 
@@ -584,6 +624,6 @@ def infer_batch(
     return result
 
 
-__all__ = ["ModelSource", "InferResult", "BatchResult", "infer_file", "infer_batch",
+__all__ = ["ModelSource", "InferResult", "StageTimer", "BatchResult", "infer_file", "infer_batch",
            "collect_inputs", "color_transform", "develop", "HIGHLIGHT_MODES", "output_kind", "DEFAULT_CHECKPOINT",
            "COLOR_SPACES", "WHITE_BALANCES", "BUILTIN_MODELS"]

@@ -1,0 +1,104 @@
+"""Whole-process profile of ``demosaic-infer`` on a 24 MP X-Trans file, beside LibRaw's.
+
+1. A 6000 x 4000 (24 MP) X-Trans DNG is written once (a synthetic scene through the camera
+   simulation: Fujifilm X-T3 matrix and white balance, ISO 400, 14 bits).
+2. **Whole processes, alternated**, ``--repeat`` times (median reported): ``demosaic-infer
+   IN.dng OUT.exr`` (the packaged model, half EXR, as a user runs it) and LibRaw's whole
+   process: a fresh Python that imports rawpy and tifffile, develops the file with
+   Markesteijn 3-pass (``AHD``, as-shot white balance, linear 16-bit sRGB) and writes a
+   16-bit TIFF. The ratio ours / LibRaw is the figure issue 15 targets (<= 0.8).
+3. **Stages** of one ``demosaic-infer`` run: the import time of the command's module (a fresh
+   interpreter), then :attr:`demosaic.engine.infer.InferResult.stages` of an in-process
+   ``infer_file`` (model load, raw read, white balance, clip mask, padding, network tiles,
+   highlights, colour, orientation, EXR encode and write).
+
+Usage::
+
+    python scripts/profile_infer.py [--repeat 3] [--out logs/profile_infer]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LIBRAW_WHOLE = """
+import sys, rawpy, tifffile
+with rawpy.imread(sys.argv[1]) as raw:
+    rgb = raw.postprocess(rawpy.Params(demosaic_algorithm=rawpy.DemosaicAlgorithm.AHD,
+        use_camera_wb=True, output_color=rawpy.ColorSpace.sRGB, gamma=(1, 1), no_auto_bright=True,
+        output_bps=16, adjust_maximum_thr=0.0))
+tifffile.imwrite(sys.argv[2], rgb)
+"""
+
+
+def _timed(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("logs/profile_infer"))
+    parser.add_argument("--size", type=int, nargs=2, default=(4000, 6000), metavar=("H", "W"))
+    args = parser.parse_args()
+
+    import numpy as np
+
+    from demosaic import cfa
+    from demosaic.camera import CameraSimConfig, body_by_name, simulate_capture
+    from demosaic.cli.common import cpu_model
+    from demosaic.engine.export import synthetic_scene
+    from demosaic.engine.infer import infer_file
+    from demosaic.io.dng import write_dng
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    h, w = (v // 6 * 6 for v in args.size)
+    dng = args.out / f"xtrans_{w}x{h}.dng"
+    if not dng.is_file():
+        tile = synthetic_scene(516, 516, seed=1)
+        scene = np.tile(tile, (1, -(-h // 516), -(-w // 516)))[:, :h, :w]
+        body = body_by_name("X-T3", "xtrans")
+        cap = simulate_capture(scene, cfa.XTRANS.array, np.random.default_rng(0),
+                               CameraSimConfig(illuminant_sigma=0.0, wb_error=0.0, bits=[14]),
+                               body=body, iso=400)
+        write_dng(dng, cap.raw, cfa.XTRANS, black_level=cap.black, white_level=cap.white,
+                  as_shot_neutral=cap.as_shot_neutral, color_matrix=body.xyz_to_cam,
+                  make="demosaic", model="profile X-T3")
+    ours_cmd = ["demosaic-infer", str(dng), str(args.out / "ours.exr"), "--overwrite",
+                "--no-progress"]
+    libraw_cmd = [sys.executable, "-c", LIBRAW_WHOLE, str(dng), str(args.out / "libraw.tif")]
+    ours, libraw = [], []
+    for _ in range(args.repeat):  # alternated, so drifts of the machine hit both
+        ours.append(_timed(ours_cmd))
+        libraw.append(_timed(libraw_cmd))
+    imports = [_timed([sys.executable, "-c", "import demosaic.cli.infer"]) for _ in range(3)]
+    res = infer_file(dng, args.out / "stages.exr", device="cpu")
+    report = {
+        "file": str(dng), "megapixels": round(h * w / 1e6, 2),
+        "machine": f"{cpu_model()}, {__import__('os').cpu_count()} cores",
+        "ours_whole_s": ours, "libraw_whole_s": libraw,
+        "ours_median_s": statistics.median(ours), "libraw_median_s": statistics.median(libraw),
+        "ratio_ours_over_libraw": statistics.median(ours) / statistics.median(libraw),
+        "import_s_median": statistics.median(imports),
+        "stages_s": {k: round(v, 3) for k, v in res.stages.items()},
+        "in_process_total_s": round(res.seconds, 3),
+    }
+    (args.out / "profile.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    print(json.dumps(report, indent=1))
+    rows = [f"| {k} | {v:.2f} |" for k, v in res.stages.items()]
+    print("\n| stage (one in-process `infer_file`) | seconds |\n|---|---:|\n"
+          f"| import `demosaic.cli.infer` (fresh interpreter, median of 3) | {report['import_s_median']:.2f} |\n"
+          + "\n".join(rows))
+
+
+if __name__ == "__main__":
+    main()

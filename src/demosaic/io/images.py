@@ -289,6 +289,8 @@ def write_exr(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, half
             raise ImageIOError(f"EXR chromaticities must be 8 finite numbers, got {chromaticities!r}")
         header["chromaticities"] = values
     channels = {c: np.ascontiguousarray(arr[i].astype(dtype)) for i, c in enumerate("RGB")}
+    if OpenEXR.global_thread_count() == 0:  # OpenEXR compresses line blocks in parallel
+        OpenEXR.set_global_thread_count(os.cpu_count() or 1)
     with atomic_path(p) as tmp:
         try:
             with OpenEXR.File(header, channels) as f:

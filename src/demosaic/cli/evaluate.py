@@ -172,10 +172,10 @@ def run_evaluation(cfg: DictConfig | dict[str, Any], evalset_choice: str | None 
     else:
         c = dict(cfg)
     c.pop("hydra", None)
-    protocol = check_protocol(c)
     device = _device(str(c.get("device", "auto")))
     method, name, kind, info = resolve_method(c, device)
     pattern = method.pattern
+    protocol = check_protocol(c, pattern.family)
     if not isinstance(c.get("evalset"), dict):
         raise ConfigError("evalset is not a dataset mapping; pick one with evalset=kodak24 "
                           "(bundled, cbsd68, kodak24, mcmaster, torture, folder)")
@@ -208,26 +208,19 @@ def run_evaluation(cfg: DictConfig | dict[str, Any], evalset_choice: str | None 
     return result
 
 
-def check_protocol(c: dict[str, Any]) -> str:
-    """Validate ``protocol`` (and, for ``camera``, ``iso``/``camera``/``protocol_seed``);
-    returns the protocol. Raises :class:`ConfigError` naming the key."""
+def check_protocol(c: dict[str, Any], family: str) -> str:
+    """Validate ``protocol`` (and, for ``camera``, ``iso``/``camera``/``protocol_seed`` for a
+    method of CFA ``family``, through :meth:`CameraProtocol.check`); returns the protocol.
+    Raises :class:`ConfigError` naming the key, before any image is read."""
     protocol = str(c.get("protocol") or "clean")
     if protocol not in PROTOCOLS:
         raise ConfigError(f"protocol={protocol!r} is not valid; choose one of {list(PROTOCOLS)} "
                           "(clean: noise-free mosaics; camera: simulated raw files)")
     if protocol == "camera":
-        try:
-            iso = float(c.get("iso", 800))
-        except (TypeError, ValueError):
-            raise ConfigError(f"iso={c.get('iso')!r} is not a number; use e.g. iso=800") from None
-        if not iso > 0 or iso != iso or iso == float("inf"):
-            raise ConfigError(f"iso={c.get('iso')!r} must be a positive number, e.g. iso=800")
-        seed = c.get("protocol_seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise ConfigError(f"protocol_seed={seed!r} must be an integer >= 0")
-        cam = c.get("camera")
-        if cam is not None and not str(cam).strip():
-            raise ConfigError("camera= is empty; give a body name such as camera=X-T3, or null")
+        from demosaic.engine.camera_protocol import CameraProtocol
+
+        CameraProtocol(family=family, iso=c.get("iso", 800), camera=c.get("camera"),
+                       seed=c.get("protocol_seed", 0), border=int(c.get("border", 12))).check()
     return protocol
 
 

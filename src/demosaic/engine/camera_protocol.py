@@ -125,8 +125,10 @@ class CameraProtocol:
             raise ConfigError(f"iso={self.iso!r} is not a number; use e.g. iso=800") from None
         if not (math.isfinite(iso) and iso > 0):
             raise ConfigError(f"iso={self.iso!r} must be a positive number, e.g. iso=800")
-        if not isinstance(self.seed, int) or self.seed < 0:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"protocol_seed={self.seed!r} must be an integer >= 0")
+        if self.camera is not None and not str(self.camera).strip():
+            raise ConfigError("camera= is empty; give a body name such as camera=X-T3, or null")
         if not 0 <= int(self.max_margin) <= 64:
             raise ConfigError(f"max_margin={self.max_margin} must be in [0, 64] px")
         if self.border < 0:

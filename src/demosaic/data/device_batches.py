@@ -228,8 +228,7 @@ class DeviceSyntheticBatches:
         raw = torch.einsum("nck,nkhw->nchw", m, rgb).clamp(0.0, 1.0)
         neutral = self.cam_neutrals[body] * light * err
         mult = neutral[:, 1:2] / neutral                                       # G = 1
-        lo, hi = (math.log(float(v)) for v in cam.iso_range)
-        iso = torch.exp(lo + (hi - lo) * self._uniform(n))
+        iso = self._log_uniform((float(cam.iso_range[0]), float(cam.iso_range[1])), n)
         a, b = self.noise_model.params(iso)
         clean = (raw * self.mask).sum(dim=1, keepdim=True)
         shot = torch.poisson(clean / a[:, None, None, None], generator=self.generator)

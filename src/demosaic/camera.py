@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from demosaic.cfa import tile_layout
 from demosaic.color import D65_XYZ, SRGB_TO_XYZ
 from demosaic.errors import ConfigError
 
@@ -303,11 +304,6 @@ def check_config(cfg: CameraSimConfig, key: str) -> None:
                           "base_iso") from None
 
 
-def _tiled_layout(layout: np.ndarray, h: int, w: int) -> np.ndarray:
-    p = layout.shape[0]
-    return np.tile(layout, (-(-h // p), -(-w // p)))[:h, :w]
-
-
 def simulate_capture(
     rgb: np.ndarray,
     layout: np.ndarray,
@@ -352,7 +348,7 @@ def simulate_capture(
     neutral = body.neutral * light * err
     mult = (1.0 / neutral) / (1.0 / neutral[1])
     _, h, w = raw_rgb.shape
-    tiled = _tiled_layout(layout, h, w)
+    tiled = tile_layout(layout, h, w)
     clean = np.take_along_axis(raw_rgb, tiled[None], axis=0)[0]
     model = NoiseModel(**dict(cfg.noise))
     noisy = model.sample(clean, iso, rng)

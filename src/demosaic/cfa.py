@@ -139,6 +139,14 @@ def get_pattern(name: str | CFAPattern) -> CFAPattern:
 # --------------------------------------------------------------------------------------
 
 
+def tile_layout(layout: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The channel index of every pixel of a ``height x width`` mosaic whose top-left ``P x P``
+    pixels have ``layout`` (any phase): ``(height, width)``, same dtype as ``layout``."""
+    lay = np.asarray(layout)
+    p = lay.shape[0]
+    return np.tile(lay, (-(-height // p), -(-width // p)))[:height, :width]
+
+
 def mask(pattern: CFAPattern | str, height: int, width: int) -> np.ndarray:
     """One-hot sampling mask of an ``height x width`` array in the pattern's own phase.
 
@@ -326,8 +334,7 @@ def transformed_layout(pattern: CFAPattern | str, height: int, width: int, k_rot
     when the transform leaves the family (never for X-Trans or Bayer).
     """
     p = get_pattern(pattern)
-    idx = np.tile(p.array, (-(-height // p.period), -(-width // p.period)))[:height, :width]
-    out = transform_image(idx, k_rot, flip)
+    out = transform_image(tile_layout(p.array, height, width), k_rot, flip)
     return out[: p.period, : p.period]
 
 

@@ -23,6 +23,7 @@ from typing import Literal, TypeVar
 import numpy as np
 import torch
 
+from demosaic.cfa import tile_layout
 from demosaic.errors import DemosaicError
 
 log = logging.getLogger(__name__)
@@ -363,7 +364,7 @@ def white_balance_mosaic(cfa: ArrayT, pattern_layout: np.ndarray | Sequence[Sequ
     p = layout.shape[0]
     cfa = _float(cfa)
     if isinstance(cfa, torch.Tensor):
-        gain = np.tile(m[layout], (-(-h // p), -(-w // p)))[:h, :w]
+        gain = m[tile_layout(layout, h, w)]
         return cfa * torch.from_numpy(gain).to(device=cfa.device, dtype=cfa.dtype)
     # numpy: one strided multiply per CFA phase into a copy (no full-size gain image, which
     # for a 40 MP file would cost 320 MB of float64)

@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from demosaic.cfa import tile_layout
 from demosaic.color import normalize_multipliers
 from demosaic.data.common import period_pad_index
 from demosaic.errors import ConfigError, RawReadError
@@ -170,9 +171,7 @@ def sample_fidelity(teacher: np.ndarray, cfa: np.ndarray, layout: np.ndarray,
         mosaic values above 0.05): about 1.0 when the scales agree.
     """
     h, w = cfa.shape
-    lay = np.asarray(layout, dtype=np.int64)
-    p = lay.shape[0]
-    idx = np.tile(lay, (-(-h // p), -(-w // p)))[:h, :w]
+    idx = tile_layout(np.asarray(layout, dtype=np.int64), h, w)
     sampled = np.take_along_axis(teacher, idx[..., None], axis=2)[..., 0]
     ref = np.clip(cfa, 0.0, clip)
     b = 6

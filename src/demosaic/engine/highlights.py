@@ -44,6 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from demosaic.cfa import tile_layout
 from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -129,8 +130,7 @@ def _channel_masks(clipped: torch.Tensor, layout: np.ndarray, radius: int) -> to
     """``(3, H, W)`` bool: where each channel's value rests on clipped raw pixels of that
     colour (the clipped pixels of colour ``c``, dilated by ``radius``)."""
     h, w = clipped.shape
-    p = layout.shape[0]
-    tiled = torch.from_numpy(np.tile(np.where(layout == 3, 1, layout), (-(-h // p), -(-w // p)))[:h, :w])
+    tiled = torch.from_numpy(tile_layout(np.where(layout == 3, 1, layout), h, w))
     per = torch.stack([(clipped & (tiled == c)).float() for c in range(3)])
     return _dilate(per, radius) > 0
 
@@ -225,5 +225,5 @@ def _reconstruct(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarray, m
     return out
 
 
-__all__ = ["HIGHLIGHT_MODES", "CLIP_THRESHOLD", "PLATEAU_MIN", "clip_threshold", "apply_highlights", "clip_in_place", "clip_mosaic",
-           "clip_weight", "raw_clip_mask"]
+__all__ = ["HIGHLIGHT_MODES", "CLIP_THRESHOLD", "PLATEAU_MIN", "apply_highlights",
+           "clip_in_place", "clip_mosaic", "clip_threshold", "clip_weight", "raw_clip_mask"]

@@ -1,20 +1,22 @@
-"""Demosaic camera raw files end to end: raw in, linear EXR or 16-bit TIFF out.
+"""Demosaic camera raw files end to end: raw in, linear EXR, 16-bit TIFF or linear DNG out.
 
 Pipeline of :func:`infer_file`::
 
     read_raw(path)                   visible area, (H, W) float32 linear, observed CFA phase
     family check                     model.pattern.family must equal the file's (else CFAError)
+    white balance (mosaic)           as-shot multipliers x each pixel's colour, BEFORE the
+                                     network (LibRaw's order; the space it was trained in)
     pad_to_canonical                 prepend (P - dy) % P rows / (P - dx) % P columns copied
                                      one period inwards, so pixel (0, 0) is canonical phase
     tiled_demosaic                   (3, H + a, W + b) balanced camera RGB, bounded memory
     crop [a:, b:]                    back to the file's full visible area (H, W)
     highlights                       clipped raw channels made neutral (engine.highlights)
     colour matrix                    one 3x3 per pixel, applied in row chunks (no clamp)
-    white balance (mosaic)           as-shot multipliers x each pixel's colour, BEFORE the
-                                     network (LibRaw's order; the space it was trained in)
     apply_orientation                upright as the file says (LibRaw ``flip``)
     write                            .exr: half (default) or float, header metadata;
-                                     .tif/.tiff: 16-bit sRGB-encoded (clipped to [0, 1])
+                                     .tif/.tiff: 16-bit sRGB-encoded (clipped to [0, 1]);
+                                     .dng: LinearRaw DNG of unbalanced camera RGB, sensor
+                                     orientation (no colour matrix applied)
 
 Output size = the raw file's visible area (LibRaw's ``raw_image_visible``), turned by the
 orientation; no rows or columns are cropped for CFA alignment: the rows prepended to reach the
@@ -327,9 +329,10 @@ def develop(
 def output_chromaticities(raw: RawImage, color_space: str, white_balance: str
                           ) -> tuple[float, ...] | None:
     """The OpenEXR ``chromaticities`` of what :func:`infer_file` writes: Rec.709 / Rec.2020
-    primaries with D65 for ``srgb`` / ``rec2020``, AP1 with the ACES white for ``acescg``; for ``camera``, the camera's own primaries
-    (the columns of balanced camera RGB -> XYZ, white D65; with ``white_balance="none"`` the
-    white is the camera's neutral instead). ``None`` when the file's matrix cannot give them."""
+    primaries with D65 for ``srgb`` / ``rec2020``, AP1 with the ACES white for ``acescg``;
+    for ``camera``, the camera's own primaries (the columns of balanced camera RGB -> XYZ,
+    white D65; with ``white_balance="none"`` the white is the camera's neutral instead).
+    ``None`` when the file's matrix cannot give them."""
     if color_space == "srgb":
         return chromaticities(SRGB_TO_XYZ)
     if color_space == "rec2020":
@@ -420,7 +423,7 @@ def infer_file(
         tile, overlap: Window side and discarded context in px (see
             :func:`demosaic.engine.tiling.tiled_demosaic`); ``tile=None``/0: whole image;
             ``overlap=None``: the model's receptive field (tiled = whole-image output).
-        color_space: ``"camera"``, ``"srgb"`` (linear) or ``"rec2020"`` (linear).
+        color_space: ``"camera"``, ``"srgb"``, ``"rec2020"`` or ``"acescg"`` (all linear).
         white_balance: ``"as_shot"`` (default) or ``"none"``. The network always sees the
             mosaic balanced with the as-shot multipliers (see :func:`develop`); ``"none"``
             divides them out of the output again (unbalanced camera RGB).
@@ -453,18 +456,16 @@ def infer_file(
     net = source.for_family(raw.family, inp).to(source.device)
     if tile and overlap is None:
         overlap = auto_overlap(net)
-    matrix = color_transform(raw, color_space, white_balance)
+    mult = normalize_multipliers(raw.wb_multipliers)
     h, w = raw.cfa.shape
     log.info("%s: %s %s, %s %dx%d, phase offset (%d, %d), as-shot multipliers %s",
              inp.name, raw.make, raw.model, _family_name(raw.family), w, h,
-             raw.alignment.dy, raw.alignment.dx,
-             np.round(normalize_multipliers(raw.wb_multipliers), 4).tolist())
+             raw.alignment.dy, raw.alignment.dx, np.round(mult, 4).tolist())
     if kind == "dng":  # a raw converter's input: unbalanced camera RGB, sensor orientation
         rgb = develop(raw, net, device=source.device, tile=tile, overlap=overlap,
                       white_balance="none", highlights=highlights, amp=amp, progress=progress,
                       timer=timer)
-        write_linear_dng(out, rgb, xyz_to_cam=raw.xyz_to_cam,
-                         as_shot_neutral=1.0 / normalize_multipliers(raw.wb_multipliers),
+        write_linear_dng(out, rgb, xyz_to_cam=raw.xyz_to_cam, as_shot_neutral=1.0 / mult,
                          make=raw.make, model=raw.model,
                          orientation=FLIP_TO_TIFF_ORIENTATION[raw.orientation])
         h, w = int(rgb.shape[1]), int(rgb.shape[2])
@@ -473,6 +474,7 @@ def infer_file(
         result = InferResult(inp, out, upright, time.perf_counter() - t0, stages=timer.seconds)
         log.info("wrote linear DNG %s (%.1f s)", out, result.seconds)
         return result
+    matrix = color_transform(raw, color_space, white_balance)
     rgb = develop(raw, net, device=source.device, tile=tile, overlap=overlap,
                   white_balance=white_balance, highlights=highlights, amp=amp, progress=progress,
                   timer=timer)

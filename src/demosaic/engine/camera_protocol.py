@@ -401,13 +401,14 @@ def to_srgb_linear(rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return np.einsum("ck,khw->chw", np.asarray(matrix, np.float32), np.asarray(rgb, np.float32))
 
 
-def camera_metrics(pred: np.ndarray, target: np.ndarray, xyz_to_cam: np.ndarray, border: int,
-                   period: int) -> dict[str, float]:
+def camera_metrics(pred: np.ndarray, target: np.ndarray, pred_srgb: np.ndarray,
+                   target_srgb: np.ndarray, border: int, period: int) -> dict[str, float]:
     """Metrics of one developed image (see the module docstring, step 4).
 
     Args:
         pred, target: ``(3, H, W)`` balanced camera RGB (white 1.0 in green).
-        xyz_to_cam: The body's XYZ -> camera matrix (for the sRGB view).
+        pred_srgb, target_srgb: The same in linear sRGB through the body's matrix
+            (:func:`to_srgb_linear` with :attr:`CameraCase.srgb_matrix`).
         border: px excluded per side; period: CFA period (periodic metrics).
 
     Returns:
@@ -418,12 +419,10 @@ def camera_metrics(pred: np.ndarray, target: np.ndarray, xyz_to_cam: np.ndarray,
     from demosaic.engine.evaluate import _metrics_of, periodic_error_levels
     from demosaic.metrics import psnr
 
-    m = camera_to_output_matrix(xyz_to_cam, "srgb")
-    ps, ts = to_srgb_linear(pred, m), to_srgb_linear(target, m)
-    out = _metrics_of(torch.from_numpy(ps), torch.from_numpy(ts), border, period)
+    out = _metrics_of(torch.from_numpy(pred_srgb), torch.from_numpy(target_srgb), border, period)
     out["psnr_linear_srgb"] = out["psnr"]
     out["psnr"] = float(psnr(pred, target, peak=1.0, border=border))
-    out["periodic_levels"] = periodic_error_levels(ps, ts, border, period)
+    out["periodic_levels"] = periodic_error_levels(pred_srgb, target_srgb, border, period)
     return out
 
 
@@ -513,7 +512,9 @@ def evaluate_camera(
         if pred.shape != case.target.shape:
             raise DemosaicError(f"{label} returned {pred.shape} for the {case.target.shape} "
                                 f"capture of {img_name!r} ({case.dng})")
-        metrics = camera_metrics(pred, case.target, body.xyz_to_cam, border, p)
+        mat = case.srgb_matrix
+        ps, ts = to_srgb_linear(pred, mat), to_srgb_linear(case.target, mat)
+        metrics = camera_metrics(pred, case.target, ps, ts, border, p)
         metrics["periodic_artifact_flag"] = float(artifact_flag(
             metrics.get("periodic_artifact_score", 0.0), metrics["periodic_levels"],
             PERIODIC_ARTIFACT_THRESHOLD))
@@ -525,8 +526,6 @@ def evaluate_camera(
         cases.append({"name": img_name, "dng": str(case.dng), "phase": list(case.phase),
                       "margins": list(case.margins),
                       "multipliers": [round(float(v), 6) for v in case.multipliers]})
-        mat = case.srgb_matrix
-        ps, ts = to_srgb_linear(pred, mat), to_srgb_linear(case.target, mat)
         found = _worst_window(ps, ts, crop_size, border, p) if crop_size >= p else None
         if found is not None:
             score, y, x = found
@@ -554,7 +553,7 @@ def evaluate_camera(
         "camera_protocol": {
             "version": PROTOCOL_VERSION, "iso": float(iso), "camera": body.name, "seed": int(seed),
             "border": border, "max_margin": max_margin, "route": route,
-            "highlights": "none" if route == "develop" else ("libraw clip" if route == "libraw" else "none"),
+            "highlights": "libraw clip" if route == "libraw" else "none",
             "capture": "daylight, exact as-shot WB, 14 bit, default headroom/noise",
             "metrics": "psnr: balanced camera RGB (peak 1); others: linear sRGB via the body matrix",
             "cache_dir": str(cache_dir),

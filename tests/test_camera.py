@@ -171,12 +171,12 @@ def test_balanced_and_unbalanced_files_of_one_scene_give_the_same_output(tmp_pat
     outs = []
     for path in (a, b):
         out = tmp_path / (path.stem + ".exr")
-        infer_file(path, out, checkpoint=unet_ckpt, device="cpu", float32=True)
+        infer_file(path, out, checkpoint=unet_ckpt, device="cpu", color_space="camera", float32=True)
         outs.append(read_exr(out)[0])
     np.testing.assert_allclose(outs[0], outs[1], atol=2e-4)
     # --white-balance none divides the multipliers out again: unbalanced camera RGB
     none = tmp_path / "none.exr"
-    infer_file(b, none, checkpoint=unet_ckpt, device="cpu", float32=True, white_balance="none")
+    infer_file(b, none, checkpoint=unet_ckpt, device="cpu", color_space="camera", float32=True, white_balance="none")
     img, meta = read_exr(none)
     np.testing.assert_allclose(img * mult[:, None, None].astype(np.float32), outs[1], atol=2e-4)
     assert "before demosaicking" in meta["demosaic:whiteBalance"]
@@ -215,7 +215,7 @@ def _ratio(px: np.ndarray) -> float:
 def test_clipped_lamp_is_neutral_and_unclipped_values_above_one_survive(lamp_dng, tmp_path, mode):
     mult = 1.0 / XT3.neutral
     cam, srgb = tmp_path / "cam.exr", tmp_path / "srgb.exr"
-    infer_file(lamp_dng, cam, model="bilinear", device="cpu", float32=True, highlights=mode)
+    infer_file(lamp_dng, cam, model="bilinear", device="cpu", color_space="camera", float32=True, highlights=mode)
     infer_file(lamp_dng, srgb, model="bilinear", device="cpu", float32=True, highlights=mode,
                color_space="srgb")
     img, meta = read_exr(cam)
@@ -232,7 +232,7 @@ def test_clipped_lamp_is_neutral_and_unclipped_values_above_one_survive(lamp_dng
 
 def test_without_highlight_handling_the_lamp_is_magenta(lamp_dng, tmp_path):
     out = tmp_path / "none.exr"
-    infer_file(lamp_dng, out, model="bilinear", device="cpu", float32=True, highlights="none")
+    infer_file(lamp_dng, out, model="bilinear", device="cpu", color_space="camera", float32=True, highlights="none")
     lamp = read_exr(out)[0][:, 36:60, 20:40].reshape(3, -1).mean(axis=1)
     mult = 1.0 / XT3.neutral
     np.testing.assert_allclose(lamp, mult, rtol=0.01)  # (2.08, 1, 1.47): the cast to remove
@@ -345,7 +345,7 @@ def test_a_sensor_that_saturates_below_the_stated_white_level_is_still_caught(tm
                      as_shot_neutral=XT3.neutral)
     assert clip_threshold(read_raw(path).cfa) == pytest.approx(0.99 * 0.96, rel=1e-3)
     out = tmp_path / "sat.exr"
-    infer_file(path, out, model="bilinear", device="cpu", float32=True)
+    infer_file(path, out, model="bilinear", device="cpu", color_space="camera", float32=True)
     lamp = read_exr(out)[0][:, 36:60, 20:40].reshape(3, -1).mean(axis=1)
     assert _ratio(lamp) <= 1.10, lamp
     # a picture that simply has no highlights keeps the nominal threshold

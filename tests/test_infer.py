@@ -70,7 +70,7 @@ def test_bilinear_infer_right_size_orientation_phase_and_highlights(scene, tmp_p
     out = tmp_path / "out.exr"
     # this scene stores values above the white level (no real sensor does): with the default
     # highlight mode they would count as clipped, so the pass-through mode is measured here
-    res = infer_file(dng, out, model="bilinear", device="cpu", highlights="none")
+    res = infer_file(dng, out, model="bilinear", device="cpu", color_space="camera", highlights="none")
     img, meta = read_exr(out)
     # orientation 6 = rotate 90 degrees clockwise: the EXR is W x H, upright
     expected = apply_orientation(truth, TIFF_ORIENTATION_TO_FLIP[6])
@@ -92,7 +92,7 @@ def test_unet_checkpoint_runs_full_path(scene, unet_ckpt, tmp_path):
     out = tmp_path / "unet.exr"
     # 96 px tiles with the automatic overlap (24 px): several windows on the padded 102 x 138
     assert len(plan_tiles(102, 138, 96, 24, 6)) == 4
-    infer_file(dng, out, checkpoint=unet_ckpt, device="cpu", tile=96)
+    infer_file(dng, out, checkpoint=unet_ckpt, device="cpu", color_space="camera", tile=96)
     img, meta = read_exr(out)
     expected = apply_orientation(truth, TIFF_ORIENTATION_TO_FLIP[6])
     assert img.shape == (3, W, H)
@@ -103,9 +103,9 @@ def test_unet_checkpoint_runs_full_path(scene, unet_ckpt, tmp_path):
     assert "unet" in meta["demosaic:model"]
     # tiled equals untiled through the whole pipeline
     whole = tmp_path / "whole.exr"
-    infer_file(dng, whole, checkpoint=unet_ckpt, device="cpu", tile=0, float32=True)
+    infer_file(dng, whole, checkpoint=unet_ckpt, device="cpu", color_space="camera", tile=0, float32=True)
     tiled32 = tmp_path / "tiled32.exr"
-    infer_file(dng, tiled32, checkpoint=unet_ckpt, device="cpu", tile=96, float32=True)
+    infer_file(dng, tiled32, checkpoint=unet_ckpt, device="cpu", color_space="camera", tile=96, float32=True)
     a, b = read_exr(whole)[0], read_exr(tiled32)[0]
     assert np.abs(a - b).max() <= 1e-5 * np.abs(a).max()
 
@@ -142,8 +142,8 @@ def test_colour_spaces_and_white_balance(tmp_path):
 def test_tiff16_output(scene, tmp_path):
     dng, _ = scene
     exr, tif = tmp_path / "a.exr", tmp_path / "a.tif"
-    infer_file(dng, exr, model="bilinear", device="cpu", float32=True)
-    infer_file(dng, tif, model="bilinear", device="cpu")
+    infer_file(dng, exr, model="bilinear", device="cpu", color_space="camera", float32=True)
+    infer_file(dng, tif, model="bilinear", device="cpu", color_space="camera")
     lin = read_image_linear(tif)
     ref = np.clip(read_exr(exr)[0], 0, 1)
     assert lin.shape == ref.shape
@@ -157,7 +157,7 @@ def test_mismatched_cfa_gives_clear_error_and_no_output(unet_ckpt, tmp_path):
         infer_file(bayer, out, checkpoint=unet_ckpt, device="cpu")
     assert not out.exists() and _no_temp_files(tmp_path)
     # the parameter-free model adapts to the file's family
-    infer_file(bayer, tmp_path / "ok.exr", model="bilinear", device="cpu")
+    infer_file(bayer, tmp_path / "ok.exr", model="bilinear", device="cpu", color_space="camera")
     assert read_exr(tmp_path / "ok.exr")[0].shape == (3, W, H)
 
 

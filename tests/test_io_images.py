@@ -292,7 +292,7 @@ def test_package_reexports() -> None:
         dio.nonexistent  # noqa: B018
 
 
-def test_srgb_tiff_embeds_an_srgb_icc_profile(tmp_path):
+def test_tiffs_embed_an_icc_profile_of_their_encoding(tmp_path):
     import io
 
     from PIL import ImageCms
@@ -306,4 +306,6 @@ def test_srgb_tiff_embeds_an_srgb_icc_profile(tmp_path):
     assert "sRGB" in ImageCms.getProfileDescription(profile)
     linear = write_tiff16(tmp_path / "b.tif", np.full((3, 8, 8), 0.2, np.float32), srgb=False)
     with tifffile.TiffFile(linear) as tif:
-        assert "InterColorProfile" not in tif.pages.first.tags
+        icc = tif.pages.first.tags["InterColorProfile"].value
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(bytes(icc)))
+    assert "Linear sRGB" in ImageCms.getProfileDescription(profile)

@@ -17,7 +17,6 @@ from PIL import Image
 from demosaic import cfa
 from demosaic.color import XYZ_TO_SRGB, camera_to_output_matrix
 from demosaic.errors import CFAError, DemosaicError, RawReadError
-from demosaic.io import raw as raw_mod
 from demosaic.io.dng import PHOTOMETRIC_CFA, PHOTOMETRIC_LINEAR_RAW, write_dng
 from demosaic.io.raw import (TIFF_ORIENTATION_TO_FLIP, apply_orientation, open_raw, read_raw,
                              visible_layout)
@@ -158,11 +157,15 @@ def test_raw_image_is_read_only_and_frozen(xtrans_dng: Path) -> None:
 
 def test_make_model_header_fallback(xtrans_dng: Path, tmp_path: Path,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(raw_mod, "_identity_libraw", lambda *a: None)
-    assert read_raw(xtrans_dng).model == "X-Test 1"
+    """Without the metadata extra, make and model still come from the file header."""
+    from demosaic.io import metadata as meta_mod
+
+    monkeypatch.setattr(meta_mod, "_pyexiv2", lambda: None)
+    img = read_raw(xtrans_dng)
+    assert img.model == "X-Test 1" and img.metadata.iso is None
     fake = tmp_path / "fake.raf"
     fake.write_bytes(b"FUJIFILMCCD-RAW 0201FF383501" + b"X-T3".ljust(32, b"\0") + b"\0" * 64)
-    assert raw_mod._identity_header(fake) == ("Fujifilm", "X-T3")
+    assert meta_mod._header_identity(fake) == ("FUJIFILM", "X-T3")
 
 
 # --------------------------------------------------------------------------------------

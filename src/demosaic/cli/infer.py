@@ -1,4 +1,5 @@
-"""``demosaic-infer INPUT OUTPUT``: demosaic camera raw files into linear EXR or 16-bit TIFF.
+"""``demosaic-infer INPUT OUTPUT``: demosaic camera raw files into linear EXR, 16-bit TIFF or
+a linear DNG.
 
 Single file::
 
@@ -34,6 +35,7 @@ from demosaic.engine.infer import (
     is_glob,
 )
 from demosaic.engine.tiling import DEFAULT_TILE
+from demosaic.io.icc import TRANSFERS
 from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="demosaic-infer",
         description="Demosaic camera raw files (X-Trans RAF, DNG, Bayer raws) with a trained "
-                    "model into linear EXR (highlights kept) or 16-bit sRGB TIFF.",
+                    "model into linear EXR (highlights kept), 16-bit TIFF or a linear DNG "
+                    "for raw editors, carrying the camera's metadata.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("input", nargs="+",
                    help="raw file(s), a folder of raw files, or a quoted glob pattern")
@@ -61,9 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overlap", type=int, default=None,
                    help="context px discarded on each inner tile side (default: the model's "
                         "receptive field, so tiles stitch exactly; smaller is faster)")
-    p.add_argument("--color-space", choices=COLOR_SPACES, default="camera",
-                   help="output colours: camera RGB, linear sRGB or linear Rec.2020 (D65), or linear "
-                        "ACEScg (AP1, ACES white, Bradford-adapted)")
+    p.add_argument("--color-space", choices=COLOR_SPACES, default="srgb",
+                   help="output colours, all linear: srgb (Rec.709 primaries, D65), rec2020, "
+                        "acescg (AP1, ACES white, Bradford-adapted) or camera (the camera's own "
+                        "RGB, labelled with its primaries)")
     p.add_argument("--white-balance", choices=WHITE_BALANCES, default="as_shot",
                    help="as_shot: balance the mosaic with the file's as-shot multipliers before "
                         "the network (always done) and keep it; none: divide them out after "
@@ -75,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format in batch mode (default exr); single files use the extension")
     p.add_argument("--float", dest="float32", action="store_true",
                    help="32-bit float EXR instead of half")
+    p.add_argument("--tiff-encoding", choices=TRANSFERS, default="srgb",
+                   help="TIFF values: srgb-encoded or linear (an ICC profile for either is embedded)")
     p.add_argument("--amp", action="store_true", help="float16 autocast on CUDA/MPS")
     p.add_argument("--overwrite", action="store_true",
                    help="batch mode: redo files whose output already exists")
@@ -100,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"--tile {args.tile} and --overlap {args.overlap} must be >= 0")
     common = dict(checkpoint=args.checkpoint, model=args.model, device=args.device,
                   tile=args.tile or None, overlap=args.overlap, color_space=args.color_space,
-                  white_balance=args.white_balance, highlights=args.highlights, float32=args.float32, amp=args.amp)
+                  white_balance=args.white_balance, highlights=args.highlights, float32=args.float32,
+                  tiff_encoding=args.tiff_encoding, amp=args.amp)
     out = Path(args.output)
     if _is_batch(args.input, args.output):
         if out.suffix.lower() in (".exr", ".tif", ".tiff") and not out.is_dir():

@@ -13,20 +13,24 @@ Pipeline of :func:`infer_file`::
     highlights                       clipped raw channels made neutral (engine.highlights)
     colour matrix                    one 3x3 per pixel, applied in row chunks (no clamp)
     apply_orientation                upright as the file says (LibRaw ``flip``)
-    write                            .exr: half (default) or float, header metadata;
-                                     .tif/.tiff: 16-bit sRGB-encoded (clipped to [0, 1]);
+    write                            .exr: half (default) or float, ``chromaticities``, the
+                                     capture's standard attributes (ISO, exposure ...);
+                                     .tif/.tiff: 16-bit sRGB-encoded or linear (clipped to
+                                     [0, 1]) with a matching ICC profile and the EXIF;
                                      .dng: LinearRaw DNG of unbalanced camera RGB, sensor
-                                     orientation (no colour matrix applied)
+                                     orientation, the source's colour tags, EXIF, a preview
 
 Output size = the raw file's visible area (LibRaw's ``raw_image_visible``), turned by the
 orientation; no rows or columns are cropped for CFA alignment: the rows prepended to reach the
 canonical phase are real pixels of the same colours from one period further in, and are
 removed again after demosaicking.
 
-Colour: ``color_space="camera"`` writes camera RGB (white-balanced unless
-``white_balance="none"``); ``"srgb"`` / ``"rec2020"`` write **linear** sRGB / Rec.2020 (D65)
-through :func:`demosaic.color.camera_to_output_matrix` of the file's colour matrix. Nothing
-clamps in EXR output: highlights above 1.0 (and small negatives) survive.
+Colour: ``color_space="srgb"`` (default) writes **linear** Rec.709/sRGB primaries with D65,
+``"rec2020"`` linear Rec.2020, ``"acescg"`` linear AP1 (ACES white), all through
+:func:`demosaic.color.camera_to_output_matrix` of the file's colour matrix;
+``"camera"`` writes the camera's own RGB (white-balanced unless ``white_balance="none"``),
+labelled with the camera's primaries. Nothing clamps in EXR output: highlights above 1.0 (and
+small negatives) survive. Metadata: :mod:`demosaic.io.metadata`.
 
 Failure safety: every writer goes through :func:`demosaic.io.atomic.atomic_path`, and the
 raw file is fully read before anything is written, so a corrupt input raises
@@ -75,8 +79,9 @@ from demosaic.engine.highlights import (
     raw_clip_mask,
 )
 from demosaic.errors import CFAError, CheckpointError, ConfigError, DemosaicError, RawReadError
-from demosaic.io.dng import FLIP_TO_TIFF_ORIENTATION, write_linear_dng
-from demosaic.io.images import write_exr, write_tiff16
+from demosaic.io.dng import FLIP_TO_TIFF_ORIENTATION, PREVIEW_SIDE, preview_image, write_linear_dng
+from demosaic.io.icc import TRANSFERS, matrix_trc_profile
+from demosaic.io.images import srgb_icc_profile, write_exr, write_tiff16
 from demosaic.io.raw import RawImage, apply_orientation, read_raw
 
 log = logging.getLogger(__name__)
@@ -326,28 +331,50 @@ def develop(
     return rgb
 
 
-def output_chromaticities(raw: RawImage, color_space: str, white_balance: str
-                          ) -> tuple[float, ...] | None:
-    """The OpenEXR ``chromaticities`` of what :func:`infer_file` writes: Rec.709 / Rec.2020
+def output_rgb_to_xyz(raw: RawImage, color_space: str, white_balance: str) -> np.ndarray | None:
+    """``(3, 3)`` linear RGB -> XYZ of what :func:`infer_file` writes: Rec.709 / Rec.2020
     primaries with D65 for ``srgb`` / ``rec2020``, AP1 with the ACES white for ``acescg``;
-    for ``camera``, the camera's own primaries (the columns of balanced camera RGB -> XYZ,
-    white D65; with ``white_balance="none"`` the white is the camera's neutral instead).
-    ``None`` when the file's matrix cannot give them."""
+    for ``camera``, the camera's own primaries (balanced camera RGB -> XYZ, white D65; with
+    ``white_balance="none"`` the white is the camera's neutral instead). ``None`` when the
+    file's matrix cannot give them (logged)."""
     if color_space == "srgb":
-        return chromaticities(SRGB_TO_XYZ)
+        return SRGB_TO_XYZ
     if color_space == "rec2020":
-        return chromaticities(REC2020_TO_XYZ)
+        return REC2020_TO_XYZ
     if color_space == "acescg":
-        return chromaticities(ACESCG_TO_XYZ)
+        return ACESCG_TO_XYZ
     try:
         to_xyz = camera_to_output_matrix(raw.xyz_to_cam, "xyz")
         if white_balance == "none":
             to_xyz = to_xyz @ np.diag(normalize_multipliers(raw.wb_multipliers))
-        return chromaticities(to_xyz)
+        chromaticities(to_xyz)  # raises for a degenerate matrix
+        return to_xyz
     except DemosaicError as exc:
-        log.warning("%s: no chromaticities for camera RGB (%s); the EXR will not carry them",
+        log.warning("%s: no primaries for camera RGB (%s); the output will not carry them",
                     raw.path, exc)
         return None
+
+
+def output_chromaticities(raw: RawImage, color_space: str, white_balance: str
+                          ) -> tuple[float, ...] | None:
+    """The OpenEXR ``chromaticities`` of :func:`output_rgb_to_xyz` (``None`` without it)."""
+    to_xyz = output_rgb_to_xyz(raw, color_space, white_balance)
+    return None if to_xyz is None else chromaticities(to_xyz)
+
+
+def output_icc_profile(raw: RawImage, color_space: str, white_balance: str,
+                       transfer: str) -> bytes | None:
+    """The ICC profile of a TIFF :func:`infer_file` writes: the output primaries and the
+    TIFF's encoding (``"srgb"`` or ``"linear"``); ``None`` when the primaries are unknown."""
+    if color_space == "srgb" and transfer == "srgb":
+        return srgb_icc_profile()
+    to_xyz = output_rgb_to_xyz(raw, color_space, white_balance)
+    if to_xyz is None:
+        return None
+    names = {"srgb": "sRGB (Rec.709 primaries, D65)", "rec2020": "Rec.2020 (D65)",
+             "acescg": "ACEScg (AP1)", "camera": f"{raw.make} {raw.model} camera RGB".strip()}
+    label = ("Linear " if transfer == "linear" else "sRGB-encoded ") + names[color_space]
+    return matrix_trc_profile(to_xyz, transfer, label)
 
 
 def _apply_matrix_chunked(rgb: torch.Tensor, matrix: np.ndarray | None, dtype: np.dtype
@@ -369,8 +396,6 @@ def _apply_matrix_chunked(rgb: torch.Tensor, matrix: np.ndarray | None, dtype: n
 
 def _metadata(raw: RawImage, source: ModelSource, settings: dict[str, Any]) -> dict[str, str]:
     return {
-        "cameraMake": raw.make,
-        "cameraModel": raw.model,
         "demosaic:version": demosaic.__version__,
         "demosaic:source": raw.path.name,
         "demosaic:camera": f"{raw.make} {raw.model}".strip(),
@@ -386,6 +411,9 @@ def _metadata(raw: RawImage, source: ModelSource, settings: dict[str, Any]) -> d
             "the mosaic before demosaicking" + (", divided out of the output"
                                                  if settings["white_balance"] == "none" else "")),
         "demosaic:highlights": settings["highlights"],
+        "demosaic:sourceOrientation": (f"TIFF orientation "
+                                       f"{FLIP_TO_TIFF_ORIENTATION[raw.orientation]}, applied "
+                                       "to the pixels"),
         "demosaic:settings": json.dumps(settings, sort_keys=True),
     }
 
@@ -400,10 +428,11 @@ def infer_file(
     device: str | torch.device | None = "auto",
     tile: int | None = DEFAULT_TILE,
     overlap: int | None = None,
-    color_space: str = "camera",
+    color_space: str = "srgb",
     white_balance: str = "as_shot",
     highlights: str = "clip",
     float32: bool = False,
+    tiff_encoding: str = "srgb",
     amp: bool = False,
     progress: bool = False,
 ) -> InferResult:
@@ -411,10 +440,12 @@ def infer_file(
 
     Args:
         input_path: Camera raw LibRaw reads (RAF, DNG, NEF ...), X-Trans or Bayer.
-        output_path: ``.exr`` (linear, unclamped; half unless ``float32``), ``.tif``/``.tiff``
-            (16-bit, sRGB-encoded, clipped to [0, 1]) or ``.dng`` (a LinearRaw DNG for raw
-            converters: unbalanced camera RGB, 16-bit, the source's colour matrix, as-shot
-            neutral and orientation; ``color_space``/``white_balance`` do not apply).
+        output_path: ``.exr`` (linear, unclamped; half unless ``float32``; standard
+            ``chromaticities`` and capture attributes), ``.tif``/``.tiff`` (16-bit, encoded
+            per ``tiff_encoding``, clipped to [0, 1], with a matching ICC profile and the
+            source's EXIF) or ``.dng`` (a LinearRaw DNG for raw converters: unbalanced camera
+            RGB, the source's colour matrices, as-shot neutral, orientation and EXIF, and an
+            sRGB preview; ``color_space``/``white_balance`` do not apply).
             Replaced atomically if it exists.
         checkpoint: Checkpoint path (default: the packaged model, when shipped).
         model: ``"bilinear"``: parameter-free baseline instead of a checkpoint.
@@ -423,13 +454,15 @@ def infer_file(
         tile, overlap: Window side and discarded context in px (see
             :func:`demosaic.engine.tiling.tiled_demosaic`); ``tile=None``/0: whole image;
             ``overlap=None``: the model's receptive field (tiled = whole-image output).
-        color_space: ``"camera"``, ``"srgb"``, ``"rec2020"`` or ``"acescg"`` (all linear).
+        color_space: ``"srgb"`` (default: linear Rec.709 primaries, D65), ``"rec2020"``,
+            ``"acescg"`` or ``"camera"`` (the camera's own RGB), all linear.
         white_balance: ``"as_shot"`` (default) or ``"none"``. The network always sees the
             mosaic balanced with the as-shot multipliers (see :func:`develop`); ``"none"``
             divides them out of the output again (unbalanced camera RGB).
         highlights: ``"clip"`` (default: clipped areas neutral, unclipped values above 1.0
             kept), ``"reconstruct"`` or ``"none"`` (:mod:`demosaic.engine.highlights`).
         float32: EXR with 32-bit floats instead of half.
+        tiff_encoding: ``"srgb"`` (default) or ``"linear"`` values in a TIFF.
         amp: float16 autocast on CUDA/MPS.
         progress: tqdm bar over tiles.
 
@@ -448,6 +481,7 @@ def infer_file(
     _check_choice(color_space, COLOR_SPACES, "color_space")
     _check_choice(white_balance, WHITE_BALANCES, "white_balance")
     _check_choice(highlights, HIGHLIGHT_MODES, "highlights")
+    _check_choice(tiff_encoding, TRANSFERS, "tiff_encoding")
     if source is None:
         source = ModelSource(checkpoint, model, device)
     _lap(timer, "model")
@@ -461,51 +495,68 @@ def infer_file(
     log.info("%s: %s %s, %s %dx%d, phase offset (%d, %d), as-shot multipliers %s",
              inp.name, raw.make, raw.model, _family_name(raw.family), w, h,
              raw.alignment.dy, raw.alignment.dx, np.round(mult, 4).tolist())
+    run = dict(device=source.device, tile=tile, overlap=overlap, highlights=highlights, amp=amp,
+               progress=progress, timer=timer)
     if kind == "dng":  # a raw converter's input: unbalanced camera RGB, sensor orientation
-        rgb = develop(raw, net, device=source.device, tile=tile, overlap=overlap,
-                      white_balance="none", highlights=highlights, amp=amp, progress=progress,
-                      timer=timer)
-        write_linear_dng(out, rgb, xyz_to_cam=raw.xyz_to_cam, as_shot_neutral=1.0 / mult,
-                         make=raw.make, model=raw.model,
-                         orientation=FLIP_TO_TIFF_ORIENTATION[raw.orientation])
-        h, w = int(rgb.shape[1]), int(rgb.shape[2])
-        upright = (w, h) if raw.orientation & 4 else (h, w)  # what a converter shows
-        _lap(timer, "write")
-        result = InferResult(inp, out, upright, time.perf_counter() - t0, stages=timer.seconds)
-        log.info("wrote linear DNG %s (%.1f s)", out, result.seconds)
-        return result
-    matrix = color_transform(raw, color_space, white_balance)
-    rgb = develop(raw, net, device=source.device, tile=tile, overlap=overlap,
-                  white_balance=white_balance, highlights=highlights, amp=amp, progress=progress,
-                  timer=timer)
-    dtype = np.float16 if kind == "exr" and not float32 else np.float32
-    img = _apply_matrix_chunked(rgb, matrix, dtype)
-    del rgb
-    _lap(timer, "colour")
-    img = apply_orientation(img, raw.orientation)
-    _lap(timer, "orientation")
-    settings = {
-        "color_space": color_space, "white_balance": white_balance,
-        "white_balance_applied": "mosaic before the network" + (
-            ", divided out after" if white_balance == "none" else ""),
-        "wb_multipliers": [round(float(v), 6) for v in raw.wb_multipliers],
-        "highlights": highlights,
-        "tile": tile, "overlap": overlap, "device": str(source.device), "amp": amp,
-        "orientation_flip": raw.orientation,
-        "cfa_phase_offset": [raw.alignment.dy, raw.alignment.dx],
-        "format": ("exr float32" if float32 else "exr half") if kind == "exr" else "tiff16 srgb",
-    }
-    if kind == "exr":
-        write_exr(out, img, half=not float32, metadata=_metadata(raw, source, settings),
-                  chromaticities=output_chromaticities(raw, color_space, white_balance))
+        size = _write_linear_dng(out, raw, develop(raw, net, white_balance="none", **run), mult)
     else:
-        write_tiff16(out, img, srgb=True)
+        matrix = color_transform(raw, color_space, white_balance)
+        rgb = develop(raw, net, white_balance=white_balance, **run)
+        dtype = np.float16 if kind == "exr" and not float32 else np.float32
+        img = _apply_matrix_chunked(rgb, matrix, dtype)
+        del rgb
+        _lap(timer, "colour")
+        img = apply_orientation(img, raw.orientation)
+        _lap(timer, "orientation")
+        settings = {
+            "color_space": color_space, "white_balance": white_balance,
+            "white_balance_applied": "mosaic before the network" + (
+                ", divided out after" if white_balance == "none" else ""),
+            "wb_multipliers": [round(float(v), 6) for v in raw.wb_multipliers],
+            "highlights": highlights,
+            "tile": tile, "overlap": overlap, "device": str(source.device), "amp": amp,
+            "orientation_flip": raw.orientation,
+            "cfa_phase_offset": [raw.alignment.dy, raw.alignment.dx],
+            "format": (("exr float32" if float32 else "exr half") if kind == "exr"
+                       else f"tiff16 {tiff_encoding}"),
+        }
+        if kind == "exr":
+            write_exr(out, img, half=not float32, metadata=_metadata(raw, source, settings),
+                      chromaticities=output_chromaticities(raw, color_space, white_balance),
+                      attributes=raw.metadata.exr_attributes())
+        else:
+            write_tiff16(out, img, srgb=tiff_encoding == "srgb",
+                         icc_profile=output_icc_profile(raw, color_space, white_balance,
+                                                        tiff_encoding),
+                         exif=raw.metadata.exif(orientation=1))
+        size = (int(img.shape[1]), int(img.shape[2]))
     _lap(timer, "write")
-    result = InferResult(inp, out, (int(img.shape[1]), int(img.shape[2])), time.perf_counter() - t0,
-                         stages=timer.seconds)
+    result = InferResult(inp, out, size, time.perf_counter() - t0, stages=timer.seconds)
     log.info("wrote %s (%dx%d, %.1f s)", out, result.size[1], result.size[0], result.seconds)
     log.debug("stages: %s", ", ".join(f"{k} {v:.2f} s" for k, v in result.stages.items()))
     return result
+
+
+def _write_linear_dng(out: Path, raw: RawImage, rgb: torch.Tensor, mult: np.ndarray
+                      ) -> tuple[int, int]:
+    """Write :func:`develop`'s unbalanced camera RGB as a linear DNG with an sRGB preview and
+    the source's EXIF (and DNG colour tags); returns the upright ``(H, W)`` a converter shows."""
+    arr = rgb.numpy()
+    preview = None
+    try:
+        to_srgb = (camera_to_output_matrix(raw.xyz_to_cam, "srgb") @ np.diag(mult)).astype(np.float32)
+        k = max(1, -(-max(arr.shape[1:]) // PREVIEW_SIDE))
+        preview = preview_image(np.einsum("ck,khw->chw", to_srgb, arr[:, ::k, ::k]))
+    except DemosaicError as exc:
+        log.warning("%s: no DNG preview (%s)", raw.path, exc)
+    exif = raw.metadata.exif()
+    exif.update({f"Exif.Image.{tag}": value for tag, value in raw.metadata.dng_colour.items()})
+    write_linear_dng(out, arr, xyz_to_cam=raw.xyz_to_cam, as_shot_neutral=1.0 / mult,
+                     make=raw.make, model=raw.model,
+                     orientation=FLIP_TO_TIFF_ORIENTATION[raw.orientation],
+                     preview=preview, exif=exif)
+    h, w = int(arr.shape[1]), int(arr.shape[2])
+    return (w, h) if raw.orientation & 4 else (h, w)
 
 
 # --------------------------------------------------------------------------------------

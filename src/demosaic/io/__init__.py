@@ -1,5 +1,6 @@
 """File input/output: camera raws (:mod:`.raw`), DNG writing (:mod:`.dng`), ordinary images
-(:mod:`.images`) and atomic writes (:mod:`.atomic`).
+(:mod:`.images`), capture metadata (:mod:`.metadata`), ICC profiles (:mod:`.icc`) and atomic
+writes (:mod:`.atomic`).
 
 The public names below are re-exported lazily, so ``import demosaic.io.atomic`` does not load
 rawpy or OpenEXR::
@@ -18,7 +19,8 @@ _EXPORTS = {
     "read_raw": "raw",
     "open_raw": "raw",
     "visible_layout": "raw",
-    "camera_identity": "raw",
+    "read_metadata": "metadata",
+    "CaptureMetadata": "metadata",
     "apply_orientation": "raw",
     "TIFF_ORIENTATION_TO_FLIP": "raw",
     "write_dng": "dng",
@@ -37,8 +39,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from demosaic.io.dng import write_dng
     from demosaic.io.images import (read_exr, read_image, read_image_linear, write_exr, write_png,
                                     write_tiff16)
-    from demosaic.io.raw import (TIFF_ORIENTATION_TO_FLIP, RawImage, apply_orientation,
-                                 camera_identity, open_raw, read_raw, visible_layout)
+    from demosaic.io.metadata import CaptureMetadata, read_metadata
+    from demosaic.io.raw import (TIFF_ORIENTATION_TO_FLIP, RawImage, apply_orientation, open_raw,
+                                 read_raw, visible_layout)
 
 
 def __getattr__(name: str) -> Any:

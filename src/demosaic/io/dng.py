@@ -47,6 +47,7 @@ from demosaic.cfa import CFAPattern, align, get_pattern
 from demosaic.color import XYZ_TO_SRGB
 from demosaic.errors import DemosaicError
 from demosaic.io.atomic import atomic_path
+from demosaic.io.metadata import write_exif
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,7 @@ def write_dng(
     make: str = "demosaic",
     model: str = "Synthetic",
     orientation: int = 1,
+    exif: dict[str, str] | None = None,
 ) -> Path:
     """Write a mosaic as an uncompressed 16-bit CFA DNG (atomically).
 
@@ -144,6 +146,9 @@ def write_dng(
             for Bayer (LibRaw crops odd ones by one more row/column).
         make, model: ``Make``/``Model`` strings (``UniqueCameraModel`` = "make model").
         orientation: TIFF ``Orientation`` code 1..8 (1 = upright as stored).
+        exif: Extra EXIF / DNG tags as Exiv2 key -> value strings (e.g.
+            ``{"Exif.Photo.ISOSpeedRatings": "800"}``,
+            :meth:`demosaic.io.metadata.CaptureMetadata.exif`), written after the image.
 
     Returns:
         ``Path(path)``.
@@ -219,6 +224,8 @@ def write_dng(
             tmp, full, photometric=PHOTOMETRIC_CFA, subfiletype=0, compression=None,
             extratags=tags, metadata=None, software="demosaic",
         )
+        if exif:
+            write_exif(tmp, exif)
     log.debug("wrote %s: %s %dx%d, margins %s, black %d, white %d", out,
              alignment.pattern.family, w, h, margins, black_level, white_level)
     return out
@@ -227,6 +234,41 @@ def write_dng(
 #: TIFF ``Orientation`` (1..8) of each LibRaw ``flip`` (the inverse of
 #: :data:`demosaic.io.raw.TIFF_ORIENTATION_TO_FLIP`).
 FLIP_TO_TIFF_ORIENTATION = {0: 1, 1: 2, 3: 3, 2: 4, 4: 5, 6: 6, 7: 7, 5: 8}
+
+
+#: Black level of a linear DNG. Zero: darktable 4.2 renders a LinearRaw DNG with a non-zero
+#: ``BlackLevel`` with a colour cast (measured with scripts/darktable_compare.py), so small
+#: negative values (noise in the blacks) are clipped to 0 instead of kept below a black level.
+LINEAR_BLACK = 0
+#: Most a linear DNG's white level is lowered to keep values above 1.0 (4x headroom).
+LINEAR_MAX_HEADROOM = 4.0
+#: Long side of the 8-bit sRGB preview stored in IFD 0 of a linear DNG.
+PREVIEW_SIDE = 1024
+
+
+def preview_image(rgb: np.ndarray, max_side: int = PREVIEW_SIDE) -> np.ndarray:
+    """An 8-bit sRGB preview of a linear sRGB ``(3, H, W)`` image.
+
+    Area-averaged over ``k x k`` blocks (``k = ceil(max(H, W) / max_side)``), sRGB-encoded,
+    clipped to ``[0, 1]`` and quantised: ``(h, w, 3)`` uint8, same orientation as the input.
+    """
+    arr = np.asarray(rgb, dtype=np.float32)
+    k = max(1, -(-max(arr.shape[1:]) // max_side))
+    h, w = arr.shape[1] // k, arr.shape[2] // k
+    small = arr[:, : h * k, : w * k].reshape(3, h, k, w, k).mean(axis=(2, 4))
+    from demosaic.color import linear_to_srgb
+
+    enc = linear_to_srgb(np.clip(np.nan_to_num(small), 0.0, 1.0))
+    return np.ascontiguousarray(np.rint(enc * 255.0).astype(np.uint8).transpose(1, 2, 0))
+
+
+def _linear_levels(v: np.ndarray) -> tuple[int, int]:
+    """``(black, white)`` data numbers for a linear DNG: values up to the image's maximum (at
+    most :data:`LINEAR_MAX_HEADROOM`) fit below 65535."""
+    peak = float(np.max(v)) if v.size else 1.0
+    headroom = min(max(1.0, peak), LINEAR_MAX_HEADROOM)
+    white = LINEAR_BLACK + int((65535 - LINEAR_BLACK) / headroom)
+    return LINEAR_BLACK, min(white, 65535)
 
 
 def write_linear_dng(
@@ -238,26 +280,43 @@ def write_linear_dng(
     make: str = "",
     model: str = "",
     orientation: int = 1,
+    preview: np.ndarray | None = None,
+    exif: dict[str, str] | None = None,
 ) -> Path:
     """Write a demosaicked image as a LinearRaw DNG (atomically) that raw converters develop
     like a raw file: white balance, exposure and camera profile stay adjustable.
+
+    Layout (the DNG SDK's): IFD 0 holds the 8-bit sRGB ``preview`` (``NewSubFileType`` 1)
+    and the DNG/colour tags; its SubIFD holds the full-resolution LinearRaw image
+    (``NewSubFileType`` 0) with its ``BlackLevel``/``WhiteLevel``. Without a preview the
+    LinearRaw image is IFD 0.
+
+    Encoding: 16-bit, ``round(black + v * (white - black))`` with ``black`` =
+    :data:`LINEAR_BLACK` (0: negatives clip to 0) and ``white`` lowered from 65535 so the
+    image's largest value fits (up to :data:`LINEAR_MAX_HEADROOM` x the white level; beyond
+    that values clip, with a log message). ``WhiteLevel`` records it: a converter reads
+    ``(d - black) / (white - black)``, i.e. ``v``, values above 1.0 included (darktable does).
 
     Args:
         path: Output ``.dng``.
         rgb: ``(3, H, W)`` **unbalanced** camera RGB in sensor orientation, linear, white
             level 1.0 (what :func:`demosaic.engine.infer.develop` returns with
-            ``white_balance="none"``). Stored as 16-bit, ``round(v * 65535)``, clipped to
-            ``[0, 1]`` (the white level; a count of clipped values is logged).
+            ``white_balance="none"``).
         xyz_to_cam: ``(3, 3)`` XYZ (D65) -> camera (``ColorMatrix1``).
         as_shot_neutral: Camera RGB of a neutral (``AsShotNeutral``, ``1 / multipliers``).
         make, model: The source camera (``Make``, ``Model``, ``UniqueCameraModel``).
         orientation: TIFF ``Orientation`` 1..8 of the source (the pixels stay as stored).
+        preview: ``(h, w, 3)`` uint8 sRGB preview in the same orientation
+            (:func:`preview_image`), or ``None``.
+        exif: Exiv2 key -> value strings written after the image (capture EXIF, DNG colour
+            tags of a DNG source, which override ``ColorMatrix1`` and the like);
+            :func:`demosaic.io.metadata.write_exif`.
 
     Returns:
         ``Path(path)``.
 
     Raises:
-        DemosaicError: a bad shape, matrix, neutral or orientation.
+        DemosaicError: a bad shape, matrix, neutral, orientation or preview.
     """
     arr = rgb.detach().cpu().numpy() if isinstance(rgb, torch.Tensor) else np.asarray(rgb)
     if arr.ndim != 3 or arr.shape[0] != 3:
@@ -270,29 +329,48 @@ def write_linear_dng(
         raise DemosaicError(f"as_shot_neutral must be 3 positive values, got {list(as_shot_neutral)}")
     if orientation not in range(1, 9):
         raise DemosaicError(f"orientation must be a TIFF Orientation code 1..8, got {orientation}")
+    if preview is not None and (preview.ndim != 3 or preview.shape[2] != 3
+                                or preview.dtype != np.uint8):
+        raise DemosaicError(f"preview must be (h, w, 3) uint8, got {preview.shape} {preview.dtype}")
     v = np.nan_to_num(arr.astype(np.float32))
-    over = int(np.count_nonzero(v > 1.0))
+    black, white = _linear_levels(v)
+    scaled = np.rint(black + v * np.float32(white - black))
+    over = int(np.count_nonzero(scaled > 65535))
     if over:
-        log.info("linear DNG: %d values above the white level clipped to it", over)
-    data = np.rint(np.clip(v, 0.0, 1.0) * 65535.0).astype(np.uint16).transpose(1, 2, 0)
+        log.info("linear DNG: %d values above %.0fx the white level clipped", over,
+                 LINEAR_MAX_HEADROOM)
+    data = np.clip(scaled, 0, 65535).astype(np.uint16).transpose(1, 2, 0)
     t = TAGS
     unique = f"{make} {model}".strip() or "demosaic"
-    tags = [
+    main_tags = [
         (t["Make"], "s", 0, make or "demosaic", True),
         (t["Model"], "s", 0, model or "demosaic", True),
         (t["Orientation"], "H", 1, orientation, True),
         (t["DNGVersion"], "B", 4, (1, 4, 0, 0), True),
         (t["DNGBackwardVersion"], "B", 4, (1, 1, 0, 0), True),
         (t["UniqueCameraModel"], "s", 0, unique, True),
-        (t["BlackLevel"], "I", 1, 0, True),
-        (t["WhiteLevel"], "I", 1, 65535, True),
         (t["ColorMatrix1"], "2i", 9, _rationals(cm, signed=True), True),
         (t["AsShotNeutral"], "2I", 3, _rationals(neutral, signed=False), True),
         (t["CalibrationIlluminant1"], "H", 1, ILLUMINANT_D65, True),
     ]
+    raw_tags = [
+        (t["BlackLevel"], "I", 1, black, True),
+        (t["WhiteLevel"], "I", 1, white, True),
+    ]
     out = Path(path)
+    common = dict(compression=None, metadata=None)
     with atomic_path(out) as tmp:
-        tifffile.imwrite(tmp, data, photometric=PHOTOMETRIC_LINEAR_RAW, subfiletype=0,
-                         compression=None, extratags=tags, metadata=None, software="demosaic")
-    log.debug("wrote linear DNG %s (%dx%d)", out, arr.shape[2], arr.shape[1])
+        with tifffile.TiffWriter(tmp) as tw:
+            if preview is None:
+                tw.write(data, photometric=PHOTOMETRIC_LINEAR_RAW, subfiletype=0,
+                         extratags=main_tags + raw_tags, software="demosaic", **common)
+            else:
+                tw.write(preview, photometric="rgb", subfiletype=1, subifds=1,
+                         extratags=main_tags, software="demosaic", **common)
+                tw.write(data, photometric=PHOTOMETRIC_LINEAR_RAW, subfiletype=0,
+                         extratags=raw_tags, software="demosaic", **common)
+        if exif:
+            write_exif(tmp, exif)
+    log.debug("wrote linear DNG %s (%dx%d, black %d, white %d)", out, arr.shape[2], arr.shape[1],
+              black, white)
     return out

@@ -29,9 +29,11 @@ import tifffile
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from demosaic.color import linear_to_srgb, srgb_to_linear
+from demosaic.color import SRGB_TO_XYZ, linear_to_srgb, srgb_to_linear
 from demosaic.errors import ImageIOError
 from demosaic.io.atomic import atomic_path
+from demosaic.io.icc import matrix_trc_profile
+from demosaic.io.metadata import write_exif
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +257,8 @@ def read_exr(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, str]]:
 
 def write_exr(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, half: bool = True,
               metadata: dict[str, str] | None = None,
-              chromaticities: Sequence[float] | None = None) -> Path:
+              chromaticities: Sequence[float] | None = None,
+              attributes: dict[str, str | float] | None = None) -> Path:
     """Write a linear ``(3, H, W)`` image as an OpenEXR file (ZIP compression, lossless).
 
     Args:
@@ -266,6 +269,9 @@ def write_exr(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, half
         metadata: Extra string header attributes (e.g. model name, settings).
         chromaticities: The standard ``chromaticities`` attribute, 8 floats (red, green, blue,
             white x/y; :func:`demosaic.color.chromaticities`), so readers know the primaries.
+        attributes: Other standard optional attributes (``isoSpeed``, ``expTime``,
+            ``capDate`` ...: :meth:`demosaic.io.metadata.CaptureMetadata.exr_attributes`);
+            strings and floats, stored with their OpenEXR types (string, float).
 
     Returns:
         ``Path(path)``.
@@ -282,6 +288,12 @@ def write_exr(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, half
             raise ImageIOError(f"EXR metadata must map str to str, got {key!r}: {value!r}")
         if key in _EXR_STANDARD:
             raise ImageIOError(f"EXR metadata key {key!r} is a reserved header attribute; rename it")
+        header[key] = value
+    for key, value in (attributes or {}).items():
+        if key in _EXR_STANDARD or key in header:
+            raise ImageIOError(f"EXR attribute {key!r} is reserved or given twice")
+        if not isinstance(value, (str, float)):
+            raise ImageIOError(f"EXR attribute {key!r} must be a str or float, got {value!r}")
         header[key] = value
     if chromaticities is not None:
         values = tuple(float(v) for v in chromaticities)
@@ -302,16 +314,22 @@ def write_exr(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, half
 
 
 def write_tiff16(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, *,
-                 srgb: bool = True) -> Path:
+                 srgb: bool = True, icc_profile: bytes | None = None,
+                 exif: dict[str, str] | None = None) -> Path:
     """Write a linear ``(3, H, W)`` image as a 16-bit RGB TIFF (deflate-compressed).
 
     Encoding: with ``srgb=True`` (default) the values are sRGB-encoded
     (:func:`demosaic.color.linear_to_srgb`), so viewers and :func:`read_image_linear` read
     them correctly; with ``srgb=False`` the linear values are stored as they are (read them
     back with :func:`read_image`, which then returns linear values). The encoded values are
-    clipped to ``[0, 1]`` and quantised as ``round(v * 65535)`` -- the only clipping. An
-    sRGB-encoded TIFF embeds an sRGB ICC profile (:func:`srgb_icc_profile`); a linear one
-    carries none yet.
+    clipped to ``[0, 1]`` and quantised as ``round(v * 65535)`` -- the only clipping.
+
+    Args:
+        icc_profile: The embedded ICC profile. Default: for sRGB primaries, LittleCMS's sRGB
+            profile (:func:`srgb_icc_profile`) when ``srgb``, else a linear-sRGB profile
+            (:func:`demosaic.io.icc.matrix_trc_profile`). Pass one built for other primaries.
+        exif: Exiv2 key -> value strings stored after writing
+            (:func:`demosaic.io.metadata.write_exif`).
 
     Returns:
         ``Path(path)``.
@@ -322,11 +340,15 @@ def write_tiff16(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, *
     enc = linear_to_srgb(arr) if srgb else arr
     q = np.rint(np.clip(np.nan_to_num(enc), 0.0, 1.0) * 65535.0).astype(np.uint16)
     desc = "sRGB-encoded (IEC 61966-2-1)" if srgb else "linear light"
-    icc = {"iccprofile": srgb_icc_profile()} if srgb else {}
+    if icc_profile is None:
+        icc_profile = srgb_icc_profile() if srgb else matrix_trc_profile(
+            SRGB_TO_XYZ, "linear", "Linear sRGB (Rec.709 primaries, D65)")
     with atomic_path(p) as tmp:
         tifffile.imwrite(tmp, np.moveaxis(q, 0, -1), photometric="rgb", compression="zlib",
                          description=f"demosaic: 16-bit {desc}", metadata=None,
-                         software="demosaic", **icc)
+                         software="demosaic", iccprofile=icc_profile)
+        if exif:
+            write_exif(tmp, exif)
     return p
 
 

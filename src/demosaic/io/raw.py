@@ -29,11 +29,10 @@ uncompressed data raises an I/O error, which becomes a :class:`RawReadError`.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -44,6 +43,7 @@ import torch
 from demosaic.cfa import Alignment, CFAPattern, align, crop_to_canonical
 from demosaic.color import normalize_multipliers, xyz_to_cam_from_rgb_cam
 from demosaic.errors import CFAError, DemosaicError, RawReadError
+from demosaic.io.metadata import CaptureMetadata, read_metadata
 
 log = logging.getLogger(__name__)
 
@@ -244,111 +244,6 @@ def visible_layout(raw: rawpy.RawPy, path: str | os.PathLike[str] = "<raw>"
 
 
 # --------------------------------------------------------------------------------------
-# Camera identity (make/model)
-# --------------------------------------------------------------------------------------
-
-
-class _IParams(ctypes.Structure):
-    """Head of LibRaw's ``libraw_iparams_t`` (stable since LibRaw 0.20)."""
-
-    _fields_ = [
-        ("guard", ctypes.c_char * 4),
-        ("make", ctypes.c_char * 64),
-        ("model", ctypes.c_char * 64),
-        ("software", ctypes.c_char * 64),
-        ("normalized_make", ctypes.c_char * 64),
-        ("normalized_model", ctypes.c_char * 64),
-        ("maker_index", ctypes.c_uint),
-        ("raw_count", ctypes.c_uint),
-        ("dng_version", ctypes.c_uint),
-        ("is_foveon", ctypes.c_uint),
-        ("colors", ctypes.c_int),
-        ("filters", ctypes.c_uint),
-        ("xtrans", (ctypes.c_char * 6) * 6),
-        ("xtrans_abs", (ctypes.c_char * 6) * 6),
-        ("cdesc", ctypes.c_char * 5),
-    ]
-
-
-_LIB: ctypes.CDLL | None | bool = None
-
-
-def _libraw_c() -> ctypes.CDLL | None:
-    """rawpy's bundled LibRaw through its C API (rawpy does not expose make/model)."""
-    global _LIB
-    if _LIB is None:
-        _LIB = False
-        folder = Path(rawpy.__file__).parent
-        for name in ("libraw_r.so", "libraw_r.dylib", "libraw_r.dll", "libraw.dll"):
-            if (folder / name).exists():
-                try:
-                    lib = ctypes.CDLL(str(folder / name))
-                    lib.libraw_init.restype = ctypes.c_void_p
-                    lib.libraw_init.argtypes = [ctypes.c_uint]
-                    lib.libraw_open_file.restype = ctypes.c_int
-                    lib.libraw_open_file.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-                    lib.libraw_get_iparams.restype = ctypes.c_void_p
-                    lib.libraw_get_iparams.argtypes = [ctypes.c_void_p]
-                    lib.libraw_close.restype = None
-                    lib.libraw_close.argtypes = [ctypes.c_void_p]
-                    _LIB = lib
-                except (OSError, AttributeError) as exc:
-                    log.debug("cannot use %s for make/model: %s", name, exc)
-                break
-    return _LIB or None
-
-
-def _identity_libraw(path: Path, colors: int, cdesc: bytes) -> tuple[str, str] | None:
-    lib = _libraw_c()
-    if lib is None:
-        return None
-    handle = lib.libraw_init(0)
-    if not handle:
-        return None
-    try:
-        if lib.libraw_open_file(handle, os.fsencode(path)) != 0:
-            return None
-        ip = _IParams.from_address(lib.libraw_get_iparams(handle))
-        # guard against a struct layout that does not match this LibRaw build
-        if ip.colors != colors or ip.cdesc[: len(cdesc)] != cdesc:
-            log.debug("LibRaw iparams layout mismatch, not using it for make/model")
-            return None
-        return ip.make.decode(errors="replace").strip(), ip.model.decode(errors="replace").strip()
-    finally:
-        lib.libraw_close(handle)
-
-
-def _identity_header(path: Path) -> tuple[str, str]:
-    """Make/model from the file header: Fujifilm RAF, or TIFF-based raws (DNG, NEF ...)."""
-    with open(path, "rb") as fh:
-        head = fh.read(64)
-    if head.startswith(b"FUJIFILMCCD-RAW"):
-        return "Fujifilm", head[28:60].split(b"\0", 1)[0].decode(errors="replace").strip()
-    try:
-        import tifffile
-
-        with tifffile.TiffFile(path) as tif:
-            tags = tif.pages.first.tags
-            make = tags.get("Make")
-            model = tags.get("Model")
-            return (str(make.value).strip() if make else "", str(model.value).strip() if model else "")
-    except Exception as exc:  # noqa: BLE001 - any parse failure means "unknown"
-        log.debug("no make/model in the header of %s: %s", path, exc)
-        return "", ""
-
-
-def camera_identity(raw: rawpy.RawPy, path: str | os.PathLike[str]) -> tuple[str, str]:
-    """``(make, model)`` of a raw file as LibRaw names them (empty strings if unknown).
-
-    rawpy does not expose them; they are read through LibRaw's C API from rawpy's bundled
-    library, falling back to the RAF or TIFF header.
-    """
-    p = Path(path)
-    found = _identity_libraw(p, raw.num_colors, raw.color_desc)
-    return found if found is not None else _identity_header(p)
-
-
-# --------------------------------------------------------------------------------------
 # RawImage
 # --------------------------------------------------------------------------------------
 
@@ -376,11 +271,13 @@ class RawImage:
         cam_to_srgb: ``(3, 3)`` white-balanced camera RGB -> linear sRGB (LibRaw ``rgb_cam``).
         black_levels: Black level per LibRaw colour index ``(R, G, B, G2)`` in raw units.
         white_level: Saturation level in raw units.
-        make, model: Camera maker and model as LibRaw names them ("" if unknown).
+        make, model: Camera maker and model as the file's EXIF (or header) spells them
+            ("" if unknown).
         visible_size: ``(H, W)`` of the visible area (= ``cfa.shape``).
         raw_size: ``(H, W)`` of the whole sensor data including masked margins.
         margins: ``(top, left)`` offset of the visible area in the sensor data.
         orientation: LibRaw ``sizes.flip``; :func:`apply_orientation` turns outputs upright.
+        metadata: The capture's EXIF (:func:`demosaic.io.metadata.read_metadata`).
     """
 
     path: Path
@@ -400,6 +297,7 @@ class RawImage:
     raw_size: tuple[int, int]
     margins: tuple[int, int]
     orientation: int
+    metadata: CaptureMetadata = field(default_factory=CaptureMetadata)
 
     @property
     def pattern(self) -> CFAPattern:
@@ -482,7 +380,7 @@ def read_raw(path: str | os.PathLike[str]) -> RawImage:
         if not np.any(xyz_to_cam):
             log.debug("%s: LibRaw has no rgb_xyz_matrix; recovering it from rgb_cam", p)
             xyz_to_cam = xyz_to_cam_from_rgb_cam(cam_to_srgb)
-        make, model = camera_identity(raw, p)
+        meta = read_metadata(p)
         image = RawImage(
             path=p,
             cfa=_readonly(cfa),
@@ -495,12 +393,13 @@ def read_raw(path: str | os.PathLike[str]) -> RawImage:
             cam_to_srgb=_readonly(cam_to_srgb),
             black_levels=tuple(float(b) for b in black4),  # type: ignore[arg-type]
             white_level=white,
-            make=make,
-            model=model,
+            make=meta.make,
+            model=meta.model,
             visible_size=(h, w),
             raw_size=(s.raw_height, s.raw_width),
             margins=(s.top_margin, s.left_margin),
             orientation=int(s.flip),
+            metadata=meta,
         )
     log.info("read %r", image)
     return image

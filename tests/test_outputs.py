@@ -177,3 +177,22 @@ def test_without_the_metadata_extra_outputs_keep_make_and_model(source: Path, tm
         header = dict(f.header())
     assert header["cameraModel"] == "X-T3" and "isoSpeed" not in header
     assert infer_file(source, tmp_path / "a.dng", model="bilinear", device="cpu").output.exists()
+
+
+def test_folder_mode_writes_linear_dngs_and_skips_done_ones(source: Path, tmp_path: Path) -> None:
+    from demosaic.cli.infer import main as infer_main
+
+    folder = tmp_path / "raws"
+    folder.mkdir()
+    for name in ("a.dng", "b.dng"):
+        (folder / name).write_bytes(source.read_bytes())
+    out = tmp_path / "out"
+    argv = [str(folder), str(out), "--model", "bilinear", "--device", "cpu", "--format", "dng",
+            "--no-progress"]
+    assert infer_main(argv) == 0
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["a.dng", "b.dng"]
+    assert meta_mod.read_metadata(out / "b.dng").present() == EXPECTED
+    before = (out / "a.dng").stat().st_mtime_ns
+    assert infer_main(argv) == 0  # done files are skipped
+    assert (out / "a.dng").stat().st_mtime_ns == before

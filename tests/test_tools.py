@@ -20,7 +20,8 @@ from demosaic.color import ACESCG_TO_XYZ, REC2020_TO_XYZ, SRGB_TO_XYZ, chromatic
 from demosaic.data.chart import colour_chart, false_colour, patch_delta_e, write_chart_dng
 from demosaic.engine.infer import infer_file
 from demosaic.io.images import read_image
-from demosaic.io.tools import PACKAGES, darktable_render, exiftool_tags, have, oiio_info
+from demosaic.io.tools import (PACKAGES, darktable_render, exiftool_tags, have, oiio_info,
+                               rawtherapee_render)
 
 pytest.importorskip("pyexiv2", reason="the metadata extra (pyexiv2) is not installed")
 
@@ -82,6 +83,18 @@ def test_oiio_reads_the_tiff_profiles(outputs: dict[str, Path]) -> None:
     assert 'profile_description: "Linear sRGB (Rec.709 primaries, D65)"' in linear
 
 
+@_needs("oiiotool")
+def test_oiio_opens_the_linear_dng_with_its_metadata(outputs: dict[str, Path]) -> None:
+    """OpenImageIO develops DNGs through LibRaw: our LinearRaw DNG opens as a 3-channel raw
+    of the chart's size with the camera's colour data and EXIF."""
+    info = oiio_info(outputs["linear.dng"])
+    assert re.search(r":\s+516 x\s+504, 3 channel, uint16 raw", info), info
+    for field in ('Model: "X-T3"', "Exif:ISOSpeedRatings: 200", "FNumber: 5.6",
+                  'Exif:LensModel: "XF35mmF1.4 R"', 'Exif:DateTimeOriginal: "2026:11:30 09:00:00"',
+                  "raw:cam_mul:", "raw:cam_xyz:"):
+        assert field in info, (field, info)
+
+
 @_needs("exiftool")
 @pytest.mark.parametrize("name", ["srgb.tif", "linear.dng"])
 def test_exiftool_reads_the_capture_metadata(outputs: dict[str, Path], name: str) -> None:
@@ -121,3 +134,23 @@ def test_darktable_develops_the_linear_dng_like_the_source(chart_dng: Path,
     de = np.array(list(patch_delta_e(a, b, chart.patches).values()))
     assert de.mean() <= 2.0, de
     assert false_colour(b, chart) < false_colour(a, chart)
+
+
+@_needs("rawtherapee-cli")
+def test_rawtherapee_develops_the_linear_dng_with_neutral_greys(outputs: dict[str, Path],
+                                                                tmp_path: Path) -> None:
+    """RawTherapee (default raw profile) reads our linear DNG's white balance and colour
+    matrix: the six grey patches come out neutral (CIE Lab chroma <= 3). (It cannot render the
+    X-Trans CFA source for a side-by-side: RawTherapee 5.9 misreads X-Trans DNGs.)"""
+    import colour
+
+    from demosaic.color import D65_XY, SRGB_TO_XYZ, srgb_to_linear
+
+    chart = colour_chart()
+    render = read_image(rawtherapee_render(outputs["linear.dng"], tmp_path / "rt.tif"))
+    assert render.shape == (*chart.rgb.shape[1:], 3)
+    greys = list(chart.patches.values())[18:]
+    for y0, x0, y1, x1 in greys:
+        mean = srgb_to_linear(render[y0:y1, x0:x1].astype(np.float64)).reshape(-1, 3).mean(0)
+        lab = colour.XYZ_to_Lab(SRGB_TO_XYZ @ mean, D65_XY)
+        assert np.hypot(lab[1], lab[2]) <= 3.0, lab

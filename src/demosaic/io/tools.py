@@ -1,8 +1,8 @@
 """Opening our outputs with the tools photographers and VFX artists use.
 
 Thin wrappers around command-line programs from Debian's packages (``darktable`` for
-``darktable-cli``, ``openimageio-tools`` for ``oiiotool``, ``libimage-exiftool-perl`` for
-``exiftool``), used by ``scripts/darktable_compare.py`` and the integration tests
+``darktable-cli``, ``rawtherapee`` for ``rawtherapee-cli``, ``openimageio-tools`` for
+``oiiotool``, ``libimage-exiftool-perl`` for ``exiftool``), used by ``scripts/darktable_compare.py`` and the integration tests
 (``tests/test_tools.py``) to check that what we write is understood by them. None of them is
 needed by the toolkit itself.
 """
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 #: Debian package of each tool.
 PACKAGES = {"darktable-cli": "darktable", "oiiotool": "openimageio-tools",
-            "exiftool": "libimage-exiftool-perl"}
+            "exiftool": "libimage-exiftool-perl", "rawtherapee-cli": "rawtherapee"}
 
 
 def have(tool: str) -> bool:
@@ -83,6 +83,27 @@ def darktable_render(source: str | os.PathLike[str], output: str | os.PathLike[s
     return out
 
 
+def rawtherapee_render(source: str | os.PathLike[str], output: str | os.PathLike[str], *,
+                       timeout: float = 300.0) -> Path:
+    """Develop ``source`` with ``rawtherapee-cli`` and its default raw profile into a 16-bit
+    sRGB TIFF ``output`` (a fresh settings folder through ``HOME``)."""
+    out = Path(output)
+    out.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="rawtherapee-") as home:
+        cmd = ["rawtherapee-cli", "-o", os.fspath(out), "-b16", "-t", "-Y", "-d", "-c",
+               os.fspath(source)]
+        env = {**os.environ, "HOME": home, "XDG_CONFIG_HOME": home, "XDG_CACHE_HOME": home}
+        try:
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
+                                  env=env, check=False)
+        except subprocess.TimeoutExpired as exc:
+            raise DemosaicError(f"rawtherapee-cli took longer than {timeout:g} s") from exc
+    if done.returncode != 0 or not out.exists():
+        raise DemosaicError(f"rawtherapee-cli failed on {source} ({done.returncode}): "
+                            f"{(done.stderr or done.stdout).strip()[-800:]}")
+    return out
+
+
 def oiio_info(path: str | os.PathLike[str]) -> str:
     """``oiiotool --info -v PATH``: what OpenImageIO reads from a file's header."""
     return _run(["oiiotool", "--info", "-v", os.fspath(path)], 60.0)
@@ -93,4 +114,4 @@ def exiftool_tags(path: str | os.PathLike[str]) -> dict[str, object]:
     return dict(json.loads(_run(["exiftool", "-j", "-G1", "-n", os.fspath(path)], 60.0))[0])
 
 
-__all__ = ["darktable_render", "DARKTABLE_WORKFLOWS", "oiio_info", "exiftool_tags", "have", "PACKAGES"]
+__all__ = ["darktable_render", "rawtherapee_render", "DARKTABLE_WORKFLOWS", "oiio_info", "exiftool_tags", "have", "PACKAGES"]

@@ -77,7 +77,7 @@ def main() -> None:
     summary = {"images": len(rows), "mean_unit": float(np.mean([r["psnr_unit"] for r in rows])),
                "mean_scaled": float(np.mean([r["psnr_scaled"] for r in rows])),
                "max_abs_diff": float(np.abs(diffs).max()), "highlights": args.highlights,
-               "model": source.info.get("description"),
+               "model": source.info_for("xtrans")["description"],
                "machine": f"{platform.machine()} {platform.processor() or ''}".strip()}
     print(json.dumps(summary, indent=1))
 

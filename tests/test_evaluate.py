@@ -168,9 +168,12 @@ def test_cli_checkpoint_attaches_results_to_its_run(tmp_path, monkeypatch):
 
 
 def test_cli_errors(tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoint_mod, "DEFAULT_CHECKPOINT", tmp_path / "missing.pt")
-    with pytest.raises(CheckpointError, match="pass ckpt=PATH"):
+    monkeypatch.setitem(checkpoint_mod.SHIPPED_CHECKPOINTS, "xtrans", tmp_path / "missing.pt")
+    monkeypatch.setitem(checkpoint_mod.SHIPPED_CHECKPOINTS, "bayer", tmp_path / "missing_b.pt")
+    with pytest.raises(CheckpointError, match="ships no xtrans model.*ckpt=PATH"):
         cli_eval.run_evaluation(_compose([]), "bundled")
+    with pytest.raises(CheckpointError, match="ships no bayer model"):
+        cli_eval.run_evaluation(_compose(["cfa=bayer_rggb"]), "bundled")
     with pytest.raises(ConfigError, match="only one of"):
         cli_eval.run_evaluation(_compose(["baseline=vng", "ckpt=x.pt"]), "bundled")
     with pytest.raises(ConfigError, match="evalset.root"):

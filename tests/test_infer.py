@@ -182,11 +182,13 @@ def test_corrupt_input_gives_clear_error_and_no_output(scene, tmp_path):
 
 
 def test_default_checkpoint_missing_or_present(monkeypatch, tmp_path, unet_ckpt):
-    monkeypatch.setattr(infer_mod, "DEFAULT_CHECKPOINT", tmp_path / "assets" / "default.pt")
-    with pytest.raises(CheckpointError, match="--checkpoint.*--model bilinear"):
+    shipped = infer_mod.SHIPPED_CHECKPOINTS
+    for family in ("xtrans", "bayer"):
+        monkeypatch.setitem(shipped, family, tmp_path / "assets" / f"{family}.pt")
+    with pytest.raises(CheckpointError, match="ships no .*checkpoint.*bilinear"):
         ModelSource(device="cpu")
-    monkeypatch.setattr(infer_mod, "DEFAULT_CHECKPOINT", unet_ckpt)
-    assert ModelSource(device="cpu").name == "unet"
+    monkeypatch.setitem(shipped, "xtrans", unet_ckpt)
+    assert ModelSource(device="cpu").info_for("xtrans")["name"] == "unet"
     with pytest.raises(ConfigError, match="not both"):
         ModelSource(unet_ckpt, "bilinear")
     with pytest.raises(ConfigError, match="extension"):

@@ -127,13 +127,14 @@ def resolve_method(cfg: dict[str, Any], device: str = "cpu") -> tuple[Any, str, 
     from demosaic.engine.checkpoint import load_checkpoint, load_model
 
     ckpt_path = cfg.get("ckpt")
-    if not ckpt_path:
-        default = checkpoints.DEFAULT_CHECKPOINT
-        if not default.is_file():
-            raise CheckpointError(
-                f"no ckpt= given and the packaged default model {default} does not exist; "
-                "pass ckpt=PATH (e.g. checkpoints/experiments/<run>/best.pt) or baseline=NAME")
-        ckpt_path = str(default)
+    if not ckpt_path:  # the shipped model of the requested CFA family
+        from demosaic.cfa import get_pattern
+
+        family = get_pattern(cfg.get("cfa") or "xtrans").family
+        try:
+            ckpt_path = str(checkpoints.shipped_checkpoint(family))
+        except CheckpointError as exc:
+            raise CheckpointError(f"no ckpt= given: {exc} (ckpt=PATH, or baseline=NAME)") from None
 
     ckpt = load_checkpoint(ckpt_path)
     model = load_model(ckpt, device=device)

@@ -25,9 +25,30 @@ from demosaic.io.atomic import atomic_path
 log = logging.getLogger(__name__)
 
 FORMAT = "demosaic-checkpoint/1"
-#: The model shipped inside the package; ``demosaic-infer`` and ``demosaic-eval`` use it when
-#: no checkpoint is given.
-DEFAULT_CHECKPOINT = Path(demosaic.__file__).parent / "assets" / "default.pt"
+_ASSETS = Path(demosaic.__file__).parent / "assets"
+#: The X-Trans model shipped inside the package.
+DEFAULT_CHECKPOINT = _ASSETS / "default.pt"
+#: The models shipped inside the package, by CFA family: ``demosaic-infer`` picks the one that
+#: matches each file's sensor, ``demosaic-eval`` the one of its ``cfa`` when no checkpoint is
+#: given.
+SHIPPED_CHECKPOINTS: dict[str, Path] = {"xtrans": DEFAULT_CHECKPOINT,
+                                        "bayer": _ASSETS / "default_bayer.pt"}
+
+
+def shipped_checkpoint(family: str) -> Path:
+    """The packaged model for CFA ``family`` (``"xtrans"`` or ``"bayer"``).
+
+    Raises:
+        CheckpointError: this installation ships none for that family (the message says what
+            to pass instead).
+    """
+    path = SHIPPED_CHECKPOINTS.get(family)
+    if path is None or not path.is_file():
+        raise CheckpointError(
+            f"this installation ships no {family} model ({path or 'none listed'} is missing); "
+            "pass a checkpoint of that CFA family (a best.pt written by demosaic-train) or use "
+            "the parameter-free bilinear model")
+    return path
 
 
 def make_checkpoint(

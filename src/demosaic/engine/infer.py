@@ -63,7 +63,13 @@ from demosaic.color import (
     normalize_multipliers,
     white_balance_mosaic,
 )
-from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, load_model
+from demosaic.engine.checkpoint import (
+    DEFAULT_CHECKPOINT,
+    SHIPPED_CHECKPOINTS,
+    load_checkpoint,
+    load_model,
+    shipped_checkpoint,
+)
 from demosaic.engine.tiling import (
     DEFAULT_TILE,
     auto_overlap,
@@ -100,11 +106,16 @@ _CHUNK_ROWS = 256
 
 
 class ModelSource:
-    """Where the demosaicker comes from: a checkpoint, the packaged default, or a built-in
+    """Where the demosaicker comes from: a checkpoint, the packaged models, or a built-in
     parameter-free model. Resolve once, then ask :meth:`for_family` per file.
 
+    Without a checkpoint the packaged model of each file's CFA family is used
+    (:data:`demosaic.engine.checkpoint.SHIPPED_CHECKPOINTS`: X-Trans and Bayer), loaded on
+    first use, so one folder may mix X-Trans and Bayer files. A checkpoint given by the user
+    must match each file's family (:class:`~demosaic.errors.CFAError` otherwise).
+
     Args:
-        checkpoint: Checkpoint ``.pt`` path; ``None`` = the packaged default (when shipped).
+        checkpoint: Checkpoint ``.pt`` path; ``None`` = the packaged model per family.
         model: A built-in model name (``"bilinear"``) instead of a checkpoint.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` ...
 
@@ -116,9 +127,9 @@ class ModelSource:
     def __init__(self, checkpoint: str | os.PathLike[str] | None = None, model: str | None = None,
                  device: str | torch.device | None = "auto") -> None:
         self.device = resolve_device(device)
-        self._builtin: dict[str, nn.Module] = {}
-        self._model: nn.Module | None = None
-        self.info: dict[str, str] = {}
+        self._models: dict[str, tuple[nn.Module, dict[str, str]]] = {}
+        self._fixed: tuple[nn.Module, dict[str, str]] | None = None
+        self._builtin: str | None = None
         if model is not None and checkpoint is not None:
             raise ConfigError(f"give either a checkpoint ({checkpoint}) or a built-in model "
                               f"({model!r}), not both")
@@ -126,49 +137,67 @@ class ModelSource:
             if model not in BUILTIN_MODELS:
                 raise ConfigError(f"unknown built-in model {model!r}; choose one of {BUILTIN_MODELS} "
                                   "or pass a trained checkpoint with --checkpoint")
-            self.name = model
-            self.info = {"model": model, "checkpoint": "", "step": "",
-                         "description": f"{model} (parameter-free built-in)"}
-            return
-        if checkpoint is None:
-            if not DEFAULT_CHECKPOINT.is_file():
-                raise CheckpointError(
-                    f"no checkpoint given and this installation ships no default model "
-                    f"({DEFAULT_CHECKPOINT} is missing); pass --checkpoint PATH (a best.pt "
-                    "written by demosaic-train) or use --model bilinear for the parameter-free "
-                    "baseline")
-            checkpoint = DEFAULT_CHECKPOINT
-        ckpt = load_checkpoint(checkpoint)
-        self._model = load_model(ckpt, device=self.device)
+            self._builtin = self.name = model
+        elif checkpoint is not None:
+            self._fixed = self._load(Path(checkpoint))
+            self.name = self._fixed[1]["name"]
+        else:
+            if not any(p.is_file() for p in SHIPPED_CHECKPOINTS.values()):
+                shipped_checkpoint("xtrans")  # raises the explanation
+            self.name = "shipped"
+
+    def _load(self, path: Path) -> tuple[nn.Module, dict[str, str]]:
+        ckpt = load_checkpoint(path)
+        module = load_model(ckpt, device=self.device)
         spec = ckpt.get("model", {})
-        self.name = str(spec.get("name", "?"))
-        self.info = {
+        name = str(spec.get("name", "?"))
+        run = f", run {ckpt['run_name']}" if ckpt.get("run_name") else ""
+        return module, {
+            "name": name,
             "model": json.dumps(spec, sort_keys=True),
-            "checkpoint": str(Path(checkpoint).name),
+            "checkpoint": path.name,
             "step": str(ckpt.get("step", "")),
             "run_name": str(ckpt.get("run_name", "")),
-            "description": f"{self.name} from {Path(checkpoint).name} (step {ckpt.get('step', '?')}"
-                           f"{', run ' + str(ckpt['run_name']) if ckpt.get('run_name') else ''})",
+            "description": f"{name} from {path.name} (step {ckpt.get('step', '?')}{run})",
         }
 
-    def for_family(self, family: str, path: Path) -> nn.Module:
-        """The model for a file whose sensor is ``family``; raises CFAError on a mismatch."""
-        if self._model is None:
-            if family not in self._builtin:
+    def _resolve(self, family: str) -> tuple[nn.Module, dict[str, str]]:
+        if family not in self._models:
+            if self._builtin is not None:
                 from demosaic.cfa import CANONICAL
                 from demosaic.models import create_model
 
-                self._builtin[family] = create_model(self.name, cfa=CANONICAL[family].name).to(
-                    self.device).eval()
-            return self._builtin[family]
-        pattern = self._model.pattern
+                module = create_model(self._builtin, cfa=CANONICAL[family].name).to(self.device).eval()
+                self._models[family] = (module, {
+                    "name": self._builtin, "model": self._builtin, "checkpoint": "", "step": "",
+                    "description": f"{self._builtin} (parameter-free built-in)"})
+            elif self._fixed is not None:
+                self._models[family] = self._fixed
+            else:
+                self._models[family] = self._load(shipped_checkpoint(family))
+        return self._models[family]
+
+    def for_family(self, family: str, path: Path) -> nn.Module:
+        """The model for a file whose sensor is ``family``.
+
+        Raises:
+            CFAError: a user checkpoint of another family.
+            CheckpointError: no packaged model for ``family``.
+        """
+        module, info = self._resolve(family)
+        pattern = module.pattern
         if pattern.family != family:
             raise CFAError(
                 f"{path}: the file has a {_family_name(family)} sensor but the model "
-                f"{self.info['description']} is for {_family_name(pattern.family)} "
+                f"{info['description']} is for {_family_name(pattern.family)} "
                 f"({pattern.name}) mosaics; pass a {_family_name(family)} checkpoint with "
                 "--checkpoint, or --model bilinear")
-        return self._model
+        return module
+
+    def info_for(self, family: str) -> dict[str, str]:
+        """What :meth:`for_family` uses for ``family``: name, spec, checkpoint, step, run and
+        a one-line description (recorded in output metadata)."""
+        return self._resolve(family)[1]
 
 
 def _family_name(family: str) -> str:
@@ -395,14 +424,15 @@ def _apply_matrix_chunked(rgb: torch.Tensor, matrix: np.ndarray | None, dtype: n
 
 
 def _metadata(raw: RawImage, source: ModelSource, settings: dict[str, Any]) -> dict[str, str]:
+    info = source.info_for(raw.family)
     return {
         "demosaic:version": demosaic.__version__,
         "demosaic:source": raw.path.name,
         "demosaic:camera": f"{raw.make} {raw.model}".strip(),
-        "demosaic:model": source.info.get("description", source.name),
-        "demosaic:modelSpec": source.info.get("model", source.name),
-        "demosaic:checkpoint": source.info.get("checkpoint", ""),
-        "demosaic:step": source.info.get("step", ""),
+        "demosaic:model": info["description"],
+        "demosaic:modelSpec": info["model"],
+        "demosaic:checkpoint": info["checkpoint"],
+        "demosaic:step": info["step"],
         "demosaic:colorSpace": settings["color_space"] + {
             "camera": "", "acescg": " linear (AP1, ACES white)"}.get(settings["color_space"],
                                                                     " linear D65"),

@@ -38,7 +38,7 @@ def main() -> None:
     from hydra import compose, initialize_config_module
 
     from demosaic.cli.train import run_training
-    from demosaic.engine.config import register_schemas
+    from demosaic.cli.train import register_schemas
 
     if args.threads:
         torch.set_num_threads(args.threads)

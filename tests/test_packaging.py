@@ -41,7 +41,7 @@ def test_wheel_ships_configs_and_composes_from_elsewhere(tmp_path):
                     str(wheel)], check=True, capture_output=True)
     code = (
         "import demosaic, hydra\n"
-        "from demosaic.engine.config import register_schemas\n"
+        "from demosaic.cli.train import register_schemas\n"
         "register_schemas()\n"
         "assert demosaic.__file__.startswith(%r), demosaic.__file__\n"
         "with hydra.initialize_config_module('demosaic.configs', version_base='1.3'):\n"

@@ -4,6 +4,7 @@ NaN guard, Ctrl-C, fine-tune errors, schema errors, freezing, EWC, multirun and 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,7 @@ from demosaic.cfa import mosaic
 from demosaic.cli.train import run_training
 from demosaic.data import DATASETS
 from demosaic.engine.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
-from demosaic.engine.config import register_schemas
+from demosaic.cli.train import register_schemas
 from demosaic.engine.trainer import TrainingDiverged, lr_factor
 from demosaic.errors import CheckpointError, ConfigError
 from demosaic.models import create_model
@@ -415,3 +416,41 @@ def test_a_resumed_time_fitted_run_keeps_its_fitted_schedule(tmp_path, monkeypat
     assert load_checkpoint(tmp_path / "ckpt" / "default" / "last.pt")["config"]["trainer"]["max_steps"] == 6
     again = run_training(compose_train([*args, "trainer.resume=true"]))
     assert again.step == 6  # not continued towards the configured 50
+
+
+def test_a_plugin_hook_adds_a_loss_term_without_touching_the_loop(tmp_path, monkeypatch):
+    """A new loss term is a hook registered by a module named in trainer.plugins."""
+    import sys
+    import types
+
+    from demosaic.engine import hooks
+
+    plugin = types.ModuleType("demosaic_test_plugin")
+    seen = []
+
+    class TVHook(hooks.Hook):
+        def loss(self, s, cfa, target, pred, loss, terms):
+            tv = (pred[..., 1:, :] - pred[..., :-1, :]).abs().mean()
+            seen.append(s.step)
+            return loss + 0.01 * tv, {**terms, "tv": tv.detach()}
+
+    def register() -> None:
+        hooks.register_hook("tv_test", order=45, plugin="demosaic_test_plugin")(lambda s: TVHook())
+
+    plugin.register = register
+    monkeypatch.setitem(sys.modules, "demosaic_test_plugin", plugin)
+    monkeypatch.setattr(hooks, "_REGISTRY", dict(hooks._REGISTRY))
+    register()
+    cfg = compose_train([*tiny(tmp_path, steps=3), *SMALL_DATA, "trainer.run_name=v0.1_tv",
+                         "trainer.plugins=[demosaic.research.hooks,demosaic_test_plugin]"])
+    result = run_training(cfg)
+    assert seen == [0, 1, 2] and result.step == 3
+    rows = [json.loads(x) for x in (tmp_path / "logs" / "metrics_v0.1_tv.jsonl").read_text().splitlines()]
+    assert any("loss/tv" in r for r in rows)
+
+
+def test_a_research_option_without_its_plugin_is_a_clear_error(tmp_path):
+    cfg = compose_train([*tiny(tmp_path), *SMALL_DATA, "trainer.plugins=[]",
+                         "trainer.curriculum.start_fraction=0.5", "trainer.curriculum.ramp_steps=2"])
+    with pytest.raises(ConfigError, match="curriculum.*trainer.plugins"):
+        run_training(cfg)

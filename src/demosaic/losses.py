@@ -74,12 +74,12 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 
 from demosaic.cfa import periodic_component
 from demosaic.color import linear_to_srgb
 from demosaic.errors import ConfigError
+from demosaic.schema import merge_into
 
 log = logging.getLogger(__name__)
 
@@ -363,12 +363,8 @@ def build_loss(cfg: Mapping[str, Any], where: str = "loss") -> CompositeLoss:
         bad = sorted(set(terms) - set(LOSSES))
         if bad:
             raise ConfigError(f"{where}.terms: unknown term(s) {bad}; valid terms: {sorted(LOSSES)}")
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(LossConfig), data)
-    except OmegaConfBaseException as exc:
-        key = getattr(exc, "full_key", None) or getattr(exc, "key", None)
-        raise ConfigError(f"{where}.{key}: {str(exc).splitlines()[0]} (expected space: str, "
-                          "terms: {name: weight}, border: int)") from None
+    merged = merge_into(LossConfig, data, where,
+                        hint="expected space: str, terms: {name: weight}, border: int")
     plain: dict[str, Any] = OmegaConf.to_container(merged, resolve=True)  # type: ignore[assignment]
     loss = CompositeLoss(plain["terms"], space=plain["space"], border=plain["border"])
     log.info("built loss %s", loss.extra_repr())

@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
 from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from demosaic.errors import ConfigError
+from demosaic.schema import merge_into
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -87,15 +87,7 @@ class Registry(Generic[T]):
         data = dict(data)
         name = data.pop("name")
         entry = self.entry(name)
-        try:
-            merged = OmegaConf.merge(OmegaConf.structured(entry.config_cls), data)
-        except OmegaConfBaseException as exc:
-            key = getattr(exc, "full_key", None) or getattr(exc, "key", None)
-            valid = [f.name for f in dataclasses.fields(entry.config_cls)]
-            raise ConfigError(
-                f"{where} ({self.kind} {name!r}): invalid key or value "
-                f"{where}.{key}: {str(exc).splitlines()[0]}. Valid keys: {valid}"
-            ) from None
+        merged = merge_into(entry.config_cls, data, where, hint=f"{self.kind} {name!r}")
         kwargs = OmegaConf.to_container(merged, resolve=True)
         return name, dict(kwargs)  # type: ignore[arg-type]
 

@@ -23,7 +23,6 @@ argument or missing folder.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -35,6 +34,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from demosaic.cli.common import report_errors, setup_logging
 from demosaic.errors import ConfigError
+from demosaic.schema import merge_into
 
 log = logging.getLogger(__name__)
 
@@ -105,11 +105,10 @@ def parse(argv: Sequence[str]) -> tuple[str, Any]:
                           "(or dataset=MODE); see demosaic-prepare --help")
     schema = MODES[mode]
     try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), OmegaConf.from_dotlist(overrides))
+        dotlist = OmegaConf.from_dotlist(overrides)
     except OmegaConfBaseException as exc:
-        valid = [f.name for f in dataclasses.fields(schema)]
-        raise ConfigError(f"demosaic-prepare {mode}: {str(exc).splitlines()[0]}. "
-                          f"Valid keys: {valid}") from None
+        raise ConfigError(f"demosaic-prepare {mode}: {str(exc).splitlines()[0]}") from None
+    merged = merge_into(schema, dotlist, f"demosaic-prepare {mode}")
     parsed = OmegaConf.to_object(merged)
     missing = [k for k in REQUIRED[mode] if getattr(parsed, k) is None]
     if missing:

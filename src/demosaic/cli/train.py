@@ -19,14 +19,21 @@ import sys
 from typing import Any
 
 import hydra
+from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from demosaic.cli.common import EXIT_INTERRUPTED, report_errors
-from demosaic.engine.config import register_schemas, validate_components
+from demosaic.engine.config import TrainSchema, validate_components
 
 log = logging.getLogger(__name__)
+
+
+def register_schemas() -> None:
+    """Register ``train_schema`` (:class:`demosaic.engine.config.TrainSchema`) in Hydra's
+    ConfigStore (idempotent). Call before composing ``configs/train.yaml``."""
+    ConfigStore.instance().store(name="train_schema", node=TrainSchema)
 
 
 def run_training(cfg: DictConfig, job_num: int | None = None) -> Any:

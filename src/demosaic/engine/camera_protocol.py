@@ -57,7 +57,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import hashlib
-import heapq
 import json
 import logging
 import math
@@ -478,10 +477,8 @@ def evaluate_camera(
     from tqdm import tqdm
 
     from demosaic.engine.evaluate import (
-        EvalResult, ImageResult, _mean, _normalise_item, _worst_window, artifact_flag,
-        method_name, set_verdicts,
+        EvalResult, ImageResult, _mean, _normalise_item, _worst_window, method_name, push_worst,
     )
-    from demosaic.metrics import PERIODIC_ARTIFACT_THRESHOLD
 
     pattern = getattr(method, "pattern", None)
     if not isinstance(pattern, CFAPattern):
@@ -489,7 +486,6 @@ def evaluate_camera(
     protocol = CameraProtocol(family=pattern.family, iso=iso, camera=camera, seed=seed,
                               max_margin=max_margin, border=border)
     protocol.check()
-    body = protocol.body()
     p = pattern.period
     crop_size = crop_size // p * p
     runner, route = make_runner(method, device, tile)
@@ -506,18 +502,7 @@ def evaluate_camera(
     for index, (img_name, rgb, extra) in enumerate(tqdm(items, desc=f"camera {label}", unit="img",
                                                        disable=not progress)):
         case = prepare_case(img_name, rgb, index, protocol, cache_dir)
-        t0 = time.perf_counter()
-        pred = runner(case)
-        dt = time.perf_counter() - t0
-        if pred.shape != case.target.shape:
-            raise DemosaicError(f"{label} returned {pred.shape} for the {case.target.shape} "
-                                f"capture of {img_name!r} ({case.dng})")
-        mat = case.srgb_matrix
-        ps, ts = to_srgb_linear(pred, mat), to_srgb_linear(case.target, mat)
-        metrics = camera_metrics(pred, case.target, ps, ts, border, p)
-        metrics["periodic_artifact_flag"] = float(artifact_flag(
-            metrics.get("periodic_artifact_score", 0.0), metrics["periodic_levels"],
-            PERIODIC_ARTIFACT_THRESHOLD))
+        metrics, ps, ts, dt = _measure_case(runner, case, label, img_name, border, p)
         h, w = case.target.shape[1:]
         total_px += h * w
         total_s += dt
@@ -531,38 +516,18 @@ def evaluate_camera(
             score, y, x = found
             windows[img_name] = [score, float(y), float(x)]
             if out_path is not None and worst_crops > 0:
-                entry = {"name": img_name, "y": y, "x": x,
-                         "truth": ts[:, y:y + crop_size, x:x + crop_size].copy(),
-                         "pred": ps[:, y:y + crop_size, x:x + crop_size].copy()}
-                if len(candidates) < worst_crops:
-                    heapq.heappush(candidates, (score, index, entry))
-                elif score > candidates[0][0]:
-                    heapq.heapreplace(candidates, (score, index, entry))
+                push_worst(candidates, worst_crops, score, index,
+                           {"name": img_name, "y": y, "x": x,
+                            "truth": ts[:, y:y + crop_size, x:x + crop_size].copy(),
+                            "pred": ps[:, y:y + crop_size, x:x + crop_size].copy()})
         log.debug("%s %s: PSNR %.3f dB (%.2f s)", label, img_name, metrics["psnr"], dt)
     if not results:
         raise ConfigError(f"evaluation set {evalset or '?'} has no images")
 
     mean = _mean([r.metrics for r in results])
     mps = total_px / total_s / 1e6 if total_s > 0 else float("nan")
-    verdicts = set_verdicts(mean, p)
-    meta = {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "device": str(device), "torch_threads": torch.get_num_threads(),
-        "versions": {"demosaic": demosaic.__version__, "torch": torch.__version__},
-        "protocol": "camera",
-        "camera_protocol": {
-            "version": PROTOCOL_VERSION, "iso": float(iso), "camera": body.name, "seed": int(seed),
-            "border": border, "max_margin": max_margin, "route": route,
-            "highlights": "libraw clip" if route == "libraw" else "none",
-            "capture": "daylight, exact as-shot WB, 14 bit, default headroom/noise",
-            "metrics": "psnr: balanced camera RGB (peak 1); others: linear sRGB via the body matrix",
-            "cache_dir": str(cache_dir),
-        },
-        "iso": float(iso), "camera": body.name, "seed": int(seed),
-        "flagged_images": [r.name for r in results if r.metrics.get("periodic_artifact_flag")],
-        "verdicts": verdicts, "worst_windows": windows, "crop_size": crop_size, "cases": cases,
-        **dict(info or {}),
-    }
+    meta = _camera_meta(protocol, route, device, cache_dir, results, mean, p, windows, crop_size,
+                        cases, info)
     result = EvalResult(label, kind, pattern.name, evalset, border, results, mean, mps, {}, [], meta,
                         str(out_path) if out_path is not None else None)
     if out_path is not None:
@@ -571,9 +536,64 @@ def evaluate_camera(
                                        zoom, out_path)
         write_camera_results(result, out_path)
     log.info("%s on %s, camera protocol (%s, ISO %g, %d images): PSNR %.3f dB (camera RGB), "
-             "sRGB PSNR %.3f dB", label, evalset or "images", body.name, float(iso), len(results),
-             mean.get("psnr", float("nan")), mean.get("psnr_srgb", float("nan")))
+             "sRGB PSNR %.3f dB", label, evalset or "images", meta["camera"], float(iso),
+             len(results), mean.get("psnr", float("nan")), mean.get("psnr_srgb", float("nan")))
     return result
+
+
+def _measure_case(runner: Any, case: CameraCase, label: str, img_name: str, border: int,
+                  period: int) -> tuple[dict[str, float], np.ndarray, np.ndarray, float]:
+    """Develop one capture (timed) and measure it.
+
+    Returns:
+        ``(metrics, prediction as linear sRGB, truth as linear sRGB, seconds)``.
+    """
+    from demosaic.engine.evaluate import artifact_flag
+    from demosaic.metrics import PERIODIC_ARTIFACT_THRESHOLD
+
+    t0 = time.perf_counter()
+    pred = runner(case)
+    dt = time.perf_counter() - t0
+    if pred.shape != case.target.shape:
+        raise DemosaicError(f"{label} returned {pred.shape} for the {case.target.shape} "
+                            f"capture of {img_name!r} ({case.dng})")
+    mat = case.srgb_matrix
+    ps, ts = to_srgb_linear(pred, mat), to_srgb_linear(case.target, mat)
+    metrics = camera_metrics(pred, case.target, ps, ts, border, period)
+    metrics["periodic_artifact_flag"] = float(artifact_flag(
+        metrics.get("periodic_artifact_score", 0.0), metrics["periodic_levels"],
+        PERIODIC_ARTIFACT_THRESHOLD))
+    return metrics, ps, ts, dt
+
+
+def _camera_meta(protocol: CameraProtocol, route: str, device: str | torch.device,
+                 cache_dir: str | os.PathLike[str], results: list[Any], mean: dict[str, float],
+                 period: int, windows: dict[str, list[float]], crop_size: int,
+                 cases: list[dict[str, Any]], info: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The ``info`` of a camera-protocol :class:`~demosaic.engine.evaluate.EvalResult`."""
+    from demosaic.engine.evaluate import set_verdicts
+
+    body = protocol.body()
+    return {
+        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "device": str(device), "torch_threads": torch.get_num_threads(),
+        "versions": {"demosaic": demosaic.__version__, "torch": torch.__version__},
+        "protocol": "camera",
+        "camera_protocol": {
+            "version": PROTOCOL_VERSION, "iso": float(protocol.iso), "camera": body.name,
+            "seed": int(protocol.seed), "border": protocol.border,
+            "max_margin": protocol.max_margin, "route": route,
+            "highlights": "libraw clip" if route == "libraw" else "none",
+            "capture": "daylight, exact as-shot WB, 14 bit, default headroom/noise",
+            "metrics": "psnr: balanced camera RGB (peak 1); others: linear sRGB via the body matrix",
+            "cache_dir": str(cache_dir),
+        },
+        "iso": float(protocol.iso), "camera": body.name, "seed": int(protocol.seed),
+        "flagged_images": [r.name for r in results if r.metrics.get("periodic_artifact_flag")],
+        "verdicts": set_verdicts(mean, period), "worst_windows": windows, "crop_size": crop_size,
+        "cases": cases,
+        **dict(info or {}),
+    }
 
 
 def _save_crops(ranked: list[tuple[float, int, dict[str, Any]]], label: str, size: int, zoom: int,

@@ -1,7 +1,8 @@
-"""Structured-config schema of the training job.
+"""Structured-config schema of the training job (plain dataclasses: no Hydra here).
 
-The schema is registered in Hydra's ConfigStore (``train_schema``) and named first in
-``configs/train.yaml``'s defaults, so the composed config is in struct mode: a misspelt
+The CLI registers the schema in Hydra's ConfigStore (``train_schema``,
+:func:`demosaic.cli.train.register_schemas`) and ``configs/train.yaml`` names it first in its
+defaults, so the composed config is in struct mode: a misspelt
 top-level or trainer key, or a value of the wrong type, fails at composition with a message
 naming the key. The ``dataset``, ``model`` and ``loss`` groups are free-form here and are
 validated key by key against their registered dataclasses (:mod:`demosaic.registry`) by
@@ -13,8 +14,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Optional
-
-from hydra.core.config_store import ConfigStore
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +120,8 @@ class TrainerConfig:
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     checkpoint_dir: str = "checkpoints/experiments"
     log_dir: str = "logs"
+    # modules imported before training so their hooks register (demosaic.engine.hooks)
+    plugins: list[str] = field(default_factory=lambda: ["demosaic.research.hooks"])
 
 
 @dataclass
@@ -132,12 +133,6 @@ class TrainSchema:
     loss: Any = None
     teacher: Optional[str] = None  # convenience key of +experiment=distill (teacher=PATH)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
-
-
-def register_schemas() -> None:
-    """Register the schemas in Hydra's ConfigStore (idempotent). Call before composing."""
-    cs = ConfigStore.instance()
-    cs.store(name="train_schema", node=TrainSchema)
 
 
 def validate_components(cfg: dict[str, Any]) -> None:

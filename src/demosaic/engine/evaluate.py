@@ -386,17 +386,8 @@ def evaluate(
     """
     from tqdm import tqdm
 
-    from demosaic.metrics import PERIODIC_ARTIFACT_THRESHOLD
-
     dev = torch.device(device)
-    if not hasattr(method, "demosaic") or not hasattr(method, "pattern"):
-        raise ConfigError(f"cannot evaluate {type(method).__name__}: it needs .pattern and .demosaic()")
-    pat = cfa_mod.get_pattern(pattern) if pattern is not None else method.pattern
-    if pat != method.pattern:
-        raise cfa_mod.CFAError(f"evaluation pattern {pat.name!r} differs from the method's "
-                               f"{method.pattern.name!r}; evaluate with the method's own CFA")
-    if border < 0:
-        raise ConfigError(f"border={border} must be >= 0")
+    pat = _check_method(method, pattern, border)
     p = pat.period
     crop_size = crop_size // p * p
     if worst_crops and crop_size < p:
@@ -410,83 +401,43 @@ def evaluate(
     results: list[ImageResult] = []
     candidates: list[tuple[float, int, dict[str, Any]]] = []  # min-heap of worst crops
     total_px, total_s = 0, 0.0
-    warm = False
     items = (_normalise_item(it, i) for i, it in enumerate(images))
     with torch.inference_mode():
         for index, (img_name, rgb, extra) in enumerate(tqdm(items, desc=f"eval {label}", unit="img",
                                                            disable=not progress)):
-            h, w = rgb.shape[1] // p * p, rgb.shape[2] // p * p
-            if h < p or w < p:
-                raise ConfigError(f"image {img_name!r} ({rgb.shape[1]}x{rgb.shape[2]}) is smaller "
-                                  f"than one CFA period")
-            truth_np = np.ascontiguousarray(rgb[:, :h, :w])
-            truth = torch.from_numpy(truth_np)
-            cfa = cfa_mod.mosaic(truth, pat).to(dev)
-            if not warm:  # first-call costs (allocators, lazy init) stay out of the timing
-                method.demosaic(cfa[..., : min(h, 8 * p), : min(w, 8 * p)])
-                warm = True
-            _sync(dev)
-            t0 = time.perf_counter()
-            pred = method.demosaic(cfa)
-            _sync(dev)
-            dt = time.perf_counter() - t0
-            pred = pred.float().cpu()
-            if pred.shape != truth.shape:
-                raise DemosaicError(f"{label} returned {tuple(pred.shape)} for a "
-                                    f"{tuple(truth.shape)} image {img_name!r}")
-            metrics = _metrics_of(pred, truth, border, p)
-            if hdr_gain > 0:
-                metrics["hdr_probe_error"], metrics["hdr_probe_ratio"] = _hdr_probe(
-                    method, truth_np, pat, hdr_gain, hdr_probe_size, border, dev)
-            metrics["periodic_levels"] = periodic_error_levels(pred.numpy(), truth_np, border, p)
-            metrics["periodic_artifact_flag"] = float(artifact_flag(
-                metrics.get("periodic_artifact_score", 0.0), metrics["periodic_levels"],
-                PERIODIC_ARTIFACT_THRESHOLD))
+            truth_np, pred_np, dt, metrics = _evaluate_image(
+                method, label, img_name, rgb, pat, border, hdr_gain, hdr_probe_size, dev,
+                warm_up=index == 0)
+            h, w = truth_np.shape[1:]
             total_px += h * w
             total_s += dt
             results.append(ImageResult(img_name, h, w, dt, metrics, extra.get("type_id"),
                                        extra.get("type_name")))
-            pred_np = pred.numpy()
             if out_path is not None and save_exr:
                 from demosaic.io.images import write_exr
 
                 write_exr(out_path / "exr" / f"{img_name}.exr", pred_np, half=False,
                           metadata={"method": label, "evalset": evalset})
             if out_path is not None and worst_crops > 0:
-                found = _worst_window(pred_np, truth_np, crop_size, border, p)
-                if found is not None:
-                    score, y, x = found
-                    entry = {"name": img_name, "y": y, "x": x, "truth_np": truth_np,
-                             "pred": pred_np[:, y:y + crop_size, x:x + crop_size].copy()}
-                    if len(candidates) < worst_crops:
-                        heapq.heappush(candidates, (score, index, entry))
-                    elif score > candidates[0][0]:
-                        heapq.heapreplace(candidates, (score, index, entry))
+                _keep_worst(candidates, worst_crops, index, img_name, pred_np, truth_np,
+                            crop_size, border, p)
     if not results:
         raise ConfigError(f"evaluation set {evalset or '?'} has no images")
 
     mean = _mean([r.metrics for r in results])
     mps = total_px / total_s / 1e6 if total_s > 0 else float("nan")
-    per_type: dict[str, dict[str, float]] = {}
-    if any(r.type_name for r in results):
-        groups: dict[str, list[dict[str, float]]] = {}
-        for r in results:
-            groups.setdefault(f"{r.type_id}_{r.type_name}", []).append(r.metrics)
-        per_type = {k: _mean(v) | {"count": float(len(v))}
-                    for k, v in sorted(groups.items(), key=lambda kv: int(kv[0].split("_")[0]))}
-    flagged = [r.name for r in results if r.metrics.get("periodic_artifact_flag")]
-    verdicts = set_verdicts(mean, p)
     meta = {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": str(dev), "torch_threads": torch.get_num_threads(),
         "versions": {"demosaic": demosaic.__version__, "torch": torch.__version__},
         "protocol": {"border": border, "mosaic": "linear light, noise-free, canonical phase",
                      "hdr_gain": hdr_gain, "hdr_probe_size": hdr_probe_size},
-        "flagged_images": flagged, "verdicts": verdicts,
+        "flagged_images": [r.name for r in results if r.metrics.get("periodic_artifact_flag")],
+        "verdicts": set_verdicts(mean, p),
         **dict(info or {}),
     }
-    result = EvalResult(label, kind, pat.name, evalset, border, results, mean, mps, per_type, [],
-                        meta, str(out_path) if out_path is not None else None)
+    result = EvalResult(label, kind, pat.name, evalset, border, results, mean, mps,
+                        _per_type(results), [], meta, str(out_path) if out_path is not None else None)
     if out_path is not None:
         if candidates:
             worst = [e for _, _, e in sorted(candidates, key=lambda c: -c[0])]
@@ -497,6 +448,93 @@ def evaluate(
              label, evalset or "images", len(results), mean.get("psnr", float("nan")),
              mean.get("psnr_srgb", float("nan")), mean.get("ssim", float("nan")), mps)
     return result
+
+
+def _check_method(method: Any, pattern: CFAPattern | str | None, border: int) -> CFAPattern:
+    """The CFA to evaluate with (the method's own); raises on a method that cannot demosaic,
+    another pattern or a negative border."""
+    if not hasattr(method, "demosaic") or not hasattr(method, "pattern"):
+        raise ConfigError(f"cannot evaluate {type(method).__name__}: it needs .pattern and .demosaic()")
+    pat = cfa_mod.get_pattern(pattern) if pattern is not None else method.pattern
+    if pat != method.pattern:
+        raise cfa_mod.CFAError(f"evaluation pattern {pat.name!r} differs from the method's "
+                               f"{method.pattern.name!r}; evaluate with the method's own CFA")
+    if border < 0:
+        raise ConfigError(f"border={border} must be >= 0")
+    return pat
+
+
+def _evaluate_image(method: Any, label: str, img_name: str, rgb: np.ndarray, pat: CFAPattern,
+                    border: int, hdr_gain: float, hdr_probe_size: int, dev: torch.device,
+                    warm_up: bool) -> tuple[np.ndarray, np.ndarray, float, dict[str, float]]:
+    """Mosaic one image (cropped to whole periods), demosaic it (timed) and measure it.
+
+    Returns:
+        ``(truth (3, h, w), prediction (3, h, w), seconds, metrics)``.
+    """
+    from demosaic.metrics import PERIODIC_ARTIFACT_THRESHOLD
+
+    p = pat.period
+    h, w = rgb.shape[1] // p * p, rgb.shape[2] // p * p
+    if h < p or w < p:
+        raise ConfigError(f"image {img_name!r} ({rgb.shape[1]}x{rgb.shape[2]}) is smaller "
+                          f"than one CFA period")
+    truth_np = np.ascontiguousarray(rgb[:, :h, :w])
+    truth = torch.from_numpy(truth_np)
+    cfa = cfa_mod.mosaic(truth, pat).to(dev)
+    if warm_up:  # first-call costs (allocators, lazy init) stay out of the timing
+        method.demosaic(cfa[..., : min(h, 8 * p), : min(w, 8 * p)])
+    _sync(dev)
+    t0 = time.perf_counter()
+    pred = method.demosaic(cfa)
+    _sync(dev)
+    dt = time.perf_counter() - t0
+    pred = pred.float().cpu()
+    if pred.shape != truth.shape:
+        raise DemosaicError(f"{label} returned {tuple(pred.shape)} for a "
+                            f"{tuple(truth.shape)} image {img_name!r}")
+    metrics = _metrics_of(pred, truth, border, p)
+    if hdr_gain > 0:
+        metrics["hdr_probe_error"], metrics["hdr_probe_ratio"] = _hdr_probe(
+            method, truth_np, pat, hdr_gain, hdr_probe_size, border, dev)
+    metrics["periodic_levels"] = periodic_error_levels(pred.numpy(), truth_np, border, p)
+    metrics["periodic_artifact_flag"] = float(artifact_flag(
+        metrics.get("periodic_artifact_score", 0.0), metrics["periodic_levels"],
+        PERIODIC_ARTIFACT_THRESHOLD))
+    return truth_np, pred.numpy(), dt, metrics
+
+
+def _keep_worst(candidates: list[tuple[float, int, dict[str, Any]]], keep: int, index: int,
+                img_name: str, pred_np: np.ndarray, truth_np: np.ndarray, crop_size: int,
+                border: int, period: int) -> None:
+    """Push this image's worst window onto the min-heap of the ``keep`` worst so far."""
+    found = _worst_window(pred_np, truth_np, crop_size, border, period)
+    if found is None:
+        return
+    score, y, x = found
+    push_worst(candidates, keep, score, index,
+               {"name": img_name, "y": y, "x": x, "truth_np": truth_np,
+                "pred": pred_np[:, y:y + crop_size, x:x + crop_size].copy()})
+
+
+def push_worst(candidates: list[tuple[float, int, dict[str, Any]]], keep: int, score: float,
+               index: int, entry: dict[str, Any]) -> None:
+    """Keep ``candidates`` a min-heap of the ``keep`` highest-scoring entries."""
+    if len(candidates) < keep:
+        heapq.heappush(candidates, (score, index, entry))
+    elif score > candidates[0][0]:
+        heapq.heapreplace(candidates, (score, index, entry))
+
+
+def _per_type(results: Sequence[ImageResult]) -> dict[str, dict[str, float]]:
+    """Mean metrics per torture type (empty for sets without types)."""
+    if not any(r.type_name for r in results):
+        return {}
+    groups: dict[str, list[dict[str, float]]] = {}
+    for r in results:
+        groups.setdefault(f"{r.type_id}_{r.type_name}", []).append(r.metrics)
+    return {k: _mean(v) | {"count": float(len(v))}
+            for k, v in sorted(groups.items(), key=lambda kv: int(kv[0].split("_")[0]))}
 
 
 def _mean(rows: Sequence[Mapping[str, float]]) -> dict[str, float]:

@@ -84,7 +84,7 @@ from demosaic.engine.highlights import (
     clip_threshold,
     raw_clip_mask,
 )
-from demosaic.errors import CFAError, CheckpointError, ConfigError, DemosaicError, RawReadError
+from demosaic.errors import CFAError, ConfigError, DemosaicError, RawReadError
 from demosaic.io.dng import FLIP_TO_TIFF_ORIENTATION, PREVIEW_SIDE, preview_image, write_linear_dng
 from demosaic.io.icc import TRANSFERS, matrix_trc_profile
 from demosaic.io.images import srgb_icc_profile, write_exr, write_tiff16

@@ -1,30 +1,28 @@
-"""The training loop: one plain function, :func:`train`, readable top to bottom.
+"""The training loop: :func:`train`, a short loop with hooks for everything optional.
 
 Inputs are plain Python values (the CLI resolves the Hydra config and calls :func:`train`).
 What it does, in order:
 
-1. set up the run folder ``<checkpoint_dir>/<run_name>/``, the text log
-   ``<log_dir>/train_<run_name>.log``, a JSONL metrics file and TensorBoard;
-2. seed every RNG, pick the device (``auto``: CUDA, then MPS, then CPU), join a
-   DistributedDataParallel group when launched by ``torchrun``;
-3. build model, datasets and loss from their registries; load ``init_from`` weights (unless
-   ``init_weights`` is false), freeze named parts, estimate the EWC Fisher diagonal; load a
-   distillation teacher (``distill.teacher``) and a patch discriminator
-   (``adversarial.weight`` > 0, with its own Adam optimizer) when configured;
-4. AdamW + linear warmup + cosine decay, gradient clipping, optional EMA, autocast on CUDA;
-   with a curriculum (``curriculum.start_fraction`` < 1) each batch is cropped, at a CFA-period
-   offset, to a side growing linearly to the full patch over ``curriculum.ramp_steps``;
-5. every ``val_every`` steps validate on full images (PSNR, SSIM, periodic-artifact score of
-   the error) and write ``best.pt``; every ``save_every`` steps write ``last.pt`` (with
-   optimizer, schedule, discriminator and RNG state, so a resumed run continues exactly);
-   every ``snapshot_every`` steps save a PNG of a fixed validation crop and log its
-   periodic-artifact score (``snapshot/periodic_artifact``), which shows when a CFA-period
-   grid appears;
-6. a non-finite loss stops the run (``TrainingDiverged``) without touching the last good
-   checkpoint (on CUDA the check runs at every log, validation and save step rather than
-   every step, so the GPU is not synchronised each step); Ctrl-C writes ``last.pt`` and
-   returns cleanly; ``max_minutes`` stops the run cleanly when its time is spent, and with
-   ``fit_steps_to_time`` the schedule is shortened after the warm-up so that it ends in time.
+1. set up the text log ``<log_dir>/train_<run_name>.log``; seed every RNG, pick the device
+   (``auto``: CUDA, then MPS, then CPU), join a DistributedDataParallel group when launched
+   by ``torchrun``;
+2. import ``trainer.plugins`` (their hooks register: :mod:`demosaic.engine.hooks`), build
+   model, datasets and loss from their registries, load ``init_from`` weights (unless
+   ``init_weights`` is false), freeze named parts, and build the hooks the config switches
+   on (:data:`TrainState.hooks`);
+3. AdamW + linear warmup + cosine decay, gradient clipping, autocast on CUDA; resume from
+   ``last.pt`` (weights, optimizer, schedule, EMA, scaler, the hooks' state and every RNG);
+4. the loop (:func:`_loop`): batch -> hooks' ``batch`` -> forward -> loss -> hooks' ``loss``
+   -> non-finite check -> update -> hooks' ``after_update`` -> hooks' ``step_end``.
+
+The hooks (each in :mod:`demosaic.engine.hooks` unless noted): EMA weights, the EWC penalty,
+the time budget (``max_minutes``, ``fit_steps_to_time``), metric logging (text, JSONL,
+TensorBoard), validation and ``best.pt``, PNG snapshots with their periodic-artifact score,
+``last.pt``; and from :mod:`demosaic.research.hooks`: the patch-size curriculum, distillation
+and the adversarial term. A non-finite loss stops the run (``TrainingDiverged``) without
+touching the last good checkpoint (on CUDA the check runs at every log, validation and save
+step rather than every step, so the GPU is not synchronised each step); Ctrl-C writes
+``last.pt`` and returns cleanly.
 
 Data order is a pure function of ``(seed, global sample index)`` (see
 :class:`StepIndexedDataset`), which is what makes resume exact, with or without workers.
@@ -54,7 +52,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from demosaic.engine.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from demosaic import tracking
 from demosaic.engine.config import TrainerConfig
+from demosaic.engine.hooks import EMA, EWCPenalty, TrainState, build_hooks, load_plugins
 from demosaic.errors import CheckpointError, ConfigError, DemosaicError
 
 log = logging.getLogger(__name__)
@@ -183,53 +183,6 @@ def lr_factor(step: int, warmup_steps: int, max_steps: int, min_lr_ratio: float)
     span = max(1, max_steps - warmup_steps)
     t = min(1.0, (step - warmup_steps) / span)
     return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
-
-
-class EMA:
-    """Exponential moving average of a model's floating-point parameters and buffers."""
-
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """``shadow = decay * shadow + (1 - decay) * current`` for floating-point tensors (one
-        fused multi-tensor kernel where the device has it), a copy for the others."""
-        state = model.state_dict()
-        floats = [k for k, v in state.items() if v.dtype.is_floating_point]
-        torch._foreach_lerp_([self.shadow[k] for k in floats], [state[k].detach() for k in floats],
-                             1.0 - self.decay)
-        for k, v in state.items():
-            if not v.dtype.is_floating_point:
-                self.shadow[k].copy_(v)
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return self.shadow
-
-    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
-        for k, v in state.items():
-            self.shadow[k].copy_(v)
-
-
-class EWCPenalty:
-    """Elastic weight consolidation towards the starting weights.
-
-    ``penalty = sum_i F_i (theta_i - theta*_i)^2`` with ``theta*`` the ``init_from`` weights
-    and ``F`` the diagonal Fisher information estimated as the mean squared gradient of the
-    training loss over a few batches at the start (the empirical Fisher of the starting model;
-    the original task's data is usually not at hand when fine-tuning). ``F`` is normalised to
-    mean 1 so ``trainer.ewc_weight`` has the same meaning for every model size.
-    """
-
-    def __init__(self, params: Mapping[str, nn.Parameter], fisher: Mapping[str, torch.Tensor]) -> None:
-        self.anchor = {k: p.detach().clone() for k, p in params.items()}
-        mean = torch.stack([f.mean() for f in fisher.values()]).mean().clamp_min(1e-20)
-        self.fisher = {k: f / mean for k, f in fisher.items()}
-
-    def __call__(self, params: Mapping[str, nn.Parameter]) -> torch.Tensor:
-        total = sum((self.fisher[k] * (p - self.anchor[k]) ** 2).sum() for k, p in params.items())
-        return total if isinstance(total, torch.Tensor) else torch.zeros(())
 
 
 class _RunClock:
@@ -397,22 +350,60 @@ def train(
 def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_dir: Path,
            log_dir: Path, device: torch.device, dist_info: DistInfo, DATASETS, MODELS,
            build_loss) -> TrainResult:
-    from demosaic import tracking
-
     seed_everything(t.seed + dist_info.rank)
     if t.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed crop sizes: pick the fastest kernels once
     log.info("run %s on %s (precision %s, world %d)", t.run_name, device, t.precision, dist_info.world_size)
+    _check_settings(t)
+    load_plugins(t.plugins)
+    s = _build_state(dataset_cfg, model_cfg, loss_cfg, t, full_config, run_dir, log_dir, device,
+                     dist_info, DATASETS, MODELS, build_loss)
+    s.hooks = build_hooks(s, {"distill": bool(t.distill.teacher),
+                              "adversarial": t.adversarial.weight != 0,
+                              "curriculum": t.curriculum.start_fraction < 1.0})
+    s.autocast, s.scaler = _autocast(device, t.precision)
+    s.optimizer = torch.optim.AdamW(s.trainable.values(), lr=t.optim.lr, betas=tuple(t.optim.betas),
+                                    weight_decay=t.optim.weight_decay)
+    s.max_steps = t.max_steps  # fit_steps_to_time may shorten it after the warm-up
+    s.scheduler = torch.optim.lr_scheduler.LambdaLR(
+        s.optimizer, lambda i: lr_factor(i, t.optim.warmup_steps, s.max_steps, t.optim.min_lr_ratio))
+    if t.resume:
+        _resume(s)
+    for hook in s.hooks:
+        hook.setup(s)
+    s.ddp_model = s.model
+    if dist_info.world_size > 1:
+        s.ddp_model = nn.parallel.DistributedDataParallel(
+            s.model, device_ids=[device.index] if device.type == "cuda" else None)
+    loader = _make_loader(s)
+    s.clock = _RunClock(t, time.perf_counter(), fitted=s.max_steps != t.max_steps)
+    _open_outputs(s)
+    interrupted = _loop(s, loader)
+    if dist_info.is_main and not interrupted:
+        _track(tracking.finish_run, t.run_name, metrics={**s.last_metrics, "best_psnr": s.best},
+               runs_dir=log_dir / "runs")
+    if dist_info.world_size > 1:
+        dist.barrier()
+    return TrainResult(t.run_name, s.step, s.best, s.best_path if s.best_path.exists() else None,
+                       s.last_path if s.last_path.exists() else None, interrupted, s.last_metrics)
 
+
+def _check_settings(t: TrainerConfig) -> None:
+    """Settings that must fail at once, before any data is read."""
     if t.max_minutes < 0:
         raise ConfigError(f"trainer.max_minutes={t.max_minutes}: use minutes > 0, or 0 for no limit")
     if t.fit_steps_to_time and t.max_minutes <= 0:
         raise ConfigError("trainer.fit_steps_to_time=true needs trainer.max_minutes > 0")
     if t.init_from and not t.resume:
-        _check_init(t)  # fail at once, before any data is read
-    # --- what to train -------------------------------------------------------------
+        _check_init(t)
+
+
+def _build_state(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_dir: Path,
+                 log_dir: Path, device: torch.device, dist_info: DistInfo, DATASETS, MODELS,
+                 build_loss) -> TrainState:
+    """Model (initialised, frozen parts), datasets and loss: what to train."""
     model_name, model_kwargs = MODELS.validate(model_cfg, where="model")
     torch.manual_seed(t.seed)  # identical initial weights on every rank
     model = MODELS.build(model_cfg, where="model").to(device)
@@ -427,264 +418,172 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
     n_params = sum(p.numel() for p in model.parameters())
     log.info("model %s %s: %.3f M parameters; train set %d items, val set %d images",
              model_name, model_kwargs, n_params / 1e6, len(train_set), len(val_set))
-
     if t.init_from and not t.resume and t.init_weights:
         _load_init(model, t)
     trainable = _apply_freeze(model, t.freeze)
-    teacher = None
-    if t.distill.teacher:
-        from demosaic.research.distill import load_teacher
+    return TrainState(t=t, device=device, dist_info=dist_info, model=model, model_name=model_name,
+                      model_kwargs=dict(model_kwargs), trainable=trainable, train_set=train_set,
+                      val_set=val_set, criterion=criterion, full_config=full_config,
+                      run_dir=run_dir, log_dir=log_dir)
 
-        if t.distill.weight < 0:
-            raise ConfigError(f"trainer.distill.weight={t.distill.weight}: must be >= 0")
-        teacher = load_teacher(t.distill.teacher, pattern, device)
-    disc, d_opt = None, None
-    if t.adversarial.weight < 0:
-        raise ConfigError(f"trainer.adversarial.weight={t.adversarial.weight}: must be >= 0 (0 disables)")
-    if t.adversarial.weight > 0:
-        from demosaic.research.adversarial import PatchDiscriminator
 
-        torch.manual_seed(t.seed + 7)
-        disc = PatchDiscriminator(t.adversarial.channels).to(device)
-        d_opt = torch.optim.Adam(disc.parameters(), lr=t.adversarial.lr, betas=(0.5, 0.999))
-        log.info("adversarial term: weight %g, patch discriminator %d parameters",
-                 t.adversarial.weight, sum(q.numel() for q in disc.parameters()))
-    if t.curriculum.start_fraction < 1.0:
-        from demosaic.research.curriculum import curriculum_size
+def _resume(s: TrainState) -> None:
+    """Continue from ``last.pt``: weights, optimizer, schedule, EMA, scaler, hooks, RNG."""
+    t = s.t
+    if not s.last_path.is_file():
+        raise CheckpointError(f"trainer.resume=true but {s.last_path} does not exist; "
+                              "start without resume (or check trainer.run_name)")
+    ckpt = load_checkpoint(s.last_path)
+    s.model.load_state_dict(ckpt["state_dict"])
+    state = ckpt["train_state"] or {}
+    s.optimizer.load_state_dict(state["optimizer"])
+    s.scheduler.load_state_dict(state["scheduler"])
+    if s.ema is not None and ckpt.get("ema_state_dict"):
+        s.ema.load_state_dict(ckpt["ema_state_dict"])
+    if s.scaler is not None and state.get("scaler"):
+        s.scaler.load_state_dict(state["scaler"])
+    for hook in s.hooks:
+        hook.load_state(s, state)
+    _set_rng_state(state["rng"])
+    s.step, s.best = int(ckpt["step"]), float(state.get("best", -math.inf))
+    log.info("resumed %s at step %d (best val PSNR %.3f dB)", s.last_path, s.step, s.best)
+    fitted = (ckpt.get("config") or {}).get("trainer", {}).get("max_steps")
+    if t.fit_steps_to_time and fitted and int(fitted) < s.max_steps:
+        # the schedule was fitted to the first invocation's time: keep its length
+        s.max_steps = int(fitted)
+        s.full_config.setdefault("trainer", {})["max_steps"] = int(fitted)
+        log.info("fit_steps_to_time: keeping the fitted max_steps %d of %s", int(fitted), s.last_path)
 
-        curriculum_size(0, 96, t.curriculum.start_fraction, t.curriculum.ramp_steps, 6)  # validates
 
-    # --- how to train --------------------------------------------------------------
-    autocast, scaler = _autocast(device, t.precision)
-    optimizer = torch.optim.AdamW(trainable.values(), lr=t.optim.lr, betas=tuple(t.optim.betas),
-                                  weight_decay=t.optim.weight_decay)
-    plan = {"max_steps": t.max_steps}  # fit_steps_to_time may shorten it after the warm-up
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: lr_factor(s, t.optim.warmup_steps, plan["max_steps"], t.optim.min_lr_ratio))
-    ema = EMA(model, t.ema_decay) if t.ema_decay > 0 else None
-    step, best = 0, -math.inf
-
-    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
-    if t.resume:
-        if not last_path.is_file():
-            raise CheckpointError(f"trainer.resume=true but {last_path} does not exist; "
-                                  "start without resume (or check trainer.run_name)")
-        ckpt = load_checkpoint(last_path)
-        model.load_state_dict(ckpt["state_dict"])
-        state = ckpt["train_state"] or {}
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        if ema is not None and ckpt.get("ema_state_dict"):
-            ema.load_state_dict(ckpt["ema_state_dict"])
-        if scaler is not None and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        if disc is not None and state.get("discriminator"):
-            disc.load_state_dict(state["discriminator"])
-            d_opt.load_state_dict(state["d_optimizer"])
-        _set_rng_state(state["rng"])
-        step, best = int(ckpt["step"]), float(state.get("best", -math.inf))
-        log.info("resumed %s at step %d (best val PSNR %.3f dB)", last_path, step, best)
-        fitted = (ckpt.get("config") or {}).get("trainer", {}).get("max_steps")
-        if t.fit_steps_to_time and fitted and int(fitted) < plan["max_steps"]:
-            # the schedule was fitted to the first invocation's time: keep its length
-            plan["max_steps"] = int(fitted)
-            full_config.setdefault("trainer", {})["max_steps"] = int(fitted)
-            log.info("fit_steps_to_time: keeping the fitted max_steps %d of %s", int(fitted), last_path)
-
-    ewc = _make_ewc(model, trainable, train_set, criterion, t, device) if t.ewc_weight > 0 else None
-
-    ddp_model: nn.Module = model
-    if dist_info.world_size > 1:
-        ddp_model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    loader: Any
+def _make_loader(s: TrainState) -> Any:
+    """Batches from the step the run is at: a DataLoader over step-indexed samples, or batches
+    synthesised on the device (``device_batches``)."""
+    t = s.t
     if t.device_batches:
         from demosaic.data.device_batches import DeviceSyntheticBatches
 
-        loader = DeviceSyntheticBatches(train_set, t.batch_size, device, seed=t.seed,
-                                        start_step=step, rank=dist_info.rank)
-    else:
-        loader = DataLoader(
-            StepIndexedDataset(train_set, t.seed), batch_size=t.batch_size,
-            sampler=GlobalIndexSampler(step, t.batch_size, dist_info), num_workers=t.num_workers,
-            pin_memory=device.type == "cuda", drop_last=True, persistent_workers=False,
-            prefetch_factor=4 if t.num_workers > 0 else None,
-        )
-    clock = _RunClock(t, time.perf_counter(), fitted=plan["max_steps"] != t.max_steps)
+        return DeviceSyntheticBatches(s.train_set, t.batch_size, s.device, seed=t.seed,
+                                      start_step=s.step, rank=s.dist_info.rank)
+    return DataLoader(
+        StepIndexedDataset(s.train_set, t.seed), batch_size=t.batch_size,
+        sampler=GlobalIndexSampler(s.step, t.batch_size, s.dist_info), num_workers=t.num_workers,
+        pin_memory=s.device.type == "cuda", drop_last=True, persistent_workers=False,
+        prefetch_factor=4 if t.num_workers > 0 else None,
+    )
 
-    # --- outputs -------------------------------------------------------------------
-    writer = None
-    if dist_info.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        _write_config(run_dir / "config.yaml", full_config)
-        from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(log_dir=str(log_dir / "tensorboard" / t.run_name), purge_step=step)
-        _track(tracking.start_run, t.run_name, config=full_config, ckpt_dir=str(run_dir),
-               log_path=str(log_dir / f"train_{t.run_name}.log"), runs_dir=log_dir / "runs")
-    metrics_file = log_dir / f"metrics_{t.run_name}.jsonl"
-    snapshot = _fixed_crop(val_set, t.snapshot_crop, model.pattern.period) if dist_info.is_main else None
+def _open_outputs(s: TrainState) -> None:
+    """Run folder, its config.yaml, TensorBoard writer and run record (main process)."""
+    if not s.is_main:
+        return
+    t = s.t
+    s.run_dir.mkdir(parents=True, exist_ok=True)
+    write_config(s.run_dir / "config.yaml", s.full_config)
+    from torch.utils.tensorboard import SummaryWriter
 
-    def save_last() -> None:
-        if not dist_info.is_main:
-            return
-        train_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                       "rng": _rng_state(), "best": best,
-                       "scaler": scaler.state_dict() if scaler is not None else None}
-        if disc is not None:
-            train_state.update(discriminator=disc.state_dict(), d_optimizer=d_opt.state_dict())
-        save_checkpoint(make_checkpoint(model, model_name, model_kwargs, cfa=pattern, config=full_config,
-                                        step=step, metrics={"best_val_psnr": best}, run_name=t.run_name,
-                                        ema_state_dict=ema.state_dict() if ema else None,
-                                        train_state=train_state), last_path)
+    s.writer = SummaryWriter(log_dir=str(s.log_dir / "tensorboard" / t.run_name), purge_step=s.step)
+    _track(tracking.start_run, t.run_name, config=s.full_config, ckpt_dir=str(s.run_dir),
+           log_path=str(s.log_dir / f"train_{t.run_name}.log"), runs_dir=s.log_dir / "runs")
 
+
+def _loop(s: TrainState, loader: Any) -> bool:
+    """Train until ``s.max_steps``; returns whether Ctrl-C stopped it (``last.pt`` saved)."""
     from tqdm import tqdm
 
-    bar = tqdm(total=plan["max_steps"], initial=step, disable=not dist_info.is_main, dynamic_ncols=True,
-               desc=t.run_name, unit="step")
-    interrupted = False
-    last_metrics: dict[str, float] = {}
-    window_t, window_n = time.perf_counter(), 0
+    s.bar = tqdm(total=s.max_steps, initial=s.step, disable=not s.is_main, dynamic_ncols=True,
+                 desc=s.t.run_name, unit="step")
     it = iter(loader)
     # on CUDA a per-step `if not isfinite(loss)` would synchronise the GPU every step: keep a
     # device-side flag and read it at the steps where something is logged or saved
-    sync_every_step = device.type != "cuda"
-    nonfinite = torch.zeros((), dtype=torch.bool, device=device)
-    model.train()
+    nonfinite = torch.zeros((), dtype=torch.bool, device=s.device)
+    s.model.train()
     try:
-        while step < plan["max_steps"]:
+        while s.step < s.max_steps:
             batch = next(it)
-            cfa = batch["cfa"].to(device, non_blocking=True)
-            target = batch["target"].to(device, non_blocking=True)
-            if t.curriculum.start_fraction < 1.0:
-                cfa, target = _curriculum_crop(cfa, target, model, t, step)
-            with autocast():
-                pred = ddp_model(cfa)
+            cfa = batch["cfa"].to(s.device, non_blocking=True)
+            target = batch["target"].to(s.device, non_blocking=True)
+            for hook in s.hooks:
+                cfa, target = hook.batch(s, cfa, target)
+            with s.autocast():
+                pred = s.ddp_model(cfa)
             pred = pred.float()
-            if teacher is not None:
-                from demosaic.research.distill import distill_loss, teacher_output
-
-                with autocast():
-                    t_out = teacher_output(teacher, cfa)
-                if t.distill.as_target:
-                    loss, terms = criterion(pred, t_out)
-                else:
-                    loss, terms = criterion(pred, target)
-                    d_term = distill_loss(pred, t_out)
-                    terms = {**terms, "distill": d_term.detach()}
-                    loss = loss + t.distill.weight * d_term
-            else:
-                loss, terms = criterion(pred, target)
-            adv_on = disc is not None and step >= t.adversarial.start_step
-            if adv_on:
-                from demosaic.losses import log_encode
-                from demosaic.research.adversarial import generator_loss
-
-                g_adv = generator_loss(disc(log_encode(pred)))
-                terms = {**terms, "adversarial": g_adv.detach()}
-                loss = loss + t.adversarial.weight * g_adv
-            if ewc is not None:
-                penalty = ewc(trainable)
-                terms = {**terms, "ewc": penalty.detach()}
-                loss = loss + t.ewc_weight * penalty
+            loss, terms = s.criterion(pred, target)
+            for hook in s.hooks:
+                loss, terms = hook.loss(s, cfa, target, pred, loss, terms)
             nonfinite |= ~torch.isfinite(loss.detach())
-            due = clock.due(step + 1, plan["max_steps"])  # covers every step a stop can happen at
-            if (sync_every_step or due) and bool(nonfinite):
-                bad = {k: float(v) for k, v in terms.items()}
-                when = f"at step {step}" if sync_every_step else f"by step {step}"
-                _track(tracking.fail_run, t.run_name, f"non-finite loss {when}: {bad}",
-                       runs_dir=log_dir / "runs")
-                raise TrainingDiverged(
-                    f"run {t.run_name}: loss is {loss.item()} {when} (terms {bad}); stopped. "
-                    f"The last good checkpoint {last_path} was kept. Lower trainer.optim.lr, "
-                    "raise trainer.optim.warmup_steps or check the data for NaN/inf.")
-            optimizer.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)
-            else:
-                loss.backward()
-            if t.optim.grad_clip > 0:
-                nn.utils.clip_grad_norm_(trainable.values(), t.optim.grad_clip)
-            if scaler is not None:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            scheduler.step()
-            if disc is not None:
-                terms = {**terms, "discriminator": _discriminator_step(disc, d_opt, pred, target)}
-            if ema is not None:
-                ema.update(model)
-            step += 1
-            window_n += cfa.shape[0] * dist_info.world_size
-            bar.update(1)
-            refit = clock.refit(step, plan["max_steps"], dist_info)
-            if refit is not None:
-                plan["max_steps"] = refit
-                bar.total = refit
-                full_config.setdefault("trainer", {})["max_steps"] = refit
-                if dist_info.is_main:
-                    _write_config(run_dir / "config.yaml", full_config)
-            if clock.out_of_time(step, dist_info):
-                log.warning("trainer.max_minutes=%g spent at step %d of %d: stopping here",
-                            t.max_minutes, step, plan["max_steps"])
-                plan["max_steps"] = step
-                full_config.setdefault("trainer", {})["stopped_by_time_at"] = step
-
-            if dist_info.is_main and (step % t.log_every == 0 or step == plan["max_steps"]):
-                now = time.perf_counter()
-                rate = window_n / max(now - window_t, 1e-9)
-                window_t, window_n = now, 0
-                scalars = {f"loss/{k}": float(v) for k, v in terms.items()}
-                scalars.update({"loss/total": loss.item(), "lr": scheduler.get_last_lr()[0],
-                                "throughput/samples_per_s": rate})
-                _log_scalars(writer, metrics_file, step, scalars)
-                bar.set_postfix(loss=f"{loss.item():.4g}", sps=f"{rate:.1f}")
-                log.info("step %6d  loss %.5f  %s  lr %.2e  %.1f samples/s", step, loss.item(),
-                         " ".join(f"{k} {float(v):.4f}" for k, v in terms.items()),
-                         scheduler.get_last_lr()[0], rate)
-
-            if step % t.val_every == 0 or step == plan["max_steps"]:
-                if dist_info.is_main:
-                    eval_model = _eval_model(model, ema)  # one EMA copy for all of validation
-                    last_metrics = validate(eval_model, val_set, device, t.val_max_images)
-                    _log_scalars(writer, metrics_file, step, {f"val/{k}": v for k, v in last_metrics.items()})
-                    log.info("step %6d  validation %s", step,
-                             " ".join(f"{k} {v:.4f}" for k, v in last_metrics.items()))
-                    _log_images(writer, eval_model, val_set, device, step)
-                    if last_metrics["psnr"] > best:
-                        best = last_metrics["psnr"]
-                        save_checkpoint(make_checkpoint(
-                            eval_model, model_name, model_kwargs, cfa=pattern,
-                            config=full_config, step=step, metrics=last_metrics, run_name=t.run_name),
-                            best_path)
-                model.train()
-            if dist_info.is_main and snapshot is not None and (step % t.snapshot_every == 0 or step == plan["max_steps"]):
-                score = _save_snapshot(_eval_model(model, ema), snapshot, device,
-                                       log_dir / "snapshots" / t.run_name / f"step_{step:07d}.png")
-                _log_scalars(writer, metrics_file, step, {"snapshot/periodic_artifact": score})
-                model.train()
-            if step % t.save_every == 0 or step == plan["max_steps"]:
-                save_last()
+            _check_finite(s, nonfinite, loss, terms)
+            _update(s, loss)
+            for hook in s.hooks:
+                terms = hook.after_update(s, pred, target, terms)
+            s.step += 1
+            s.samples += cfa.shape[0] * s.dist_info.world_size
+            s.loss, s.terms = loss, terms
+            s.bar.update(1)
+            for hook in s.hooks:
+                hook.step_end(s)
     except KeyboardInterrupt:
-        interrupted = True
-        log.warning("interrupted at step %d: saving %s", step, last_path)
-        save_last()
+        log.warning("interrupted at step %d: saving %s", s.step, s.last_path)
+        save_last(s)
+        return True
     finally:
-        bar.close()
-        if writer is not None:
-            writer.close()
+        s.bar.close()
+        for hook in s.hooks:
+            hook.close(s)
+        if s.writer is not None:
+            s.writer.close()
         del it
+    return False
 
-    if dist_info.is_main and not interrupted:
-        _track(tracking.finish_run, t.run_name, metrics={**last_metrics, "best_psnr": best},
-               runs_dir=log_dir / "runs")
-    if dist_info.world_size > 1:
-        dist.barrier()
-    return TrainResult(t.run_name, step, best, best_path if best_path.exists() else None,
-                       last_path if last_path.exists() else None, interrupted, last_metrics)
+
+def _check_finite(s: TrainState, nonfinite: torch.Tensor, loss: torch.Tensor,
+                  terms: dict[str, torch.Tensor]) -> None:
+    """Stop on a non-finite loss (on CUDA only at steps where something is logged or saved)."""
+    every_step = s.device.type != "cuda"
+    due = s.clock.due(s.step + 1, s.max_steps)  # covers every step a stop can happen at
+    if not ((every_step or due) and bool(nonfinite)):
+        return
+    bad = {k: float(v) for k, v in terms.items()}
+    when = f"at step {s.step}" if every_step else f"by step {s.step}"
+    _track(tracking.fail_run, s.t.run_name, f"non-finite loss {when}: {bad}",
+           runs_dir=s.log_dir / "runs")
+    raise TrainingDiverged(
+        f"run {s.t.run_name}: loss is {loss.item()} {when} (terms {bad}); stopped. "
+        f"The last good checkpoint {s.last_path} was kept. Lower trainer.optim.lr, "
+        "raise trainer.optim.warmup_steps or check the data for NaN/inf.")
+
+
+def _update(s: TrainState, loss: torch.Tensor) -> None:
+    """Backward, gradient clipping, optimizer and schedule step (with the fp16 scaler)."""
+    s.optimizer.zero_grad(set_to_none=True)
+    if s.scaler is not None:
+        s.scaler.scale(loss).backward()
+        s.scaler.unscale_(s.optimizer)
+    else:
+        loss.backward()
+    if s.t.optim.grad_clip > 0:
+        nn.utils.clip_grad_norm_(s.trainable.values(), s.t.optim.grad_clip)
+    if s.scaler is not None:
+        s.scaler.step(s.optimizer)
+        s.scaler.update()
+    else:
+        s.optimizer.step()
+    s.scheduler.step()
+
+
+def save_last(s: TrainState) -> None:
+    """Write ``last.pt``: weights, EMA, optimizer, schedule, scaler, RNG and the hooks' state."""
+    if not s.is_main:
+        return
+    train_state = {"optimizer": s.optimizer.state_dict(), "scheduler": s.scheduler.state_dict(),
+                   "rng": _rng_state(), "best": s.best,
+                   "scaler": s.scaler.state_dict() if s.scaler is not None else None}
+    for hook in s.hooks:
+        train_state.update(hook.state(s))
+    save_checkpoint(make_checkpoint(s.model, s.model_name, s.model_kwargs, cfa=s.pattern,
+                                    config=s.full_config, step=s.step,
+                                    metrics={"best_val_psnr": s.best}, run_name=s.t.run_name,
+                                    ema_state_dict=s.ema.state_dict() if s.ema else None,
+                                    train_state=train_state), s.last_path)
 
 
 def _track(update: Any, *args: Any, **kwargs: Any) -> None:
@@ -749,51 +648,29 @@ def _apply_freeze(model: nn.Module, prefixes: list[str]) -> dict[str, nn.Paramet
     return trainable
 
 
-def _make_ewc(model, trainable, train_set, criterion, t: TrainerConfig, device) -> EWCPenalty:
-    fisher = {k: torch.zeros_like(p) for k, p in trainable.items()}
-    loader = DataLoader(StepIndexedDataset(train_set, t.seed + 1), batch_size=t.batch_size,
+def fisher_diagonal(s: TrainState) -> dict[str, torch.Tensor]:
+    """Diagonal empirical Fisher of the trainable parameters: the mean squared gradient of the
+    training loss over ``trainer.ewc_batches`` batches (their own fixed data order)."""
+    t = s.t
+    fisher = {k: torch.zeros_like(p) for k, p in s.trainable.items()}
+    loader = DataLoader(StepIndexedDataset(s.train_set, t.seed + 1), batch_size=t.batch_size,
                         sampler=GlobalIndexSampler(0, t.batch_size, DistInfo()), num_workers=0)
     it = iter(loader)
-    model.train()
+    s.model.train()
     for _ in range(t.ewc_batches):
         batch = next(it)
-        model.zero_grad(set_to_none=True)
-        loss, _ = criterion(model(batch["cfa"].to(device)), batch["target"].to(device))
+        s.model.zero_grad(set_to_none=True)
+        loss, _ = s.criterion(s.model(batch["cfa"].to(s.device)), batch["target"].to(s.device))
         loss.backward()
-        for k, p in trainable.items():
+        for k, p in s.trainable.items():
             if p.grad is not None:
                 fisher[k] += p.grad.detach() ** 2 / t.ewc_batches
-    model.zero_grad(set_to_none=True)
+    s.model.zero_grad(set_to_none=True)
     log.info("EWC: Fisher diagonal from %d batches, weight %g", t.ewc_batches, t.ewc_weight)
-    return EWCPenalty(trainable, fisher)
+    return fisher
 
 
-def _curriculum_crop(cfa: torch.Tensor, target: torch.Tensor, model: nn.Module, t: TrainerConfig,
-                     step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Crop the batch to the curriculum's size at ``step`` (see :mod:`demosaic.research.curriculum`)."""
-    from demosaic.research.curriculum import crop_batch, curriculum_size
-
-    period = model.pattern.period
-    multiple = math.lcm(period, int(getattr(model, "size_multiple", period)))
-    full = min(cfa.shape[-2:])
-    size = curriculum_size(step, full, t.curriculum.start_fraction, t.curriculum.ramp_steps, multiple)
-    return crop_batch(cfa, target, size, period, t.seed, step)
-
-
-def _discriminator_step(disc: nn.Module, d_opt: torch.optim.Optimizer, pred: torch.Tensor,
-                        target: torch.Tensor) -> torch.Tensor:
-    """One hinge-loss update of the patch discriminator; returns its loss, detached."""
-    from demosaic.losses import log_encode
-    from demosaic.research.adversarial import discriminator_loss
-
-    d_opt.zero_grad(set_to_none=True)
-    d_loss = discriminator_loss(disc(log_encode(target.float())), disc(log_encode(pred.detach())))
-    d_loss.backward()
-    d_opt.step()
-    return d_loss.detach()
-
-
-def _eval_model(model: nn.Module, ema: EMA | None) -> nn.Module:
+def eval_model(model: nn.Module, ema: EMA | None) -> nn.Module:
     """The model to validate/save as best: a copy with EMA weights when EMA is on."""
     if ema is None:
         return model
@@ -828,7 +705,7 @@ def validate(model: nn.Module, val_set: Dataset, device: torch.device, max_image
             "periodic_artifact": float(np.mean(finite)) if finite else math.nan}
 
 
-def _fixed_crop(val_set: Dataset, size: int, period: int) -> dict[str, torch.Tensor] | None:
+def fixed_crop(val_set: Dataset, size: int, period: int) -> dict[str, torch.Tensor] | None:
     if len(val_set) == 0:
         return None
     item = val_set[0]
@@ -840,7 +717,7 @@ def _fixed_crop(val_set: Dataset, size: int, period: int) -> dict[str, torch.Ten
 
 
 @torch.no_grad()
-def _save_snapshot(model: nn.Module, crop: Mapping[str, torch.Tensor], device, path: Path) -> float:
+def save_snapshot(model: nn.Module, crop: Mapping[str, torch.Tensor], device, path: Path) -> float:
     """Write ``output | truth`` of the fixed crop as PNG; return the periodic-artifact score
     of its error (NaN for crops under 4 periods)."""
     from demosaic import metrics
@@ -859,7 +736,7 @@ def _display(x: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def _log_images(writer, model: nn.Module, val_set: Dataset, device, step: int) -> None:
+def log_images(writer, model: nn.Module, val_set: Dataset, device, step: int) -> None:
     """TensorBoard grid of mosaic | output | target | 4x error for the first validation image."""
     if writer is None or len(val_set) == 0:
         return
@@ -873,7 +750,7 @@ def _log_images(writer, model: nn.Module, val_set: Dataset, device, step: int) -
     writer.add_image("val/mosaic|output|target|error_x4", grid, step)
 
 
-def _log_scalars(writer, metrics_file: Path, step: int, scalars: Mapping[str, float]) -> None:
+def log_scalars(writer, metrics_file: Path, step: int, scalars: Mapping[str, float]) -> None:
     if writer is not None:
         for k, v in scalars.items():
             writer.add_scalar(k, v, step)
@@ -882,7 +759,7 @@ def _log_scalars(writer, metrics_file: Path, step: int, scalars: Mapping[str, fl
         fh.write(json.dumps({"step": step, **{k: float(v) for k, v in scalars.items()}}) + "\n")
 
 
-def _write_config(path: Path, config: Mapping[str, Any]) -> None:
+def write_config(path: Path, config: Mapping[str, Any]) -> None:
     from omegaconf import OmegaConf
 
     from demosaic.io.atomic import atomic_path
@@ -894,13 +771,10 @@ def _write_config(path: Path, config: Mapping[str, Any]) -> None:
 def trainer_config_from(mapping: Mapping[str, Any]) -> TrainerConfig:
     """Build a :class:`TrainerConfig` from a plain mapping, validating keys and types."""
     from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
 
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(TrainerConfig), dict(mapping))
-    except OmegaConfBaseException as exc:
-        raise ConfigError(f"trainer.{getattr(exc, 'full_key', '')}: {str(exc).splitlines()[0]}") from None
-    return OmegaConf.to_object(merged)  # type: ignore[return-value]
+    from demosaic.schema import merge_into
+
+    return OmegaConf.to_object(merge_into(TrainerConfig, dict(mapping), "trainer"))  # type: ignore[return-value]
 
 
 __all__ = ["train", "TrainResult", "TrainingDiverged", "validate", "select_device", "lr_factor",

@@ -207,6 +207,9 @@ LIBRAW_ALGORITHMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "libraw_linear": ("LINEAR", ("xtrans", "bayer")),
     "ahd": ("AHD", ("bayer",)),
     "dht": ("DHT", ("bayer",)),
+    "dcb": ("DCB", ("bayer",)),
+    "aahd": ("AAHD", ("bayer",)),
+    "ppg": ("PPG", ("bayer",)),
 }
 
 

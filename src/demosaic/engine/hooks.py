@@ -1,0 +1,431 @@
+"""The optional behaviours of the training loop, as hooks registered by name.
+
+:func:`demosaic.engine.trainer.train` runs a short loop (batch -> forward -> loss -> update)
+and calls the hooks of a :class:`TrainState` at fixed points; everything else is a hook:
+EMA weights, the EWC penalty, the time budget, metric logging, validation and ``best.pt``,
+PNG snapshots and ``last.pt``. Research behaviours (distillation, the adversarial term, the
+patch-size curriculum) live in :mod:`demosaic.research.hooks` and register themselves the same
+way when that module is imported; the trainer imports the modules named in
+``trainer.plugins`` (by default ``demosaic.research.hooks``), so the engine never imports the
+research code.
+
+A hook factory takes the :class:`TrainState` once the model, datasets and loss exist (before
+the optimizer, so a factory that draws random numbers keeps the run's RNG sequence) and
+returns a :class:`Hook`, or ``None`` when the config leaves the behaviour off. Hooks run in
+the order of their registration ``order``.
+
+Call points, per training step::
+
+    batch(cfa, target)          -> (cfa, target)      curriculum crop, teacher as target
+    forward, configured loss
+    loss(cfa, target, pred, loss, terms) -> (loss, terms)   distillation, adversarial, EWC
+    non-finite check, backward, clip, optimizer and schedule step
+    after_update(pred, target, terms) -> terms        discriminator step, EMA update
+    step += 1
+    step_end()                                        time budget, logs, validation, saves
+
+and once: ``setup`` (after a resume, before the first step), ``load_state``/``state`` (their
+part of ``last.pt``'s ``train_state``), ``close`` (after the last step).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from demosaic.engine.config import TrainerConfig
+from demosaic.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainState:
+    """Everything the loop and its hooks share. Set up by the trainer; hooks read it and may
+    change ``max_steps`` (the time budget), ``best``/``last_metrics`` (validation) and
+    ``ema``."""
+
+    t: TrainerConfig
+    device: torch.device
+    dist_info: Any
+    model: nn.Module
+    model_name: str
+    model_kwargs: dict[str, Any]
+    trainable: dict[str, nn.Parameter]
+    train_set: Dataset
+    val_set: Dataset
+    criterion: Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]
+    full_config: dict[str, Any]
+    run_dir: Path
+    log_dir: Path
+    autocast: Callable[[], Any] = field(default=lambda: None)
+    optimizer: torch.optim.Optimizer | None = None
+    scheduler: Any = None
+    scaler: Any = None
+    ema: Any = None
+    ddp_model: nn.Module | None = None
+    clock: Any = None
+    bar: Any = None
+    writer: Any = None
+    hooks: list[Hook] = field(default_factory=list)
+    step: int = 0
+    best: float = -math.inf
+    max_steps: int = 0
+    loss: torch.Tensor | None = None
+    terms: dict[str, torch.Tensor] = field(default_factory=dict)
+    samples: int = 0
+    last_metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def pattern(self) -> str:
+        """Name of the model's CFA pattern."""
+        return self.model.pattern.name
+
+    @property
+    def is_main(self) -> bool:
+        return bool(self.dist_info.is_main)
+
+    @property
+    def last_path(self) -> Path:
+        return self.run_dir / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "best.pt"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.log_dir / f"metrics_{self.t.run_name}.jsonl"
+
+    def at_end(self) -> bool:
+        return self.step >= self.max_steps
+
+    def every(self, n: int) -> bool:
+        """Whether the step just completed is a multiple of ``n`` or the last one."""
+        return self.step % n == 0 or self.at_end()
+
+
+class Hook:
+    """One optional behaviour of the loop; every call point is a no-op by default."""
+
+    def setup(self, s: TrainState) -> None:
+        """After a resume, before the first step."""
+
+    def load_state(self, s: TrainState, train_state: dict[str, Any]) -> None:
+        """Restore this hook's part of a resumed ``last.pt``."""
+
+    def state(self, s: TrainState) -> dict[str, Any]:
+        """This hook's part of ``last.pt``'s ``train_state``."""
+        return {}
+
+    def batch(self, s: TrainState, cfa: torch.Tensor, target: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        return cfa, target
+
+    def loss(self, s: TrainState, cfa: torch.Tensor, target: torch.Tensor, pred: torch.Tensor,
+             loss: torch.Tensor, terms: dict[str, torch.Tensor]
+             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return loss, terms
+
+    def after_update(self, s: TrainState, pred: torch.Tensor, target: torch.Tensor,
+                     terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return terms
+
+    def step_end(self, s: TrainState) -> None:
+        """After the step counter moved on (``s.step`` steps done)."""
+
+    def close(self, s: TrainState) -> None:
+        """After the last step (also after Ctrl-C)."""
+
+
+HookFactory = Callable[[TrainState], "Hook | None"]
+#: name -> (order, factory, module that registered it)
+_REGISTRY: dict[str, tuple[int, HookFactory, str]] = {}
+
+
+def register_hook(name: str, order: int, plugin: str | None = None
+                  ) -> Callable[[HookFactory], HookFactory]:
+    """Register a hook factory under ``name``; hooks run in ascending ``order``.
+
+    Args:
+        plugin: The module the hook belongs to (default: the factory's module). A run uses
+            the hooks of this module and of the modules in its ``trainer.plugins`` only.
+    """
+    def deco(factory: HookFactory) -> HookFactory:
+        _REGISTRY[name] = (order, factory, plugin or factory.__module__)
+        return factory
+    return deco
+
+
+def registered_hooks() -> list[str]:
+    """Names of the registered hooks, in call order."""
+    return [n for n, _ in sorted(_REGISTRY.items(), key=lambda kv: kv[1][0])]
+
+
+def load_plugins(modules: Iterable[str]) -> None:
+    """Import the modules of ``trainer.plugins`` so their hooks register."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(f"trainer.plugins: cannot import {name!r} ({exc}); remove it or "
+                              "install what it needs") from None
+
+
+def build_hooks(s: TrainState, required: dict[str, bool]) -> list[Hook]:
+    """Every registered hook the config switches on, in order.
+
+    Args:
+        required: ``{name: whether the config asks for it}`` of plugin hooks; asking for one
+            that no plugin registered is a :class:`ConfigError`.
+    """
+    allowed = {__name__, *s.t.plugins}
+    active = {n for n, (_, _, module) in _REGISTRY.items() if module in allowed}
+    missing = [n for n, on in required.items() if on and n not in active]
+    if missing:
+        raise ConfigError(f"the config asks for {', '.join(missing)}, which no module of "
+                          f"trainer.plugins={list(s.t.plugins)} registers; add "
+                          "demosaic.research.hooks to trainer.plugins")
+    hooks = []
+    for name in registered_hooks():
+        if name not in active:
+            continue
+        hook = _REGISTRY[name][1](s)
+        if hook is not None:
+            hooks.append(hook)
+    return hooks
+
+
+# --------------------------------------------------------------------------------------
+# Core hooks
+# --------------------------------------------------------------------------------------
+
+
+class EMA:
+    """Exponential moving average of a model's floating-point parameters and buffers."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """``shadow = decay * shadow + (1 - decay) * current`` for floating-point tensors (one
+        fused multi-tensor kernel where the device has it), a copy for the others."""
+        state = model.state_dict()
+        floats = [k for k, v in state.items() if v.dtype.is_floating_point]
+        torch._foreach_lerp_([self.shadow[k] for k in floats], [state[k].detach() for k in floats],
+                             1.0 - self.decay)
+        for k, v in state.items():
+            if not v.dtype.is_floating_point:
+                self.shadow[k].copy_(v)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return self.shadow
+
+    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
+        for k, v in state.items():
+            self.shadow[k].copy_(v)
+
+
+class EMAHook(Hook):
+    """``trainer.ema_decay`` > 0: EMA weights, used for validation, ``best.pt`` and saved in
+    ``last.pt``."""
+
+    def __init__(self, s: TrainState) -> None:
+        s.ema = EMA(s.model, s.t.ema_decay)
+
+    def after_update(self, s, pred, target, terms):
+        s.ema.update(s.model)
+        return terms
+
+
+@register_hook("ema", order=50)
+def _ema(s: TrainState) -> Hook | None:
+    return EMAHook(s) if s.t.ema_decay > 0 else None
+
+
+class EWCPenalty:
+    """Elastic weight consolidation towards the starting weights.
+
+    ``penalty = sum_i F_i (theta_i - theta*_i)^2`` with ``theta*`` the ``init_from`` weights
+    and ``F`` the diagonal Fisher information estimated as the mean squared gradient of the
+    training loss over a few batches at the start (the empirical Fisher of the starting model;
+    the original task's data is usually not at hand when fine-tuning). ``F`` is normalised to
+    mean 1 so ``trainer.ewc_weight`` has the same meaning for every model size.
+    """
+
+    def __init__(self, params: Mapping[str, nn.Parameter], fisher: Mapping[str, torch.Tensor]) -> None:
+        self.anchor = {k: p.detach().clone() for k, p in params.items()}
+        mean = torch.stack([f.mean() for f in fisher.values()]).mean().clamp_min(1e-20)
+        self.fisher = {k: f / mean for k, f in fisher.items()}
+
+    def __call__(self, params: Mapping[str, nn.Parameter]) -> torch.Tensor:
+        total = sum((self.fisher[k] * (p - self.anchor[k]) ** 2).sum() for k, p in params.items())
+        return total if isinstance(total, torch.Tensor) else torch.zeros(())
+
+
+class EWCHook(Hook):
+    """``trainer.ewc_weight`` > 0: the EWC penalty towards the starting weights."""
+
+    def __init__(self) -> None:
+        self.penalty: EWCPenalty | None = None
+
+    def setup(self, s: TrainState) -> None:
+        from demosaic.engine.trainer import fisher_diagonal
+
+        self.penalty = EWCPenalty(s.trainable, fisher_diagonal(s))
+
+    def loss(self, s, cfa, target, pred, loss, terms):
+        penalty = self.penalty(s.trainable)  # type: ignore[misc]
+        return loss + s.t.ewc_weight * penalty, {**terms, "ewc": penalty.detach()}
+
+
+@register_hook("ewc", order=40)
+def _ewc(s: TrainState) -> Hook | None:
+    return EWCHook() if s.t.ewc_weight > 0 else None
+
+
+class TimeBudgetHook(Hook):
+    """``trainer.max_minutes``: stop cleanly when spent; with ``fit_steps_to_time`` shorten
+    the schedule once the step rate is known."""
+
+    def step_end(self, s: TrainState) -> None:
+        refit = s.clock.refit(s.step, s.max_steps, s.dist_info)
+        if refit is not None:
+            s.max_steps = refit
+            s.bar.total = refit
+            s.full_config.setdefault("trainer", {})["max_steps"] = refit
+            if s.is_main:
+                from demosaic.engine.trainer import write_config
+
+                write_config(s.run_dir / "config.yaml", s.full_config)
+        if s.clock.out_of_time(s.step, s.dist_info):
+            log.warning("trainer.max_minutes=%g spent at step %d of %d: stopping here",
+                        s.t.max_minutes, s.step, s.max_steps)
+            s.max_steps = s.step
+            s.full_config.setdefault("trainer", {})["stopped_by_time_at"] = s.step
+
+
+@register_hook("time_budget", order=60)
+def _time_budget(s: TrainState) -> Hook | None:
+    return TimeBudgetHook() if s.t.max_minutes > 0 else None
+
+
+class MetricsHook(Hook):
+    """Every ``log_every`` steps: loss terms, learning rate and samples/s to the text log,
+    TensorBoard, the JSONL metrics file and the progress bar (main process)."""
+
+    def __init__(self) -> None:
+        self.window_t, self.window_n = time.perf_counter(), 0
+
+    def setup(self, s: TrainState) -> None:
+        self.window_t, self.window_n = time.perf_counter(), s.samples
+
+    def step_end(self, s: TrainState) -> None:
+        if not s.is_main or not s.every(s.t.log_every):
+            return
+        from demosaic.engine.trainer import log_scalars
+
+        now = time.perf_counter()
+        rate = (s.samples - self.window_n) / max(now - self.window_t, 1e-9)
+        self.window_t, self.window_n = now, s.samples
+        loss = s.loss.item()  # type: ignore[union-attr]
+        lr = s.scheduler.get_last_lr()[0]
+        scalars = {f"loss/{k}": float(v) for k, v in s.terms.items()}
+        scalars.update({"loss/total": loss, "lr": lr, "throughput/samples_per_s": rate})
+        log_scalars(s.writer, s.metrics_file, s.step, scalars)
+        s.bar.set_postfix(loss=f"{loss:.4g}", sps=f"{rate:.1f}")
+        log.info("step %6d  loss %.5f  %s  lr %.2e  %.1f samples/s", s.step, loss,
+                 " ".join(f"{k} {float(v):.4f}" for k, v in s.terms.items()), lr, rate)
+
+
+@register_hook("metrics", order=70)
+def _metrics(s: TrainState) -> Hook | None:
+    return MetricsHook()
+
+
+class ValidationHook(Hook):
+    """Every ``val_every`` steps: validate (EMA weights if on) and write ``best.pt`` when the
+    PSNR improves; log the metrics and a TensorBoard image grid."""
+
+    def step_end(self, s: TrainState) -> None:
+        if not s.every(s.t.val_every):
+            return
+        if s.is_main:
+            from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
+            from demosaic.engine.trainer import eval_model, log_images, log_scalars, validate
+
+            model = eval_model(s.model, s.ema)  # one EMA copy for all of validation
+            s.last_metrics = validate(model, s.val_set, s.device, s.t.val_max_images)
+            log_scalars(s.writer, s.metrics_file, s.step,
+                        {f"val/{k}": v for k, v in s.last_metrics.items()})
+            log.info("step %6d  validation %s", s.step,
+                     " ".join(f"{k} {v:.4f}" for k, v in s.last_metrics.items()))
+            log_images(s.writer, model, s.val_set, s.device, s.step)
+            if s.last_metrics["psnr"] > s.best:
+                s.best = s.last_metrics["psnr"]
+                save_checkpoint(make_checkpoint(
+                    model, s.model_name, s.model_kwargs, cfa=s.pattern, config=s.full_config,
+                    step=s.step, metrics=s.last_metrics, run_name=s.t.run_name), s.best_path)
+        s.model.train()
+
+
+@register_hook("validation", order=80)
+def _validation(s: TrainState) -> Hook | None:
+    return ValidationHook()
+
+
+class SnapshotHook(Hook):
+    """Every ``snapshot_every`` steps: a PNG of a fixed validation crop (output | truth) and
+    its periodic-artifact score (``snapshot/periodic_artifact``)."""
+
+    def __init__(self, crop: dict[str, torch.Tensor]) -> None:
+        self.crop = crop
+
+    def step_end(self, s: TrainState) -> None:
+        if not s.every(s.t.snapshot_every):
+            return
+        from demosaic.engine.trainer import eval_model, log_scalars, save_snapshot
+
+        score = save_snapshot(eval_model(s.model, s.ema), self.crop, s.device,
+                              s.log_dir / "snapshots" / s.t.run_name / f"step_{s.step:07d}.png")
+        log_scalars(s.writer, s.metrics_file, s.step, {"snapshot/periodic_artifact": score})
+        s.model.train()
+
+
+@register_hook("snapshots", order=90)
+def _snapshots(s: TrainState) -> Hook | None:
+    from demosaic.engine.trainer import fixed_crop
+
+    crop = fixed_crop(s.val_set, s.t.snapshot_crop, s.model.pattern.period) if s.is_main else None
+    return SnapshotHook(crop) if crop is not None else None
+
+
+class CheckpointHook(Hook):
+    """Every ``save_every`` steps: ``last.pt`` with everything a resume needs."""
+
+    def step_end(self, s: TrainState) -> None:
+        if s.every(s.t.save_every):
+            from demosaic.engine.trainer import save_last
+
+            save_last(s)
+
+
+@register_hook("checkpoints", order=100)
+def _checkpoints(s: TrainState) -> Hook | None:
+    return CheckpointHook()
+
+
+__all__ = ["TrainState", "Hook", "register_hook", "registered_hooks", "build_hooks",
+           "load_plugins", "EMA", "EWCPenalty"]

@@ -116,6 +116,7 @@ def bench_speed(model: Any, size: tuple[int, int], repeat: int, folder: Path) ->
     import torch
 
     from demosaic.engine.tiling import DEFAULT_TILE, auto_overlap, tiled_demosaic
+    from demosaic.io.libraw import libraw_params
     from demosaic.io.raw import read_raw
 
     h, w = size
@@ -132,13 +133,10 @@ def bench_speed(model: Any, size: tuple[int, int], repeat: int, folder: Path) ->
         ours.append(t2 - t0)
         ours_net.append(t2 - t1)
         del rgb, raw
-        for algo, store in ((rawpy.DemosaicAlgorithm.AHD, libraw_m3),
-                            (rawpy.DemosaicAlgorithm.LINEAR, libraw_lin)):
+        for algo, store in (("AHD", libraw_m3), ("LINEAR", libraw_lin)):
             t0 = time.perf_counter()
             with rawpy.imread(str(dng)) as r:
-                out = r.postprocess(demosaic_algorithm=algo, output_bps=16, gamma=(1, 1),
-                                    no_auto_bright=True, use_camera_wb=False,
-                                    user_wb=[1.0, 1.0, 1.0, 1.0], output_color=rawpy.ColorSpace.raw)
+                out = r.postprocess(params=libraw_params(algo))
             store.append(time.perf_counter() - t0)
             assert out.shape[:2] == (h, w), out.shape
             del out

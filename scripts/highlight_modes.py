@@ -33,10 +33,10 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    import rawpy
     from PIL import Image, ImageDraw
 
     from demosaic import cfa
+    from demosaic.io.libraw import libraw_params
     from demosaic.camera import CameraSimConfig, body_by_name, simulate_capture
     from demosaic.color import linear_to_srgb
     from demosaic.data.common import SAMPLES_DIR
@@ -71,11 +71,7 @@ def main() -> None:
             panels.append(read_exr(out)[0])
             labels.append(f"--highlights {mode}")
         with open_raw(dng) as raw:
-            lib = raw.postprocess(rawpy.Params(
-                demosaic_algorithm=rawpy.DemosaicAlgorithm.DHT, use_camera_wb=True,
-                output_color=rawpy.ColorSpace.sRGB, gamma=(1.0, 1.0), no_auto_bright=True,
-                output_bps=16, adjust_maximum_thr=0.0, highlight_mode=rawpy.HighlightMode.Clip,
-                user_flip=0))
+            lib = raw.postprocess(libraw_params("DHT", white_balance="camera", output="srgb"))
         panels.append(lib.astype(np.float32).transpose(2, 0, 1) / 65535.0)
         labels.append("LibRaw clip (Markesteijn)")
     rows = []

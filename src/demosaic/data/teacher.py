@@ -73,17 +73,9 @@ def effective_algorithm(requested: str, family: str) -> str:
 
 
 def _params(requested: str, multipliers: np.ndarray):  # -> rawpy.Params
-    import rawpy
+    from demosaic.io.libraw import libraw_params
 
-    m = [float(v) for v in multipliers]
-    return rawpy.Params(
-        demosaic_algorithm=rawpy.DemosaicAlgorithm[ALGORITHMS[requested]],
-        output_color=rawpy.ColorSpace.raw, output_bps=16, gamma=(1.0, 1.0),
-        no_auto_bright=True, use_camera_wb=False, use_auto_wb=False,
-        user_wb=[m[0], m[1], m[2], m[1]],
-        adjust_maximum_thr=0.0, highlight_mode=rawpy.HighlightMode.Clip, user_flip=0,
-        half_size=False, four_color_rgb=False, median_filter_passes=0,
-    )
+    return libraw_params(ALGORITHMS[requested], white_balance=[float(v) for v in multipliers[:3]])
 
 
 def _postprocess(path: Path, requested: str, multipliers: np.ndarray) -> np.ndarray:

@@ -292,20 +292,6 @@ def prepare_case(name: str, rgb: np.ndarray, index: int, protocol: CameraProtoco
 # --------------------------------------------------------------------------------------
 
 
-def libraw_params(algorithm: str) -> Any:
-    """rawpy parameters of the LibRaw baselines under the camera protocol (``algorithm``: a
-    ``rawpy.DemosaicAlgorithm`` member name such as ``"AHD"``)."""
-    import rawpy
-
-    return rawpy.Params(
-        demosaic_algorithm=getattr(rawpy.DemosaicAlgorithm, algorithm),
-        output_color=rawpy.ColorSpace.raw, use_camera_wb=True, use_auto_wb=False,
-        no_auto_bright=True, gamma=(1.0, 1.0), output_bps=16, adjust_maximum_thr=0.0,
-        highlight_mode=rawpy.HighlightMode.Clip, user_flip=0, bright=1.0,
-        half_size=False, four_color_rgb=False, median_filter_passes=0,
-    )
-
-
 def libraw_develop(path: str | os.PathLike[str], algorithm: str, size: tuple[int, int] | None = None
                    ) -> np.ndarray:
     """LibRaw's demosaic of a raw file as balanced camera RGB ``(3, H, W)`` float32.
@@ -323,13 +309,12 @@ def libraw_develop(path: str | os.PathLike[str], algorithm: str, size: tuple[int
     Raises:
         RawReadError: LibRaw fails; DemosaicError: output smaller than ``size``.
     """
+    from demosaic.io.libraw import libraw_params, libraw_single_thread
     from demosaic.io.raw import open_raw
-    from demosaic.models.baselines import libraw_single_thread
 
-    libraw_single_thread()
-    with open_raw(path) as raw:
+    with libraw_single_thread(), open_raw(path) as raw:
         mult = normalize_multipliers(list(raw.camera_whitebalance)[:3])
-        rgb = raw.postprocess(params=libraw_params(algorithm))
+        rgb = raw.postprocess(params=libraw_params(algorithm, white_balance="camera"))
     out = rgb.transpose(2, 0, 1).astype(np.float32) * np.float32(float(mult.min()) / 65535.0)
     if size is not None:
         h, w = size
@@ -636,6 +621,6 @@ def write_camera_results(result: Any, out_dir: str | os.PathLike[str]) -> tuple[
 
 __all__ = ["CameraCase", "CameraProtocol", "DEFAULT_BODIES", "DEFAULT_ISO", "LIBRAW_MIN_SIDE",
            "PROTOCOL_VERSION", "camera_metrics", "capture_rng", "evaluate_camera", "geometry",
-           "libraw_develop", "libraw_params", "make_runner", "prepare_case",
+           "libraw_develop", "make_runner", "prepare_case",
            "render_camera_markdown", "safe_name", "sim_config", "to_srgb_linear",
            "write_camera_results"]

@@ -57,8 +57,6 @@ string from the canonical phase, ``RGGB``); the functions work in any value rang
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import glob
 import functools
 import logging
 import tempfile
@@ -73,6 +71,7 @@ import torch
 from demosaic import cfa as cfa_mod
 from demosaic.cfa import CFAPattern, get_pattern
 from demosaic.errors import CFAError, ConfigError, DemosaicError
+from demosaic.io.libraw import libraw_params, libraw_single_thread
 from demosaic.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -155,50 +154,6 @@ class _Baseline:
 # LibRaw (rawpy)
 # --------------------------------------------------------------------------------------
 
-_OMP_HANDLE: Any = None
-_OMP_SEARCHED = False
-
-
-def _libraw_openmp() -> Any:
-    """The OpenMP runtime rawpy's LibRaw uses (a private copy in wheels), or ``None``."""
-    global _OMP_HANDLE, _OMP_SEARCHED
-    if _OMP_SEARCHED:
-        return _OMP_HANDLE
-    _OMP_SEARCHED = True
-    import rawpy
-
-    base = Path(rawpy.__file__).resolve().parent
-    patterns = [str(base.parent / "rawpy.libs" / "libgomp*.so*"), str(base / ".dylibs" / "libomp*.dylib"),
-                str(base / "libgomp*.so*"), str(base.parent / "rawpy.libs" / "libomp*")]
-    candidates = [p for pat in patterns for p in sorted(glob.glob(pat))]
-    with contextlib.suppress(OSError):
-        maps = Path("/proc/self/maps").read_text()
-        candidates += sorted({line.split()[-1] for line in maps.splitlines()
-                              if "rawpy" in line and ("libgomp" in line or "libomp" in line)})
-    for path in candidates:
-        with contextlib.suppress(OSError, AttributeError):
-            lib = ctypes.CDLL(path)
-            lib.omp_set_num_threads.argtypes = [ctypes.c_int]
-            _OMP_HANDLE = lib
-            log.debug("LibRaw OpenMP runtime: %s", path)
-            return lib
-    if getattr(rawpy, "flags", {}).get("OPENMP"):
-        log.warning("rawpy is built with OpenMP but its runtime was not found; LibRaw may run "
-                    "multi-threaded. Set OMP_NUM_THREADS=1 before starting Python for "
-                    "reproducible baseline outputs")
-    return None
-
-
-def libraw_single_thread() -> bool:
-    """Ask LibRaw's OpenMP runtime for one thread (for the calling thread's next calls).
-    Returns whether the runtime was found (always harmless to call)."""
-    lib = _libraw_openmp()
-    if lib is None:
-        return False
-    lib.omp_set_num_threads(1)
-    return True
-
-
 #: LibRaw algorithm per baseline name: (rawpy DemosaicAlgorithm member, families).
 LIBRAW_ALGORITHMS: dict[str, tuple[str, tuple[str, ...]]] = {
     "markesteijn3": ("AHD", ("xtrans",)),  # user_qual 3 -> Markesteijn 3-pass on X-Trans
@@ -238,15 +193,7 @@ class LibRawBaseline(_Baseline):
         self.check_scale = check_scale
 
     def _params(self) -> Any:
-        import rawpy
-
-        return rawpy.Params(
-            demosaic_algorithm=getattr(rawpy.DemosaicAlgorithm, self.algorithm),
-            output_color=rawpy.ColorSpace.raw, user_wb=[1.0, 1.0, 1.0, 1.0],
-            no_auto_bright=True, gamma=(1.0, 1.0), output_bps=16, adjust_maximum_thr=0.0,
-            highlight_mode=rawpy.HighlightMode.Clip, user_flip=0, bright=1.0,
-            use_camera_wb=False, use_auto_wb=False,
-        )
+        return libraw_params(self.algorithm, white_balance=(1.0, 1.0, 1.0))
 
     def run(self, cfa: np.ndarray) -> np.ndarray:
         import rawpy
@@ -261,9 +208,8 @@ class LibRawBaseline(_Baseline):
         peak = float(np.max(big)) if big.size else 1.0
         scale = max(1.0, peak)
         code = np.clip(np.rint(big / scale * 65535.0), 0, 65535).astype(np.uint16)
-        if self.single_thread:
-            libraw_single_thread()
-        with tempfile.TemporaryDirectory(prefix="demosaic-libraw-") as tmp:
+        threads = libraw_single_thread() if self.single_thread else contextlib.nullcontext()
+        with tempfile.TemporaryDirectory(prefix="demosaic-libraw-") as tmp, threads:
             path = Path(tmp) / "mosaic.dng"
             write_dng(path, code, self.pattern, white_level=65535, black_level=0)
             try:
@@ -516,5 +462,5 @@ def default_baselines(cfa: str) -> list[str]:
 
 __all__ = ["BASELINES", "BaselineError", "Demosaicker", "LibRawBaseline", "DemosaicNetBaseline",
            "ColourDemosaicingBaseline", "build_method", "method_names", "default_baselines",
-           "phase_extend", "check_sampled_scale", "libraw_single_thread", "LIBRAW_ALGORITHMS",
+           "phase_extend", "check_sampled_scale", "LIBRAW_ALGORITHMS",
            "COLOUR_METHODS"]

@@ -46,3 +46,27 @@ def test_no_function_is_longer_than_120_lines() -> None:
             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
             and n.end_lineno - n.lineno + 1 > MAX_FUNCTION_LINES]
     assert long == []
+
+
+def test_one_device_choice_for_every_command(monkeypatch) -> None:
+    """Training, evaluation and inference resolve devices with the same function: ``auto``
+    picks CUDA, then MPS, then CPU, and a missing device names its setting."""
+    import pytest
+    import torch
+
+    from demosaic.cli.evaluate import _device
+    from demosaic.devices import resolve_device
+    from demosaic.engine.tiling import resolve_device as tiling_device
+    from demosaic.engine.trainer import select_device
+    from demosaic.errors import ConfigError
+
+    assert tiling_device is resolve_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert select_device("auto").type == _device("auto") == resolve_device(None).type == "mps"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert select_device("auto") == torch.device("cpu") and _device("auto") == "cpu"
+    with pytest.raises(ConfigError, match="trainer.device=cuda:1 but CUDA"):
+        select_device("cuda:1")
+    with pytest.raises(ConfigError, match="device='gpu0' is not a torch device"):
+        resolve_device("gpu0")

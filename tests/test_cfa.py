@@ -167,3 +167,30 @@ def test_periodic_component_is_the_centred_phase_mean_for_numpy_and_torch():
     assert isinstance(out, torch.Tensor) and out.shape == (1, 3, 6, 6)
     np.testing.assert_allclose(out[0].numpy(), expected, atol=1e-12)
     assert np.abs(cfa.periodic_component(np.full((3, 12, 12), 2.0), 6)).max() == 0
+
+
+def test_one_same_phase_extension_for_every_padding() -> None:
+    """period_pad (bottom/right), pad_to_canonical (top/left) and the LibRaw paddings all go
+    through phase_extend: every added pixel has the colour of its position."""
+    import numpy as np
+    import torch
+
+    from demosaic import cfa as C
+    from demosaic.engine.tiling import pad_to_canonical
+
+    for pattern in (C.XTRANS, C.BAYER_RGGB):
+        p = pattern.period
+        colours = np.tile(pattern.array, (3, 4)).astype(np.float32)  # a mosaic of its colours
+        for top, bottom, left, right in ((0, 5, 0, 7), (3, 0, 1, 0), (p, p, p, p)):
+            out = C.phase_extend(colours, p, top, bottom, left, right)
+            expect = np.tile(pattern.shifted(-top % p, -left % p), (8, 8))[:out.shape[0], :out.shape[1]]
+            assert np.array_equal(out, expect)
+            assert torch.equal(C.phase_extend(torch.from_numpy(colours), p, top, bottom, left, right),
+                               torch.from_numpy(out))
+        padded, _ = C.period_pad(torch.from_numpy(colours), pattern, 4 * p)
+        assert torch.equal(padded, C.phase_extend(torch.from_numpy(colours), p, bottom=padded.shape[0] - colours.shape[0],
+                                                  right=padded.shape[1] - colours.shape[1]))
+        observed = pattern.shifted(1, 1)
+        shifted = np.tile(observed, (3, 4)).astype(np.float32)
+        canon, (a, b) = pad_to_canonical(shifted, C.align(observed))
+        assert np.array_equal(canon.numpy()[: 2 * p, : 2 * p], np.tile(pattern.array, (2, 2)))

@@ -352,10 +352,41 @@ def transform_mosaic(cfa: ArrayT, pattern: CFAPattern | str, k_rot: int, flip: b
     return crop_to_canonical(transform_image(cfa, k_rot, flip), al), al
 
 
+def same_phase_index(n: int, before: int, after: int, period: int) -> np.ndarray:
+    """Indices for positions ``-before .. n+after-1`` of an axis of length ``n >= period``:
+    each outside position maps to the nearest inside position of the same phase
+    (``i mod period``), so an array gathered with them stays a valid mosaic of its layout,
+    shifted by ``before``. The one same-phase extension every padding here uses."""
+    idx = np.arange(-before, n + after)
+    low = idx < 0
+    idx[low] = idx[low] + period * (-(idx[low] // period))
+    high = idx >= n
+    idx[high] = (n - 1) - ((n - 1 - idx[high]) % period)
+    return idx
+
+
+def phase_extend(arr: ArrayT, period: int, top: int = 0, bottom: int = 0, left: int = 0,
+                 right: int = 0) -> ArrayT:
+    """Extend ``(..., H, W)`` (numpy or torch, ``H, W >= period``) on each side by copying
+    the nearest pixel of the same CFA phase (:func:`same_phase_index`). A mosaic stays a
+    valid mosaic of the same layout, shifted by ``(top, left)``."""
+    h, w = arr.shape[-2], arr.shape[-1]
+    if h < period or w < period:
+        raise CFAError(f"mosaic of {h}x{w} px is smaller than one CFA period ({period} px)")
+    rows = same_phase_index(h, top, bottom, period)
+    cols = same_phase_index(w, left, right, period)
+    if isinstance(arr, torch.Tensor):
+        r = torch.from_numpy(rows).to(arr.device)
+        c = torch.from_numpy(cols).to(arr.device)
+        return arr.index_select(-2, r).index_select(-1, c)
+    return np.ascontiguousarray(arr[..., rows, :][..., cols])
+
+
 def period_pad(cfa: ArrayT, pattern: CFAPattern | str, multiple: int) -> tuple[ArrayT, tuple[int, int]]:
     """Pad the bottom/right of a mosaic or image ``(..., H, W)`` to multiples of ``multiple``
     without breaking the CFA: padded rows/columns copy the nearest inside row/column of the
-    same phase (a whole period back), so the padded array is still a valid mosaic.
+    same phase (a whole period back, :func:`phase_extend`), so the padded array is still a
+    valid mosaic.
 
     ``multiple`` must be a multiple of the period. Returns the padded array and the
     original ``(H, W)``, to crop outputs back.
@@ -369,19 +400,4 @@ def period_pad(cfa: ArrayT, pattern: CFAPattern | str, multiple: int) -> tuple[A
     ph, pw = -h % multiple, -w % multiple
     if ph == 0 and pw == 0:
         return cfa, (h, w)
-    rows = _same_phase_index(h, ph, p)
-    cols = _same_phase_index(w, pw, p)
-    if isinstance(cfa, torch.Tensor):
-        r = torch.from_numpy(rows).to(cfa.device)
-        c = torch.from_numpy(cols).to(cfa.device)
-        return cfa.index_select(-2, r).index_select(-1, c), (h, w)
-    return np.ascontiguousarray(cfa[..., rows, :][..., cols]), (h, w)
-
-
-def _same_phase_index(n: int, pad: int, p: int) -> np.ndarray:
-    """Indices ``0..n+pad-1`` where each index ``i >= n`` maps to the largest ``j < n`` with
-    ``j % p == i % p`` (mirror-free, phase-preserving edge extension)."""
-    idx = np.arange(n + pad)
-    beyond = idx >= n
-    idx[beyond] = (n - 1) - ((n - 1 - idx[beyond]) % p)
-    return idx
+    return phase_extend(cfa, p, bottom=ph, right=pw), (h, w)

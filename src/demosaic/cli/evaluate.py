@@ -86,13 +86,10 @@ def register_schemas() -> None:
 
 
 def _device(name: str) -> str:
-    import torch
+    """``device=``: :func:`demosaic.devices.resolve_device`, as a string."""
+    from demosaic.devices import resolve_device
 
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name} but CUDA is not available; use device=auto or cpu")
-    return name
+    return str(resolve_device(name, key="device"))
 
 
 def resolve_method(cfg: dict[str, Any], device: str = "cpu") -> tuple[Any, str, str, dict[str, Any]]:

@@ -164,15 +164,6 @@ def box_downsample(img: np.ndarray, factor: int) -> np.ndarray:
     return acc
 
 
-def period_pad_index(n: int, size: int, period: int) -> np.ndarray:
-    """Indices ``0..size-1`` into an axis of length ``n``: indices ``>= n`` map to the last
-    inside index of the same phase (whole periods back), keeping a mosaic valid."""
-    idx = np.arange(size)
-    beyond = idx >= n
-    idx[beyond] = (n - 1) - ((n - 1 - idx[beyond]) % period)
-    return idx
-
-
 def make_sample(target: np.ndarray, pattern: CFAPattern, cfa: np.ndarray | None = None) -> Sample:
     """Build the sample dict from a ``(3, H, W)`` target (and optionally a given mosaic).
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from demosaic.cfa import tile_layout
 from demosaic.color import normalize_multipliers
-from demosaic.data.common import period_pad_index
+from demosaic.cfa import phase_extend
 from demosaic.errors import ConfigError, RawReadError
 from demosaic.io.raw import RawImage
 
@@ -93,11 +93,9 @@ def _padded_dng(raw: RawImage, height: int, width: int, folder: Path) -> Path:
     black 0 and white 65535, in the file's own layout. Returns its path."""
     from demosaic.io.dng import write_dng
 
-    period = 6 if raw.family == "xtrans" else 2
+    period = raw.pattern.period
     h, w = raw.cfa.shape
-    rows = period_pad_index(h, height, period)
-    cols = period_pad_index(w, width, period)
-    padded = raw.cfa[rows][:, cols]
+    padded = phase_extend(np.asarray(raw.cfa), period, bottom=height - h, right=width - w)
     path = folder / "padded.dng"
     write_dng(path, np.clip(padded, 0.0, 1.0), np.asarray(raw.layout)[:period, :period],
               black_level=0, white_level=65535)

@@ -235,7 +235,7 @@ def prepare_case(name: str, rgb: np.ndarray, index: int, protocol: CameraProtoco
         :class:`CameraCase`.
     """
     from demosaic.io.dng import write_dng
-    from demosaic.models.baselines import phase_extend
+    from demosaic.cfa import phase_extend
 
     arr = np.ascontiguousarray(np.asarray(rgb, dtype=np.float32))
     if arr.ndim != 3 or arr.shape[0] != 3:

@@ -37,7 +37,9 @@ import torch
 from torch import nn
 
 from demosaic import cfa as cfa_mod
+from demosaic.devices import resolve_device
 from demosaic.errors import CFAError, ConfigError
+
 
 log = logging.getLogger(__name__)
 
@@ -137,30 +139,6 @@ def _as_mosaic(cfa: torch.Tensor | np.ndarray) -> torch.Tensor:
         raise CFAError(f"tiled_demosaic expects a mosaic of shape (H, W), (1, H, W) or "
                        f"(1, 1, H, W), got {tuple(t.shape)}")
     return t.to(torch.float32)
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """``"auto"``/``None`` -> CUDA, else MPS, else CPU; other values as given."""
-    if device is None or str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f"device {device!r} is not a torch device ({exc}); use auto, cpu, "
-                          "cuda, cuda:0 or mps") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} requested but CUDA is not available; use "
-                          "--device cpu or auto")
-    if dev.type == "mps" and not (getattr(torch.backends, "mps", None)
-                                  and torch.backends.mps.is_available()):
-        raise ConfigError(f"device {device!r} requested but MPS is not available; use "
-                          "--device cpu or auto")
-    return dev
 
 
 def receptive_field(model: nn.Module, max_size: int = 3072) -> int | None:
@@ -339,6 +317,4 @@ def pad_to_canonical(cfa: torch.Tensor | np.ndarray, alignment: cfa_mod.Alignmen
     a, b = (p - alignment.dy) % p, (p - alignment.dx) % p
     if a == 0 and b == 0:
         return t, (0, 0)
-    rows = torch.cat([torch.arange(p - a, p), torch.arange(h)]) if a else torch.arange(h)
-    cols = torch.cat([torch.arange(p - b, p), torch.arange(w)]) if b else torch.arange(w)
-    return t.index_select(0, rows).index_select(1, cols), (a, b)
+    return cfa_mod.phase_extend(t, p, top=a, left=b), (a, b)

@@ -53,6 +53,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from demosaic.engine.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from demosaic import tracking
+from demosaic.devices import resolve_device
 from demosaic.engine.config import TrainerConfig
 from demosaic.engine.hooks import EMA, EWCPenalty, TrainState, build_hooks, load_plugins
 from demosaic.errors import CheckpointError, ConfigError, DemosaicError
@@ -70,19 +71,8 @@ class TrainingDiverged(DemosaicError):
 
 
 def select_device(name: str) -> torch.device:
-    """``auto`` picks CUDA, then MPS, then CPU; an explicit device that is absent is an error."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device={name} but CUDA is not available; use trainer.device=auto or cpu")
-    if dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"trainer.device={name} but MPS is not available; use trainer.device=auto or cpu")
-    return dev
+    """``trainer.device``: :func:`demosaic.devices.resolve_device`."""
+    return resolve_device(name, key="trainer.device")
 
 
 def seed_everything(seed: int) -> None:

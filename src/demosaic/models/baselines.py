@@ -69,7 +69,7 @@ import numpy as np
 import torch
 
 from demosaic import cfa as cfa_mod
-from demosaic.cfa import CFAPattern, get_pattern
+from demosaic.cfa import CFAPattern, get_pattern, phase_extend
 from demosaic.errors import CFAError, ConfigError, DemosaicError
 from demosaic.io.libraw import libraw_params, libraw_single_thread
 from demosaic.registry import Registry
@@ -92,30 +92,6 @@ class BaselineError(DemosaicError):
 
 #: name -> (config dataclass, factory) of every baseline.
 BASELINES: Registry[Any] = Registry("baseline")
-
-
-def _phase_index(n: int, before: int, after: int, period: int) -> np.ndarray:
-    """Indices for positions ``-before .. n+after-1`` of an axis of length ``n >= period``:
-    outside positions map to the nearest inside position of the same phase (``i mod p``)."""
-    idx = np.arange(-before, n + after)
-    low = idx < 0
-    idx[low] = idx[low] + period * (-(idx[low] // period))
-    high = idx >= n
-    idx[high] = (n - 1) - ((n - 1 - idx[high]) % period)
-    return idx
-
-
-def phase_extend(arr: np.ndarray, period: int, top: int = 0, bottom: int = 0, left: int = 0,
-                 right: int = 0) -> np.ndarray:
-    """Extend ``(..., H, W)`` on each side by copying the nearest pixel of the same CFA phase
-    (``H, W >= period``). A mosaic stays a valid mosaic of the same layout, shifted by
-    ``(top, left)``."""
-    h, w = arr.shape[-2:]
-    if h < period or w < period:
-        raise CFAError(f"mosaic of {h}x{w} px is smaller than one CFA period ({period} px)")
-    rows = _phase_index(h, top, bottom, period)
-    cols = _phase_index(w, left, right, period)
-    return np.ascontiguousarray(arr[..., rows, :][..., cols])
 
 
 class _Baseline:

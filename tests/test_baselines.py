@@ -97,6 +97,7 @@ def test_colour_demosaicing_bayer(photo):
 
 @pytest.mark.parametrize("pattern", ["xtrans", "bayer_rggb"])
 def test_demosaicnet_protocol(photo, pattern):
+    pytest.importorskip("demosaicnet", reason="the baselines extra (demosaicnet) is not installed")
     truth = np.ascontiguousarray(photo[:, 204:264, 108:168])  # small: the network is slow on CPU
     cfa = cfa_mod.mosaic(torch.from_numpy(truth), pattern)
     net = B.build_method("demosaicnet", pattern)

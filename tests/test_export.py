@@ -8,10 +8,11 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-import onnx
-import onnxruntime as ort
 import pytest
 import torch
+
+onnx = pytest.importorskip("onnx", reason="the export extra (onnx, onnxruntime) is not installed")
+ort = pytest.importorskip("onnxruntime", reason="the export extra (onnxruntime) is not installed")
 
 from demosaic.cli.export import main as export_main
 from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint

@@ -200,3 +200,26 @@ def test_compute_all() -> None:
     assert res["false_colour"] < 0.01  # a grey linear offset: small chroma change after sRGB encoding
     same = M.compute_all(torch.from_numpy(truth), torch.from_numpy(truth))
     assert same["psnr"] == math.inf and same["ssim"] == pytest.approx(1.0) and same["periodic_artifact"] == 0.0
+
+
+def test_ssim_metric_and_loss_agree_with_scikit_image() -> None:
+    """One SSIM: the reported metric (numpy in, float) and the loss term's index (torch) are
+    the same computation, and both equal scikit-image's gaussian SSIM (sigma 1.5, population
+    covariance, data range 1), channel-averaged."""
+    import numpy as np
+    import torch
+
+    structural_similarity = pytest.importorskip(
+        "skimage.metrics", reason="scikit-image (test extra) is not installed").structural_similarity
+    from demosaic import losses, metrics
+
+    rng = np.random.default_rng(11)
+    x = rng.random((3, 40, 52))
+    y = np.clip(x + 0.15 * rng.standard_normal(x.shape), 0, 1)
+    ref = structural_similarity(x, y, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
+                                data_range=1.0, channel_axis=0)
+    metric = metrics.ssim(x, y, border=0, space="linear")
+    loss_index = losses.ssim_index(torch.from_numpy(x)[None], torch.from_numpy(y)[None]).item()
+    assert metric == pytest.approx(ref, abs=1e-9)
+    assert loss_index == pytest.approx(ref, abs=1e-9)
+    assert losses.ssim(torch.from_numpy(x)[None], torch.from_numpy(y)[None]).item() == pytest.approx(1 - ref, abs=1e-9)

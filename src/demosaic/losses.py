@@ -79,18 +79,13 @@ from torch import nn
 from demosaic.cfa import periodic_component
 from demosaic.color import linear_to_srgb
 from demosaic.errors import ConfigError
+from demosaic.metrics import SSIM_WINDOW, _ssim_maps, _window_size, ssim_index
 from demosaic.schema import merge_into
 
 log = logging.getLogger(__name__)
 
 #: Compression strength of the ``log`` loss space.
 LOG_MU = 16.0
-#: SSIM gaussian window side and standard deviation.
-SSIM_WINDOW = 11
-SSIM_SIGMA = 1.5
-#: SSIM stabilisers for data range 1.0 (see the module docstring).
-SSIM_C1 = 0.01**2
-SSIM_C2 = 0.03**2
 #: MS-SSIM scale weights (Wang et al. 2003), finest scale first.
 MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
@@ -141,46 +136,6 @@ def chroma(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") ->
     d = pred - target
     diff = torch.stack([d[:, 0] - d[:, 1], d[:, 2] - d[:, 1]], dim=1)
     return _reduce(diff.abs().mean(dim=(1, 2, 3)), reduction)
-
-
-def _gaussian_window(size: int, sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    x = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
-    g = torch.exp(-(x**2) / (2 * sigma**2))
-    return g / g.sum()
-
-
-def _window_size(h: int, w: int) -> int:
-    size = min(SSIM_WINDOW, h, w)
-    return size if size % 2 else size - 1
-
-
-def _filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Separable 'valid' gaussian filter of ``(N, C, H, W)`` per channel."""
-    c = x.shape[1]
-    k = g.numel()
-    x = F.conv2d(x, g.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
-    return F.conv2d(x, g.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
-
-
-def _ssim_maps(pred: torch.Tensor, target: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """SSIM and contrast-structure maps ``(N, C, H - size + 1, W - size + 1)``."""
-    g = _gaussian_window(size, SSIM_SIGMA, pred.device, pred.dtype)
-    mu_p, mu_t = _filter(pred, g), _filter(target, g)
-    var_p = _filter(pred * pred, g) - mu_p**2
-    var_t = _filter(target * target, g) - mu_t**2
-    cov = _filter(pred * target, g) - mu_p * mu_t
-    cs = (2 * cov + SSIM_C2) / (var_p + var_t + SSIM_C2)
-    lum = (2 * mu_p * mu_t + SSIM_C1) / (mu_p**2 + mu_t**2 + SSIM_C1)
-    return lum * cs, cs
-
-
-def ssim_index(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM per sample, ``(N,)``: gaussian window 11 (sigma 1.5), valid region, C1/C2
-    for data range 1. Equals 1 for identical inputs."""
-    _check(pred, target)
-    size = _window_size(pred.shape[-2], pred.shape[-1])
-    s, _ = _ssim_maps(pred, target, size)
-    return s.mean(dim=(1, 2, 3))
 
 
 def msssim_index(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from demosaic.color import linear_to_srgb
 
@@ -39,9 +40,16 @@ LUMA = np.array([0.2126, 0.7152, 0.0722])
 #: (linear) to the bilinear output scores 3.6-86 (median about 20). The score of a given
 #: pattern grows with its energy relative to the rest of the error and with the image size.
 PERIODIC_ARTIFACT_THRESHOLD = 5.0
+#: Pixels excluded on every side by the reported metrics (demosaic-eval, the camera protocol)
+#: and by the validation that selects ``best.pt``, so selection and reports agree.
+REPORT_BORDER = 12
 
-_SSIM_C1 = 0.01**2
-_SSIM_C2 = 0.03**2
+#: SSIM gaussian window side and standard deviation (Wang et al. 2004).
+SSIM_WINDOW = 11
+SSIM_SIGMA = 1.5
+#: SSIM stabilisers for data range 1.0.
+SSIM_C1 = 0.01**2
+SSIM_C2 = 0.03**2
 
 
 def _np(x: Any) -> np.ndarray:
@@ -98,22 +106,51 @@ def psnr_srgb(pred: Any, target: Any, border: int = 12) -> float:
 # --------------------------------------------------------------------------------------
 
 
-def _gauss(size: int, sigma: float = 1.5) -> np.ndarray:
-    x = np.arange(size) - (size - 1) / 2
-    g = np.exp(-(x**2) / (2 * sigma**2))
+def _gaussian_window(size: int, sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    x = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
     return g / g.sum()
 
 
-def _filter_valid(x: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """Separable 'valid' filter over the last two axes (shifted slices, no scipy)."""
-    k = g.size
-    h, w = x.shape[-2:]
-    rows = sum(g[i] * x[..., :, i:i + w - k + 1] for i in range(k))
-    return sum(g[i] * rows[..., i:i + h - k + 1, :] for i in range(k))
+def _window_size(h: int, w: int) -> int:
+    size = min(SSIM_WINDOW, h, w)
+    return size if size % 2 else size - 1
+
+
+def _filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+    """Separable 'valid' gaussian filter of ``(N, C, H, W)`` per channel."""
+    c = x.shape[1]
+    k = g.numel()
+    x = F.conv2d(x, g.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
+    return F.conv2d(x, g.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
+
+
+def _ssim_maps(pred: torch.Tensor, target: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """SSIM and contrast-structure maps ``(N, C, H - size + 1, W - size + 1)``."""
+    g = _gaussian_window(size, SSIM_SIGMA, pred.device, pred.dtype)
+    mu_p, mu_t = _filter(pred, g), _filter(target, g)
+    var_p = _filter(pred * pred, g) - mu_p**2
+    var_t = _filter(target * target, g) - mu_t**2
+    cov = _filter(pred * target, g) - mu_p * mu_t
+    cs = (2 * cov + SSIM_C2) / (var_p + var_t + SSIM_C2)
+    lum = (2 * mu_p * mu_t + SSIM_C1) / (mu_p**2 + mu_t**2 + SSIM_C1)
+    return lum * cs, cs
+
+
+def ssim_index(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean SSIM per sample, ``(N,)``: gaussian window 11 (sigma 1.5), valid region, C1/C2
+    for data range 1. Equals 1 for identical inputs. Inputs ``(N, C, H, W)`` of one shape."""
+    if pred.shape != target.shape or pred.ndim != 4:
+        raise ValueError(f"ssim_index needs two (N, C, H, W) tensors of one shape, got "
+                         f"{tuple(pred.shape)} and {tuple(target.shape)}")
+    size = _window_size(pred.shape[-2], pred.shape[-1])
+    s, _ = _ssim_maps(pred, target, size)
+    return s.mean(dim=(1, 2, 3))
 
 
 def ssim(pred: Any, target: Any, border: int = 12, space: str = "srgb") -> float:
-    """Mean SSIM (gaussian window 11, sigma 1.5, valid region, averaged over channels).
+    """Mean SSIM (gaussian window 11, sigma 1.5, valid region, averaged over channels): the
+    same computation as the ``ssim`` loss term (:func:`ssim_index`, in float64 here).
 
     Args:
         space: ``"srgb"`` (default): both images clipped to [0, 1] and sRGB-encoded, data
@@ -125,16 +162,8 @@ def ssim(pred: Any, target: Any, border: int = 12, space: str = "srgb") -> float
         p, t = _srgb01(p), _srgb01(t)
     elif space != "linear":
         raise ValueError(f"ssim space must be 'srgb' or 'linear', got {space!r}")
-    size = min(11, p.shape[-2], p.shape[-1])
-    size -= 1 - size % 2
-    g = _gauss(size)
-    mu_p, mu_t = _filter_valid(p, g), _filter_valid(t, g)
-    var_p = _filter_valid(p * p, g) - mu_p**2
-    var_t = _filter_valid(t * t, g) - mu_t**2
-    cov = _filter_valid(p * t, g) - mu_p * mu_t
-    s = ((2 * mu_p * mu_t + _SSIM_C1) * (2 * cov + _SSIM_C2)) / (
-        (mu_p**2 + mu_t**2 + _SSIM_C1) * (var_p + var_t + _SSIM_C2))
-    return float(np.mean(s))
+    as_t = [torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))[None] for a in (p, t)]
+    return float(ssim_index(*as_t)[0])
 
 
 # --------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ files) or read from a folder written by :func:`export_torture`
 
 from __future__ import annotations
 
+import colorsys
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
@@ -303,13 +304,8 @@ RENDERERS: tuple[Callable[[np.random.Generator, int], Field], ...] = (
 
 
 def _hsv_to_rgb(h: float, s: float, v: float) -> np.ndarray:
-    """One HSV colour (h in turns) to sRGB-encoded RGB ``(3,)`` in ``[0, 1]``."""
-    h = (h % 1.0) * 6.0
-    i = int(h) % 6
-    f = h - int(h)
-    p, q, t = v * (1 - s), v * (1 - s * f), v * (1 - s * (1 - f))
-    return np.array([(v, t, p), (q, v, p), (p, v, t), (p, q, v), (t, p, v), (v, p, q)][i],
-                    dtype=np.float64)
+    """One HSV colour (h in turns) to sRGB-encoded RGB ``(3,)`` in ``[0, 1]`` (``colorsys``)."""
+    return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), dtype=np.float64)
 
 
 def pick_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]:

@@ -674,9 +674,10 @@ def eval_model(model: nn.Module, ema: EMA | None) -> nn.Module:
 @torch.no_grad()
 def validate(model: nn.Module, val_set: Dataset, device: torch.device, max_images: int = 0
              ) -> dict[str, float]:
-    """Mean PSNR (linear, 6 px border), SSIM and periodic-artifact score of the error
+    """Mean PSNR (linear), SSIM and periodic-artifact score of the error
     (:func:`demosaic.metrics.periodic_artifact_score` at the CFA period; NaN for images too
-    small to measure it) of ``model`` over full validation images."""
+    small to measure it) of ``model`` over full validation images, all without
+    :data:`demosaic.metrics.REPORT_BORDER` px on each side: the border reports use."""
     from demosaic import metrics
 
     model.eval()
@@ -686,9 +687,10 @@ def validate(model: nn.Module, val_set: Dataset, device: torch.device, max_image
     for i in range(n):
         item = val_set[i]
         pred = model.demosaic(item["cfa"][None].to(device))[0].float().cpu()
-        psnrs.append(float(metrics.psnr(pred, item["target"], border=6)))
-        ssims.append(float(metrics.ssim(pred, item["target"], border=6)))
-        err = (pred - item["target"])[..., 6:-6, 6:-6]
+        b = metrics.REPORT_BORDER
+        psnrs.append(float(metrics.psnr(pred, item["target"], border=b)))
+        ssims.append(float(metrics.ssim(pred, item["target"], border=b)))
+        err = (pred - item["target"])[..., b:-b, b:-b]
         periodic.append(float(metrics.periodic_artifact_score(err, period=period)))
     finite = [v for v in periodic if math.isfinite(v)]
     return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),

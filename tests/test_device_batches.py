@@ -162,3 +162,40 @@ def test_camera_simulation_on_the_device_matches_the_dataset_and_the_formula(tmp
     out = DeviceSyntheticBatches(mixed, 200, "cpu", seed=2).batch()
     exact = (out["cfa"] == (out["target"] * out["mask"]).sum(1, keepdim=True)).flatten(1).all(1)
     assert 60 < int(exact.sum()) < 140
+
+
+def test_numpy_and_torch_twins_draw_from_the_same_distributions(tmp_path, rng):
+    """The per-item dataset (numpy) and the device batches (torch) use different generators,
+    so their samples differ; their distributions must not. Two-sample Kolmogorov-Smirnov
+    tests on per-sample statistics: exposure (log mean of the clean target), chroma (mean
+    distance from grey), highlights (peak) and mosaic noise (residual spread)."""
+    from scipy.stats import ks_2samp
+
+    files = _sources(tmp_path, rng, sizes=((48, 60), (54, 54), (60, 48)))
+    kw = dict(patch_size=12, samples_per_epoch=600, exposure_range=(0.5, 2.0),
+              saturation_prob=1.0, saturation_range=(0.5, 2.0), highlight_prob=0.3,
+              highlight_gain=(1.5, 8.0), noise=True, noise_shot=(1e-4, 1e-2),
+              noise_read=(1e-4, 5e-3))
+    ds = _dataset(files, **kw)
+    items = [ds[i] for i in range(600)]
+    np_target = torch.stack([torch.as_tensor(it["target"]) for it in items])
+    np_cfa = torch.stack([torch.as_tensor(it["cfa"]) for it in items])
+    batches = DeviceSyntheticBatches(_dataset(files, **kw), 100, "cpu", seed=3)
+    dev = [next(batches) for _ in range(6)]
+    dev_target = torch.cat([b["target"] for b in dev])
+    dev_cfa = torch.cat([b["cfa"] for b in dev])
+    mask = dev[0]["mask"][:1]
+
+    def stats(target: torch.Tensor, mosaic: torch.Tensor) -> dict[str, np.ndarray]:
+        grey = target.mean(1, keepdim=True)
+        clean = (target * mask).sum(1, keepdim=True)
+        return {"exposure": target.clamp(max=1.0).mean((1, 2, 3)).log().numpy(),
+                "chroma": ((target - grey).abs().mean((1, 2, 3)) / grey.mean((1, 2, 3))).log().numpy(),
+                "peak": target.amax((1, 2, 3)).numpy(),
+                "noise": (mosaic - clean).std((1, 2, 3)).numpy()}
+
+    a, b = stats(np_target, np_cfa), stats(dev_target, dev_cfa)
+    for key in a:
+        result = ks_2samp(a[key], b[key])
+        assert result.pvalue > 1e-3, (key, result)
+    assert abs(float(np.mean(a["peak"] > 1.0)) - float(np.mean(b["peak"] > 1.0))) < 0.08

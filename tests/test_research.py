@@ -186,6 +186,7 @@ def test_adversarial_run_resumes_exactly(tmp_path, monkeypatch):
 
 
 def test_cfa_statistics_plots_and_detects_a_phase_bias(tmp_path):
+    pytest.importorskip("matplotlib", reason="the plots extra (matplotlib) is not installed")
     from demosaic.research.cfa_stats import compare_cfa_statistics, summary_table
 
     synthetic = build_dataset({"name": "synthetic", "patch_size": 48, "augment": False,

@@ -152,14 +152,13 @@ def replace_section(doc: Path, section: str) -> None:
 def _checkpoint_method(path: str, cfa_name: str, device: str) -> tuple[torch.nn.Module, str]:
     """A trained checkpoint as a method; ``default`` is the model shipped in the package."""
     from demosaic.cfa import get_pattern
-    from demosaic.engine.checkpoint import load_model
-    from demosaic.engine.infer import DEFAULT_CHECKPOINT
+    from demosaic.engine.methods import resolve_method
 
-    ckpt = DEFAULT_CHECKPOINT if path == "default" else Path(path)
-    model = load_model(ckpt, device=device)
+    m = resolve_method(checkpoint=None if path == "default" else path, cfa=cfa_name, device=device)
+    model = m.demosaicker
     if model.pattern.family != get_pattern(cfa_name).family:
-        raise DemosaicError(f"{ckpt} is a {model.pattern.family} model, not {cfa_name}")
-    return model, ("default model" if path == "default" else ckpt.parent.name or ckpt.stem)
+        raise DemosaicError(f"{path} is a {model.pattern.family} model, not {cfa_name}")
+    return model, ("default model" if path == "default" else Path(path).parent.name or Path(path).stem)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -87,19 +87,13 @@ def load_images(data_root: Path, set_name: str, cfa: str, max_images: int | None
 
 def build(name: str, args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
     """``(method, kind, info)`` of a method name (``model_name`` = the model's own name)."""
-    from demosaic.models.baselines import build_method
+    from demosaic.engine.methods import resolve_method
 
-    if name == args.model_name:
-        from demosaic.engine.checkpoint import load_checkpoint, load_model
-        from demosaic.engine.infer import DEFAULT_CHECKPOINT
-
-        path = Path(args.checkpoint) if args.checkpoint else DEFAULT_CHECKPOINT
-        ckpt = load_checkpoint(path)
-        model = load_model(ckpt, device=args.device)
-        return model, "checkpoint", {"checkpoint": str(path), "run_name": str(ckpt.get("run_name") or ""),
-                                     "step": ckpt.get("step"), "model": ckpt.get("model")}
-    extra = {"device": args.device} if name == "demosaicnet" else {}
-    return build_method(name, args.cfa, **extra), "baseline", {}
+    if name == args.model_name:  # the checkpoint, or the shipped model of --cfa's family
+        m = resolve_method(checkpoint=args.checkpoint, cfa=args.cfa, device=args.device)
+    else:
+        m = resolve_method(baseline=name, cfa=args.cfa, device=args.device)
+    return m.demosaicker, m.kind, m.info
 
 
 def run_one(name: str, set_name: str, iso: float, images: list[Any], args: argparse.Namespace,

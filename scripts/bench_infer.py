@@ -82,13 +82,13 @@ def _default_config_model() -> Any:
 
 
 def _load_model(checkpoint: str | None) -> tuple[Any, str]:
-    from demosaic.engine.checkpoint import load_model
     from demosaic.engine.infer import DEFAULT_CHECKPOINT
+    from demosaic.engine.methods import resolve_method
 
     if checkpoint:
-        return load_model(checkpoint), f"checkpoint {checkpoint}"
+        return resolve_method(checkpoint=checkpoint).demosaicker, f"checkpoint {checkpoint}"
     if DEFAULT_CHECKPOINT.is_file():
-        return load_model(DEFAULT_CHECKPOINT), f"packaged default {DEFAULT_CHECKPOINT.name}"
+        return resolve_method().demosaicker, f"packaged default {DEFAULT_CHECKPOINT.name}"
     return (_default_config_model(),
             "randomly initialised configs/model/xtrans_unet.yaml (no trained default model exists yet)")
 

@@ -70,3 +70,32 @@ def test_one_device_choice_for_every_command(monkeypatch) -> None:
         select_device("cuda:1")
     with pytest.raises(ConfigError, match="device='gpu0' is not a torch device"):
         resolve_device("gpu0")
+
+
+def test_one_resolution_of_what_demosaics(tmp_path, monkeypatch) -> None:
+    """Checkpoint, shipped model, baseline and parameter-free model all resolve through
+    demosaic.engine.methods.resolve_method, which demosaic-eval and the inference model source
+    use."""
+    import pytest
+    import torch
+
+    from demosaic.cli.evaluate import resolve_method as eval_resolve
+    from demosaic.engine import checkpoint as ck
+    from demosaic.engine.methods import resolve_method
+    from demosaic.errors import ConfigError
+    from demosaic.models import create_model
+
+    torch.manual_seed(0)
+    net = create_model("unet", cfa="bayer_rggb", width=8, depth=1)
+    path = ck.save_checkpoint(ck.make_checkpoint(net, "unet", net.spec["kwargs"], cfa="bayer_rggb",
+                                                 step=5, run_name="v0.1_b"), tmp_path / "b.pt")
+    m = resolve_method(checkpoint=path)
+    assert (m.kind, m.name, m.info["step"]) == ("checkpoint", "v0.1_b", 5)
+    assert m.description == "unet from b.pt (step 5, run v0.1_b)"
+    monkeypatch.setitem(ck.SHIPPED_CHECKPOINTS, "bayer", path)
+    assert resolve_method(cfa="bayer_rggb").name == "v0.1_b"
+    assert eval_resolve({"cfa": "bayer_rggb"})[1] == "v0.1_b"
+    assert resolve_method(baseline="vng", cfa="bayer_rggb").kind == "baseline"
+    assert resolve_method(model="bilinear", cfa="xtrans").demosaicker.pattern.family == "xtrans"
+    with pytest.raises(ConfigError, match="only one of"):
+        resolve_method(checkpoint=path, baseline="vng")

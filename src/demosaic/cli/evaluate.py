@@ -93,7 +93,8 @@ def _device(name: str) -> str:
 
 
 def resolve_method(cfg: dict[str, Any], device: str = "cpu") -> tuple[Any, str, str, dict[str, Any]]:
-    """Build what the config asks to evaluate.
+    """Build what the config asks to evaluate (:func:`demosaic.engine.methods.resolve_method`
+    of ``ckpt=``, ``baseline=``, ``model=`` and ``cfa=``).
 
     Returns:
         ``(method, name, kind, info)``: the model/baseline, its report name, ``checkpoint``/
@@ -101,45 +102,18 @@ def resolve_method(cfg: dict[str, Any], device: str = "cpu") -> tuple[Any, str, 
 
     Raises:
         ConfigError: more than one of ckpt/baseline/model, or an unknown name.
-        CheckpointError: no method given and no packaged default model.
+        CheckpointError: no method given and no packaged model for the CFA family.
     """
-    from demosaic.models.baselines import build_method
+    from demosaic.engine.methods import resolve_method as resolve
 
-    given = [k for k in ("ckpt", "baseline", "model") if cfg.get(k)]
-    if len(given) > 1:
-        raise ConfigError(f"pass only one of ckpt=, baseline=, model= (got {', '.join(given)})")
-    if cfg.get("baseline"):
-        name = str(cfg["baseline"])
-        method = build_method(name, cfg.get("cfa") or "xtrans",
-                              **({"device": device} if name == "demosaicnet" else {}))
-        return method, name, "baseline", {}
-    if cfg.get("model"):
-        spec = dict(cfg["model"])
-        if "name" not in spec:
-            raise ConfigError("model config has no 'name'; use model=NAME (configs/model/NAME.yaml)")
-        name = str(spec.pop("name"))
-        spec.setdefault("cfa", cfg.get("cfa") or "xtrans")
-        return build_method(name, **spec), name, "model", {"model": {"name": name, **spec}}
-    from demosaic.engine import checkpoint as checkpoints
-    from demosaic.engine.checkpoint import load_checkpoint, load_model
-
-    ckpt_path = cfg.get("ckpt")
-    if not ckpt_path:  # the shipped model of the requested CFA family
-        from demosaic.cfa import get_pattern
-
-        family = get_pattern(cfg.get("cfa") or "xtrans").family
-        try:
-            ckpt_path = str(checkpoints.shipped_checkpoint(family))
-        except CheckpointError as exc:
-            raise CheckpointError(f"no ckpt= given: {exc} (ckpt=PATH, or baseline=NAME)") from None
-
-    ckpt = load_checkpoint(ckpt_path)
-    model = load_model(ckpt, device=device)
-    run_name = str(ckpt.get("run_name") or "")
-    name = run_name or Path(ckpt_path).parent.name or Path(ckpt_path).stem
-    info = {"checkpoint": str(ckpt_path), "run_name": run_name, "step": ckpt.get("step"),
-            "model": ckpt.get("model")}
-    return model, name, "checkpoint", info
+    try:
+        m = resolve(checkpoint=cfg.get("ckpt"), baseline=cfg.get("baseline"), model=cfg.get("model"),
+                    cfa=cfg.get("cfa") or "xtrans", device=device)
+    except CheckpointError as exc:
+        if cfg.get("ckpt"):
+            raise
+        raise CheckpointError(f"no ckpt= given: {exc} (ckpt=PATH, or baseline=NAME)") from None
+    return m.demosaicker, m.name, m.kind, m.info
 
 
 def set_name(cfg: dict[str, Any], choice: str | None) -> str:

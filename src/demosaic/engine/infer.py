@@ -63,13 +63,8 @@ from demosaic.color import (
     normalize_multipliers,
     white_balance_mosaic,
 )
-from demosaic.engine.checkpoint import (
-    DEFAULT_CHECKPOINT,
-    SHIPPED_CHECKPOINTS,
-    load_checkpoint,
-    load_model,
-    shipped_checkpoint,
-)
+from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT, SHIPPED_CHECKPOINTS, shipped_checkpoint
+from demosaic.engine.methods import from_checkpoint
 from demosaic.engine.tiling import (
     DEFAULT_TILE,
     auto_overlap,
@@ -147,18 +142,15 @@ class ModelSource:
             self.name = "shipped"
 
     def _load(self, path: Path) -> tuple[nn.Module, dict[str, str]]:
-        ckpt = load_checkpoint(path)
-        module = load_model(ckpt, device=self.device)
-        spec = ckpt.get("model", {})
-        name = str(spec.get("name", "?"))
-        run = f", run {ckpt['run_name']}" if ckpt.get("run_name") else ""
-        return module, {
-            "name": name,
+        method = from_checkpoint(path, self.device)
+        spec = method.info.get("model") or {}
+        return method.demosaicker, {
+            "name": str(spec.get("name", "?")),
             "model": json.dumps(spec, sort_keys=True),
             "checkpoint": path.name,
-            "step": str(ckpt.get("step", "")),
-            "run_name": str(ckpt.get("run_name", "")),
-            "description": f"{name} from {path.name} (step {ckpt.get('step', '?')}{run})",
+            "step": str(method.info.get("step", "")),
+            "run_name": method.info.get("run_name", ""),
+            "description": method.description,
         }
 
     def _resolve(self, family: str) -> tuple[nn.Module, dict[str, str]]:

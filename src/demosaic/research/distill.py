@@ -13,8 +13,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from demosaic.engine.checkpoint import load_model
-from demosaic.errors import CheckpointError, ConfigError
+from demosaic.engine.methods import load_frozen
+from demosaic.errors import CheckpointError
 
 log = logging.getLogger(__name__)
 
@@ -25,13 +25,7 @@ def load_teacher(path: str | Path, pattern: str, device: torch.device | str = "c
     if not p.is_file():
         raise CheckpointError(f"trainer.distill.teacher={p} does not exist; pass teacher=PATH to a "
                               "checkpoint (e.g. checkpoints/experiments/v4.0_base/best.pt)")
-    teacher = load_model(p, device=device)
-    if teacher.pattern.name != pattern:
-        raise ConfigError(f"trainer.distill.teacher={p} demosaics {teacher.pattern.name} but the student "
-                          f"is {pattern}; pick a teacher of the same CFA")
-    for q in teacher.parameters():
-        q.requires_grad_(False)
-    teacher.eval()
+    teacher = load_frozen(p, pattern, device, "trainer.distill.teacher")
     n = sum(q.numel() for q in teacher.parameters())
     log.info("distillation teacher %s: %.3f M parameters", p, n / 1e6)
     return teacher

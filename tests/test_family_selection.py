@@ -103,6 +103,7 @@ def test_demosaic_eval_runs_the_shipped_model_of_its_cfa(tmp_path: Path) -> None
 
     from demosaic.cli import evaluate as cli_eval
 
+    cli_eval.register_schemas()
     for cfa, expected in (("xtrans", "v0.1_xtrans"), ("bayer_rggb", "v0.1_bayer")):
         with initialize_config_module(config_module="demosaic.configs", version_base=None):
             cfg = compose(config_name="eval", overrides=[

@@ -257,3 +257,24 @@ def test_console_scripts_are_declared(capsys):
     names = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
     assert names.get("demosaic-infer") == "demosaic.cli.infer:main"
     assert names.get("demosaic-export") == "demosaic.cli.export:main"
+
+
+def test_folder_mode_pipeline_writes_what_single_files_write(scene, tmp_path):
+    """The batch reads ahead and writes behind on threads; its outputs are bit-identical to
+    infer_file's, failures are reported in order and the others still written."""
+    dng, truth = scene
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.dng").write_bytes(dng.read_bytes())
+    (src / "b.raf").write_bytes(b"not a raw file" * 100)
+    _write_scene_dng(src / "c.dng", truth[:, :60, :72].copy(), orientation=3)
+    result = infer_batch(src, tmp_path / "out", model="bilinear", device="cpu", progress=False,
+                         float32=True, color_space="rec2020")
+    assert [r.output.name for r in result.done] == ["a.exr", "c.exr"]
+    assert [p.name for p, _ in result.failed] == ["b.raf"]
+    for name in ("a", "c"):
+        single = infer_file(src / f"{name}.dng", tmp_path / f"{name}_single.exr", model="bilinear",
+                            device="cpu", float32=True, color_space="rec2020").output
+        assert np.array_equal(read_exr(single)[0], read_exr(tmp_path / "out" / f"{name}.exr")[0])
+    with pytest.raises(ConfigError, match="unknown setting"):
+        infer_batch(src, tmp_path / "out2", model="bilinear", device="cpu", progress=False, tiles=3)

@@ -44,7 +44,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -499,59 +499,17 @@ def infer_file(
     t0 = time.perf_counter()
     timer = StageTimer()
     inp, out = Path(input_path), Path(output_path)
-    kind = output_kind(out)
-    _check_choice(color_space, COLOR_SPACES, "color_space")
-    _check_choice(white_balance, WHITE_BALANCES, "white_balance")
-    _check_choice(highlights, HIGHLIGHT_MODES, "highlights")
-    _check_choice(tiff_encoding, TRANSFERS, "tiff_encoding")
+    settings = dict(tile=tile, overlap=overlap, color_space=color_space,
+                    white_balance=white_balance, highlights=highlights, float32=float32,
+                    tiff_encoding=tiff_encoding, amp=amp, progress=progress)
+    check_output_settings(out, settings)
     if source is None:
         source = ModelSource(checkpoint, model, device)
     _lap(timer, "model")
     raw = read_raw(inp)
     _lap(timer, "read raw")
-    net = source.for_family(raw.family, inp).to(source.device)
-    if tile and overlap is None:
-        overlap = auto_overlap(net)
-    mult = normalize_multipliers(raw.wb_multipliers)
-    h, w = raw.cfa.shape
-    log.info("%s: %s %s, %s %dx%d, phase offset (%d, %d), as-shot multipliers %s",
-             inp.name, raw.make, raw.model, _family_name(raw.family), w, h,
-             raw.alignment.dy, raw.alignment.dx, np.round(mult, 4).tolist())
-    run = dict(device=source.device, tile=tile, overlap=overlap, highlights=highlights, amp=amp,
-               progress=progress, timer=timer)
-    if kind == "dng":  # a raw converter's input: unbalanced camera RGB, sensor orientation
-        size = _write_linear_dng(out, raw, develop(raw, net, white_balance="none", **run), mult)
-    else:
-        matrix = color_transform(raw, color_space, white_balance)
-        rgb = develop(raw, net, white_balance=white_balance, **run)
-        dtype = np.float16 if kind == "exr" and not float32 else np.float32
-        img = _apply_matrix_chunked(rgb, matrix, dtype)
-        del rgb
-        _lap(timer, "colour")
-        img = apply_orientation(img, raw.orientation)
-        _lap(timer, "orientation")
-        settings = {
-            "color_space": color_space, "white_balance": white_balance,
-            "white_balance_applied": "mosaic before the network" + (
-                ", divided out after" if white_balance == "none" else ""),
-            "wb_multipliers": [round(float(v), 6) for v in raw.wb_multipliers],
-            "highlights": highlights,
-            "tile": tile, "overlap": overlap, "device": str(source.device), "amp": amp,
-            "orientation_flip": raw.orientation,
-            "cfa_phase_offset": [raw.alignment.dy, raw.alignment.dx],
-            "format": (("exr float32" if float32 else "exr half") if kind == "exr"
-                       else f"tiff16 {tiff_encoding}"),
-        }
-        if kind == "exr":
-            write_exr(out, img, half=not float32, metadata=_metadata(raw, source, settings),
-                      chromaticities=output_chromaticities(raw, color_space, white_balance),
-                      attributes=raw.metadata.exr_attributes())
-        else:
-            write_tiff16(out, img, srgb=tiff_encoding == "srgb",
-                         icc_profile=output_icc_profile(raw, color_space, white_balance,
-                                                        tiff_encoding),
-                         exif=raw.metadata.exif(orientation=1))
-        size = (int(img.shape[1]), int(img.shape[2]))
+    size, write = prepare_output(raw, out, source, settings, timer)
+    write()
     _lap(timer, "write")
     result = InferResult(inp, out, size, time.perf_counter() - t0, stages=timer.seconds)
     log.info("wrote %s (%dx%d, %.1f s)", out, result.size[1], result.size[0], result.seconds)
@@ -559,10 +517,82 @@ def infer_file(
     return result
 
 
-def _write_linear_dng(out: Path, raw: RawImage, rgb: torch.Tensor, mult: np.ndarray
-                      ) -> tuple[int, int]:
-    """Write :func:`develop`'s unbalanced camera RGB as a linear DNG with an sRGB preview and
-    the source's EXIF (and DNG colour tags); returns the upright ``(H, W)`` a converter shows."""
+def check_output_settings(out: Path, settings: dict[str, Any]) -> None:
+    """Validate the output name and the choices of :func:`infer_file` before any work."""
+    output_kind(out)
+    _check_choice(settings["color_space"], COLOR_SPACES, "color_space")
+    _check_choice(settings["white_balance"], WHITE_BALANCES, "white_balance")
+    _check_choice(settings["highlights"], HIGHLIGHT_MODES, "highlights")
+    _check_choice(settings["tiff_encoding"], TRANSFERS, "tiff_encoding")
+
+
+def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: dict[str, Any],
+                   timer: StageTimer | None = None) -> tuple[tuple[int, int], Callable[[], Any]]:
+    """Everything :func:`infer_file` does between reading and writing: demosaic ``raw`` and
+    build the output image and its metadata.
+
+    Args:
+        settings: :func:`infer_file`'s ``tile``, ``overlap``, ``color_space``,
+            ``white_balance``, ``highlights``, ``float32``, ``tiff_encoding``, ``amp``,
+            ``progress``.
+
+    Returns:
+        ``(upright (H, W), write)``: calling ``write()`` writes ``out`` atomically (the batch
+        runs it on a writer thread while the next file is demosaicked).
+    """
+    kind = output_kind(out)
+    net = source.for_family(raw.family, raw.path).to(source.device)
+    tile, overlap = settings["tile"], settings["overlap"]
+    if tile and overlap is None:
+        overlap = auto_overlap(net)
+    mult = normalize_multipliers(raw.wb_multipliers)
+    h, w = raw.cfa.shape
+    log.info("%s: %s %s, %s %dx%d, phase offset (%d, %d), as-shot multipliers %s",
+             raw.path.name, raw.make, raw.model, _family_name(raw.family), w, h,
+             raw.alignment.dy, raw.alignment.dx, np.round(mult, 4).tolist())
+    run = dict(device=source.device, tile=tile, overlap=overlap, highlights=settings["highlights"],
+               amp=settings["amp"], progress=settings["progress"], timer=timer)
+    if kind == "dng":  # a raw converter's input: unbalanced camera RGB, sensor orientation
+        return _linear_dng_output(out, raw, develop(raw, net, white_balance="none", **run), mult)
+    color_space, white_balance = settings["color_space"], settings["white_balance"]
+    matrix = color_transform(raw, color_space, white_balance)
+    rgb = develop(raw, net, white_balance=white_balance, **run)
+    float32 = settings["float32"]
+    dtype = np.float16 if kind == "exr" and not float32 else np.float32
+    img = _apply_matrix_chunked(rgb, matrix, dtype)
+    del rgb
+    _lap(timer, "colour")
+    img = apply_orientation(img, raw.orientation)
+    _lap(timer, "orientation")
+    size = (int(img.shape[1]), int(img.shape[2]))
+    if kind == "exr":
+        record = {
+            "color_space": color_space, "white_balance": white_balance,
+            "white_balance_applied": "mosaic before the network" + (
+                ", divided out after" if white_balance == "none" else ""),
+            "wb_multipliers": [round(float(v), 6) for v in raw.wb_multipliers],
+            "highlights": settings["highlights"], "tile": tile, "overlap": overlap,
+            "device": str(source.device), "amp": settings["amp"],
+            "orientation_flip": raw.orientation,
+            "cfa_phase_offset": [raw.alignment.dy, raw.alignment.dx],
+            "format": "exr float32" if float32 else "exr half",
+        }
+        meta = _metadata(raw, source, record)
+        chroma = output_chromaticities(raw, color_space, white_balance)
+        attributes = raw.metadata.exr_attributes()
+        return size, lambda: write_exr(out, img, half=not float32, metadata=meta,
+                                       chromaticities=chroma, attributes=attributes)
+    encoding = settings["tiff_encoding"]
+    icc = output_icc_profile(raw, color_space, white_balance, encoding)
+    exif = raw.metadata.exif(orientation=1)
+    return size, lambda: write_tiff16(out, img, srgb=encoding == "srgb", icc_profile=icc, exif=exif)
+
+
+def _linear_dng_output(out: Path, raw: RawImage, rgb: torch.Tensor, mult: np.ndarray
+                       ) -> tuple[tuple[int, int], Callable[[], Any]]:
+    """:func:`develop`'s unbalanced camera RGB as a linear DNG with an sRGB preview and the
+    source's EXIF (and DNG colour tags): the upright ``(H, W)`` a converter shows, and the
+    function that writes it."""
     arr = rgb.numpy()
     preview = None
     try:
@@ -573,12 +603,11 @@ def _write_linear_dng(out: Path, raw: RawImage, rgb: torch.Tensor, mult: np.ndar
         log.warning("%s: no DNG preview (%s)", raw.path, exc)
     exif = raw.metadata.exif()
     exif.update({f"Exif.Image.{tag}": value for tag, value in raw.metadata.dng_colour.items()})
-    write_linear_dng(out, arr, xyz_to_cam=raw.xyz_to_cam, as_shot_neutral=1.0 / mult,
-                     make=raw.make, model=raw.model,
-                     orientation=FLIP_TO_TIFF_ORIENTATION[raw.orientation],
-                     preview=preview, exif=exif)
     h, w = int(arr.shape[1]), int(arr.shape[2])
-    return (w, h) if raw.orientation & 4 else (h, w)
+    return ((w, h) if raw.orientation & 4 else (h, w)), lambda: write_linear_dng(
+        out, arr, xyz_to_cam=raw.xyz_to_cam, as_shot_neutral=1.0 / mult, make=raw.make,
+        model=raw.model, orientation=FLIP_TO_TIFF_ORIENTATION[raw.orientation],
+        preview=preview, exif=exif)
 
 
 # --------------------------------------------------------------------------------------
@@ -655,8 +684,9 @@ def infer_batch(
 
     Files whose output exists are skipped unless ``overwrite``; a file that fails (corrupt,
     wrong CFA family) is logged and reported in :attr:`BatchResult.failed`, and the batch goes
-    on. ``kwargs`` go to :func:`infer_file` (tile, overlap, color_space, white_balance,
-    float32, amp).
+    on. ``kwargs`` are :func:`infer_file`'s settings (tile, overlap, color_space,
+    white_balance, highlights, float32, tiff_encoding, amp). The model is loaded once; the next
+    file is read and the previous output written on their own threads while the network runs.
 
     Raises:
         ConfigError: no inputs, a bad extension, or two inputs with the same output name.
@@ -683,20 +713,75 @@ def infer_batch(
     if result.skipped:
         log.info("skipping %d file(s) whose output exists (pass --overwrite to redo them)",
                  len(result.skipped))
-    from tqdm.auto import tqdm
-
-    bar = tqdm(todo, desc="demosaic", unit="file", disable=not progress)
-    for f, t in bar:
-        bar.set_postfix_str(f.name)
-        try:
-            result.done.append(infer_file(f, t, source=source, **kwargs))
-        except DemosaicError as exc:
-            log.error("%s", exc)
-            result.failed.append((f, str(exc)))
-    bar.close()
+    _pipeline(todo, source, kwargs, result, progress)
     log.info("batch: %d written, %d skipped, %d failed", len(result.done), len(result.skipped),
              len(result.failed))
     return result
+
+
+def _read(path: Path) -> RawImage | DemosaicError:
+    """``read_raw`` for the reader thread: a failure is returned, to be reported in order."""
+    try:
+        return read_raw(path)
+    except DemosaicError as exc:
+        return exc
+
+
+def _pipeline(todo: list[tuple[Path, Path]], source: ModelSource, kwargs: dict[str, Any],
+              result: BatchResult, progress: bool) -> None:
+    """Demosaic ``todo`` with the next file read and the previous output written on two
+    threads while the network runs (at most one raw file ahead and one output behind, so
+    memory stays bounded). Outputs are the same as :func:`infer_file`'s."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from tqdm.auto import tqdm
+
+    settings = dict(tile=DEFAULT_TILE, overlap=None, color_space="srgb", white_balance="as_shot",
+                    highlights="clip", float32=False, tiff_encoding="srgb", amp=False,
+                    progress=False)
+    unknown = sorted(set(kwargs) - set(settings))
+    if unknown:
+        raise ConfigError(f"infer_batch: unknown setting(s) {unknown}; valid: {sorted(settings)}")
+    settings.update(kwargs)
+    check_output_settings(todo[0][1] if todo else Path("x.exr"), settings)
+    bar = tqdm(total=len(todo), desc="demosaic", unit="file", disable=not progress)
+    pending: tuple[Path, Path, tuple[int, int], float, Future] | None = None
+
+    def finish(item: tuple[Path, Path, tuple[int, int], float, Future] | None) -> None:
+        if item is None:
+            return
+        f, t, size, t0, future = item
+        try:
+            future.result()
+            result.done.append(InferResult(f, t, size, time.perf_counter() - t0))
+            log.info("wrote %s (%dx%d)", t, size[1], size[0])
+        except DemosaicError as exc:
+            log.error("%s", exc)
+            result.failed.append((f, str(exc)))
+        bar.update(1)
+
+    with ThreadPoolExecutor(1, thread_name_prefix="read") as reader, \
+            ThreadPoolExecutor(1, thread_name_prefix="write") as writer:
+        ahead = reader.submit(_read, todo[0][0]) if todo else None
+        for i, (f, t) in enumerate(todo):
+            t0 = time.perf_counter()
+            raw = ahead.result()  # type: ignore[union-attr]
+            ahead = reader.submit(_read, todo[i + 1][0]) if i + 1 < len(todo) else None
+            bar.set_postfix_str(f.name)
+            try:
+                if isinstance(raw, DemosaicError):
+                    raise raw
+                size, write = prepare_output(raw, t, source, settings)
+                del raw
+            except DemosaicError as exc:
+                log.error("%s", exc)
+                result.failed.append((f, str(exc)))
+                bar.update(1)
+                continue
+            finish(pending)  # at most one output waits for its writer
+            pending = (f, t, size, t0, writer.submit(write))
+        finish(pending)
+    bar.close()
 
 
 __all__ = ["ModelSource", "InferResult", "StageTimer", "BatchResult", "infer_file", "infer_batch",

@@ -9,7 +9,8 @@
 #   texture  adversarial and curriculum runs vs their references; evaluations
 #   infer    distillation vs the same student without teacher; INT8 and tiling quality/speed
 set -euo pipefail
-export DEMOSAIC_DATA=${DEMOSAIC_DATA:-/work/shared/data}
+cd "$(dirname "${BASH_SOURCE[0]}")/.."  # the repository root: relative paths below start there
+export DEMOSAIC_DATA=${DEMOSAIC_DATA:-../shared/data}  # the dataset configs' default data root
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}  # the CPU is shared: one thread per run is much faster than two contended
 R=logs/research
 CK=$R/ckpt
@@ -33,10 +34,10 @@ ev() {  # ev CKPT NAME : evaluate on CBSD68 (16 images) and on torture (4 per ty
 }
 case "$1" in
 data)
-  python scripts/make_proxy_raws.py $DEMOSAIC_DATA/sun_hays80 $R/proxy_raws --count 24
+  demosaic-research proxy-raws $DEMOSAIC_DATA/sun_hays80 $R/proxy_raws --count 24
   demosaic-prepare raw_teacher source=$R/proxy_raws out=$R/raw_teacher factor=2 workers=1 progress=false
-  python scripts/cfa_stats.py synthetic=cbsd432 raw_teacher=$R/raw_teacher --out $R/cfa_stats --items 64
-  python scripts/cfa_stats.py synthetic=cbsd432 raw_teacher=$R/raw_teacher --out $R/cfa_stats_noaug --items 64 --no-augment
+  demosaic-research cfa-stats synthetic=cbsd432 raw_teacher=$R/raw_teacher --out $R/cfa_stats --items 64
+  demosaic-research cfa-stats synthetic=cbsd432 raw_teacher=$R/raw_teacher --out $R/cfa_stats_noaug --items 64 --no-augment
   ;;
 base)
   [ "${2:-}" = teacher ] || demosaic-train +experiment=v4 "${C[@]}" $RT trainer.run_name=v4.0_base trainer.max_steps=1500 \
@@ -67,7 +68,7 @@ forget)
   for r in v4.2_torture v4.2_torture_ewc v4.2_torture_ewc1 v4.2_torture_freeze v6.2_progressive_torture; do
     [ -f $R/eval/${r}_torture/results.json ] && [ -z "${RETRAIN:-}" ] || ev $CK/$r/last.pt $r
   done
-  python scripts/forgetting_report.py --before $R/eval/base_cbsd68 $R/eval/base_torture \
+  demosaic-research forgetting --before $R/eval/base_cbsd68 $R/eval/base_torture \
     --run plain $R/eval/v4.2_torture_cbsd68 $R/eval/v4.2_torture_torture \
     --run ewc100 $R/eval/v4.2_torture_ewc_cbsd68 $R/eval/v4.2_torture_ewc_torture \
     --run ewc1 $R/eval/v4.2_torture_ewc1_cbsd68 $R/eval/v4.2_torture_ewc1_torture \
@@ -97,9 +98,9 @@ infer)
   demosaic-eval ckpt=$T evalset=cbsd68 "${EVAL[@]}" out_dir=$R/eval/v4.0_teacher_cbsd68
   demosaic-eval ckpt=$CK/distill_small/last.pt evalset=cbsd68 "${EVAL[@]}" out_dir=$R/eval/distill_small_cbsd68
   demosaic-eval ckpt=$CK/distill_small_noteacher/last.pt evalset=cbsd68 "${EVAL[@]}" out_dir=$R/eval/distill_small_noteacher_cbsd68
-  python scripts/speed_report.py $T --int8 static --tiling $DEMOSAIC_DATA/cbsd68/$(ls $DEMOSAIC_DATA/cbsd68 | head -1) \
+  demosaic-research speed $T --int8 static --tiling $DEMOSAIC_DATA/cbsd68/$(ls $DEMOSAIC_DATA/cbsd68 | head -1) \
     --tile 96 --smooth-threshold 0.55 --out $R/speed_teacher
-  python scripts/speed_report.py $CK/distill_small/last.pt --int8 static --out $R/speed_student
+  demosaic-research speed $CK/distill_small/last.pt --int8 static --out $R/speed_student
   ;;
 *) echo "unknown stage $1"; exit 2;;
 esac

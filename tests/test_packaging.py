@@ -56,7 +56,8 @@ def test_wheel_ships_configs_and_composes_from_elsewhere(tmp_path):
 
 
 @pytest.mark.parametrize("script", ["demosaic-train", "demosaic-eval", "demosaic-infer",
-                                    "demosaic-prepare", "demosaic-report", "demosaic-export"])
+                                    "demosaic-prepare", "demosaic-report", "demosaic-export",
+                                    "demosaic-research"])
 def test_console_scripts_answer_help(script, tmp_path):
     out = subprocess.run([script, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

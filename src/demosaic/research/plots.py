@@ -23,16 +23,26 @@ log = logging.getLogger(__name__)
 DPI = 100
 
 
+def have_matplotlib() -> bool:
+    """Whether the real matplotlib is importable (colour-science puts a ``MagicMock`` in
+    ``sys.modules["matplotlib"]`` when it is not installed)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return False
+    return isinstance(getattr(matplotlib, "__version__", None), str)
+
+
 def pyplot() -> Any:
     """matplotlib's pyplot with the non-interactive Agg backend.
 
     Raises:
         ConfigError: matplotlib is not installed (names the extra).
     """
-    try:
-        import matplotlib
-    except ImportError:
-        raise ConfigError("plots need matplotlib: pip install 'demosaic[plots]'") from None
+    if not have_matplotlib():
+        raise ConfigError("plots need matplotlib: pip install 'demosaic[plots]'")
+    import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -92,4 +102,4 @@ def line_plot(path: str | os.PathLike[str], series: Mapping[str, tuple[Sequence[
     return save_figure(fig, path)
 
 
-__all__ = ["line_plot", "pyplot", "save_figure"]
+__all__ = ["line_plot", "pyplot", "save_figure", "have_matplotlib"]

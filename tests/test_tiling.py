@@ -144,3 +144,21 @@ def test_pad_to_canonical_restores_canonical_phase(dy, dx):
     idx_c = torch.cat([torch.arange(6 - b, 6), torch.arange(w)])
     colours = torch.from_numpy(obs)[idx_r][:, idx_c]
     assert np.array_equal(colours.numpy(), C.mask(C.XTRANS, h + a, w + b).argmax(0))
+
+
+def test_device_resident_path_gives_the_same_output(monkeypatch):
+    """The accelerator path (mosaic sent once, output kept on the device until the end) is
+    exercised on the CPU and must equal the host path."""
+    import torch
+
+    from demosaic import cfa as C
+    from demosaic.engine import tiling
+    from demosaic.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("unet", cfa="xtrans", width=8, depth=1).eval()
+    mosaic = C.mosaic(torch.rand(3, 150, 174), C.XTRANS)[0]
+    host = tiling.tiled_demosaic(model, mosaic, tile=96, device="cpu")
+    monkeypatch.setattr(tiling, "_RESIDENT_ON_CPU", True)
+    resident = tiling.tiled_demosaic(model, mosaic, tile=96, device="cpu")
+    assert torch.equal(host, resident) and resident.device.type == "cpu"

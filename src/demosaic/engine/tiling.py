@@ -248,6 +248,10 @@ def tiled_demosaic(
     return _tiled(model, cfa, tile_a, overlap_a, dev, amp, progress)
 
 
+#: Tests run the accelerator path (device-resident mosaic and output) on the CPU with this.
+_RESIDENT_ON_CPU = False
+
+
 @torch.inference_mode()
 def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap: int,
            dev: torch.device, amp: bool, progress: bool) -> torch.Tensor:
@@ -263,7 +267,11 @@ def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap:
     log.debug("tiling %dx%d (padded %dx%d) into %d windows of %d px, overlap %d, grid %d",
               h, w, ph, pw, len(plan), tile, overlap, m)
 
-    out = torch.empty((3, h, w), dtype=torch.float32)
+    # On an accelerator the mosaic goes over once and the output stays on the device until the
+    # end: no host synchronisation per window, so the device never waits for the CPU.
+    resident = _RESIDENT_ON_CPU or dev.type != "cpu"
+    src = padded.to(dev, non_blocking=True) if resident else padded
+    out = torch.empty((3, h, w), dtype=torch.float32, device=dev if resident else "cpu")
     use_amp = amp and dev.type in ("cuda", "mps")
     autocast = torch.autocast(device_type=dev.type, dtype=torch.float16) if use_amp else nullcontext()
     bar = None
@@ -272,7 +280,7 @@ def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap:
 
         bar = tqdm(total=len(plan), desc="tiles", unit="tile", leave=False)
     for rs, cs in plan:
-        window = padded[rs.win_start:rs.win_end, cs.win_start:cs.win_end]
+        window = src[rs.win_start:rs.win_end, cs.win_start:cs.win_end]
         x = window.to(dev, non_blocking=True)[None, None]
         with autocast:
             y = model(x)
@@ -283,14 +291,14 @@ def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap:
         r0, r1 = rs.core_start, min(rs.core_end, h)
         c0, c1 = cs.core_start, min(cs.core_end, w)
         if r1 > r0 and c1 > c0:
-            out[:, r0:r1, c0:c1] = y[0, :, r0 - rs.win_start:r1 - rs.win_start,
-                                     c0 - cs.win_start:c1 - cs.win_start].float().cpu()
+            core = y[0, :, r0 - rs.win_start:r1 - rs.win_start, c0 - cs.win_start:c1 - cs.win_start]
+            out[:, r0:r1, c0:c1] = core.float() if resident else core.float().cpu()
         del x, y
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
-    return out
+    return out.cpu() if resident else out
 
 
 def pad_to_canonical(cfa: torch.Tensor | np.ndarray, alignment: cfa_mod.Alignment

@@ -1,0 +1,150 @@
+"""GPU inference benchmark (issue 15), prepared for a session that is lent a GPU.
+
+For a 24 MP and a 100 MP X-Trans DNG (written once: a synthetic scene through the camera
+simulation, Fujifilm X-T3, ISO 400, 14 bits), on ``--device`` (default ``cuda``):
+
+1. **network**: :func:`demosaic.engine.tiling.tiled_demosaic` of the shipped model on the
+   canonical mosaic, fp32 and float16 autocast (``--amp``), best of ``--repeat`` after a warm-up,
+   with the device synchronised: megapixels per second;
+2. **whole command**: ``demosaic-infer IN.dng OUT.exr --device DEVICE [--amp]`` as a user runs
+   it (a fresh process: imports, model load, read, develop, write), median of ``--repeat``;
+3. **memory**: peak device memory (``torch.cuda.max_memory_allocated``) of one in-process
+   ``infer_file`` per size;
+4. **quality of half precision**: PSNR of the ``--amp`` output against the fp32 output
+   (whole 24 MP frame), so the speed/quality trade is visible.
+
+Targets of issue 15: network >= 300 MP/s and whole command >= 30 MP/s on the 100 MP frame.
+Writes ``OUT/gpu_infer.json`` and prints a Markdown table. ``--device cpu --sizes 2`` is a
+smoke test of the script on a machine without a GPU.
+
+Usage::
+
+    python scripts/bench_gpu_infer.py --out OUT_DIR [--device cuda] [--repeat 3] [--sizes 24 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def make_dng(path: Path, megapixels: float) -> Path:
+    """A ``megapixels`` X-Trans DNG (3:2, multiples of 6), written once."""
+    import numpy as np
+
+    from demosaic import cfa
+    from demosaic.camera import CameraSimConfig, body_by_name, simulate_capture
+    from demosaic.engine.export import synthetic_scene
+    from demosaic.io.dng import write_dng
+
+    if path.is_file():
+        return path
+    h = int((megapixels * 1e6 / 1.5) ** 0.5) // 6 * 6
+    w = int(h * 1.5) // 6 * 6
+    tile = synthetic_scene(516, 516, seed=1)
+    scene = np.tile(tile, (1, -(-h // 516), -(-w // 516)))[:, :h, :w]
+    body = body_by_name("X-T3", "xtrans")
+    cap = simulate_capture(scene, cfa.XTRANS.array, np.random.default_rng(0),
+                           CameraSimConfig(illuminant_sigma=0.0, wb_error=0.0, bits=[14]),
+                           body=body, iso=400)
+    return write_dng(path, cap.raw, cfa.XTRANS, black_level=cap.black, white_level=cap.white,
+                     as_shot_neutral=cap.as_shot_neutral, color_matrix=body.xyz_to_cam,
+                     make="demosaic", model="bench X-T3")
+
+
+def network_rate(dng: Path, device: str, amp: bool, repeat: int) -> float:
+    """Megapixels per second of the tiled network alone (device synchronised)."""
+    import torch
+
+    from demosaic.engine.methods import resolve_method
+    from demosaic.engine.tiling import tiled_demosaic
+    from demosaic.io.raw import read_raw
+
+    raw = read_raw(dng)
+    mosaic = torch.from_numpy(raw.canonical_cfa(6).copy())
+    model = resolve_method(device=device).demosaicker
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    tiled_demosaic(model, mosaic[:1200, :1800], device=device, amp=amp)  # warm-up
+    times = []
+    for _ in range(repeat):
+        sync()
+        t0 = time.perf_counter()
+        tiled_demosaic(model, mosaic, device=device, amp=amp)
+        sync()
+        times.append(time.perf_counter() - t0)
+    return mosaic.numel() / 1e6 / min(times)
+
+
+def whole_command(dng: Path, out: Path, device: str, amp: bool, repeat: int) -> float:
+    """Median seconds of ``demosaic-infer`` as a user runs it."""
+    cmd = ["demosaic-infer", str(dng), str(out), "--device", device, "--no-progress"]
+    cmd += ["--amp"] if amp else []
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def memory_and_output(dng: Path, out: Path, device: str, amp: bool) -> tuple[float, Any]:
+    """Peak device memory (GiB) of one in-process infer_file, and its image."""
+    import torch
+
+    from demosaic.engine.infer import infer_file
+    from demosaic.io.images import read_exr
+
+    if device.startswith("cuda"):
+        torch.cuda.reset_peak_memory_stats()
+    infer_file(dng, out, device=device, amp=amp, float32=True)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else float("nan")
+    return peak, read_exr(out)[0]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--sizes", type=float, nargs="+", default=[24.0, 100.0])
+    args = parser.parse_args()
+    from demosaic.engine.export import psnr
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for mp in args.sizes:
+        dng = make_dng(args.out / f"xtrans_{mp:g}mp.dng", mp)
+        row: dict[str, Any] = {"megapixels": mp}
+        outputs = {}
+        for amp in (False, True):
+            tag = "amp" if amp else "fp32"
+            row[f"network_mp_s_{tag}"] = network_rate(dng, args.device, amp, args.repeat)
+            seconds = whole_command(dng, args.out / f"cmd_{mp:g}_{tag}.exr", args.device, amp,
+                                    args.repeat)
+            row[f"command_s_{tag}"] = seconds
+            row[f"command_mp_s_{tag}"] = mp / seconds
+            row[f"peak_gib_{tag}"], outputs[tag] = memory_and_output(
+                dng, args.out / f"mem_{mp:g}_{tag}.exr", args.device, amp)
+        row["psnr_amp_vs_fp32_db"] = float(psnr(outputs["amp"], outputs["fp32"]))
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    (args.out / "gpu_infer.json").write_text(json.dumps({"device": args.device, "rows": rows},
+                                                        indent=1))
+    print("\n| MP | network MP/s fp32 / amp | command MP/s fp32 / amp | peak GiB fp32 / amp | "
+          "amp vs fp32 PSNR (dB) |\n|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['megapixels']:g} | {r['network_mp_s_fp32']:.1f} / {r['network_mp_s_amp']:.1f} | "
+              f"{r['command_mp_s_fp32']:.1f} / {r['command_mp_s_amp']:.1f} | "
+              f"{r['peak_gib_fp32']:.2f} / {r['peak_gib_amp']:.2f} | {r['psnr_amp_vs_fp32_db']:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -40,7 +40,7 @@ def main() -> int:
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--singles", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("logs/bench_folder"))
-    parser.add_argument("--source", type=Path, default=Path("logs/profile_infer/xtrans_6000x4000.dng"),
+    parser.add_argument("--source", type=Path, default=Path("logs/profile_infer/xtrans_6000x3996.dng"),
                         help="a 24 MP raw file (scripts/profile_infer.py writes this one)")
     args = parser.parse_args()
     if not args.source.is_file():

@@ -24,11 +24,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import shlex
 import sys
 import time
 from pathlib import Path
+
+from _bench import machine_line
 
 import torch
 
@@ -51,12 +52,7 @@ SECTION = "## Baselines"
 
 
 def machine_description(label: str | None) -> str:
-    from demosaic.cli.common import cpu_model
-
-    cpu = cpu_model()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    base = f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, torch {torch.__version__} " \
-           f"({torch.get_num_threads()} threads), Python {platform.python_version()}"
+    base = machine_line()
     return f"{label} — {base}" if label else base
 
 

@@ -32,7 +32,6 @@ import datetime as _dt
 import json
 import logging
 import os
-import platform
 import shlex
 import sys
 import time
@@ -40,7 +39,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+
+from _bench import machine
 
 from demosaic.cli.common import setup_logging
 from demosaic.errors import DemosaicError
@@ -51,17 +51,6 @@ log = logging.getLogger("bench_camera")
 DEFAULT_METHODS = ["default", "markesteijn3", "markesteijn1", "vng", "demosaicnet"]
 PICTURE_METHODS = ["markesteijn3", "demosaicnet"]  # then the model
 PICTURE_SET, PICTURE_ISO, PICTURE_CROPS, PICTURE_SIZE, PICTURE_ZOOM = "kodak24", 800.0, 3, 96, 2
-
-
-def machine() -> dict[str, Any]:
-    """Platform, CPU model, cores, GPU and versions of this machine."""
-    from demosaic.cli.common import cpu_model
-
-    return {"platform": platform.platform(), "cpu": cpu_model(), "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "python": platform.python_version(), "torch": torch.__version__,
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
 
 def iso_tag(iso: float) -> str:

@@ -22,16 +22,10 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-
-def _timed(cmd: list[str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+from _bench import timed
 
 
 def main() -> int:
@@ -60,9 +54,9 @@ def main() -> int:
         f = raws / f"DSCF{i:04d}.dng"
         os.link(args.source, f) if args.source.stat().st_dev == raws.stat().st_dev else shutil.copy(args.source, f)
         files.append(f)
-    single = [_timed(["demosaic-infer", str(f), str(singles_out / f"{f.stem}.exr"), "--no-progress"])
+    single = [timed(["demosaic-infer", str(f), str(singles_out / f"{f.stem}.exr"), "--no-progress"])
               for f in files[: args.singles]]
-    folder = _timed(["demosaic-infer", str(raws), str(folder_out), "--no-progress"])
+    folder = timed(["demosaic-infer", str(raws), str(folder_out), "--no-progress"])
     same = np.array_equal(read_exr(singles_out / f"{files[0].stem}.exr")[0],
                           read_exr(folder_out / f"{files[0].stem}.exr")[0])
     per_single = statistics.median(single)

@@ -31,13 +31,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from _bench import machine
 
 
 def _rss_mb() -> float:
@@ -225,19 +226,6 @@ def _child(dng: str, out: str, ckpt: str) -> None:
     print(json.dumps({"peak_rss_mb": round(_peak_mb(), 1), "rss_after_imports_mb": round(base, 1),
                       "seconds": round(elapsed, 1), "mp_s": round(res.megapixels / elapsed, 3),
                       "output_size": list(res.size)}))
-
-
-def machine() -> dict[str, Any]:
-    import torch
-
-    return {
-        "cpu": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "load_average_1m": round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(), "torch": torch.__version__,
-        "platform": platform.platform(),
-    }
 
 
 def markdown(res: dict[str, Any]) -> str:

@@ -22,10 +22,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-import time
 from pathlib import Path
+
+from _bench import timed
 
 LIBRAW_WHOLE = """
 import sys, rawpy, tifffile
@@ -35,12 +35,6 @@ with rawpy.imread(sys.argv[1]) as raw:
         output_bps=16, adjust_maximum_thr=0.0))
 tifffile.imwrite(sys.argv[2], rgb)
 """
-
-
-def _timed(cmd: list[str]) -> float:
-    t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -82,9 +76,9 @@ def main() -> None:
     libraw_cmd = [sys.executable, "-c", LIBRAW_WHOLE, str(dng), str(args.out / "libraw.tif")]
     ours, libraw = [], []
     for _ in range(args.repeat):  # alternated, so drifts of the machine hit both
-        ours.append(_timed(ours_cmd))
-        libraw.append(_timed(libraw_cmd))
-    imports = [_timed([sys.executable, "-c", "import demosaic.cli.infer"]) for _ in range(3)]
+        ours.append(timed(ours_cmd))
+        libraw.append(timed(libraw_cmd))
+    imports = [timed([sys.executable, "-c", "import demosaic.cli.infer"]) for _ in range(3)]
     res = infer_file(dng, args.out / "stages.exr", device="cpu")
     report = {
         "file": str(dng), "megapixels": round(h * w / 1e6, 2),

@@ -559,12 +559,17 @@ def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: dict
     rgb = develop(raw, net, white_balance=white_balance, **run)
     float32 = settings["float32"]
     dtype = np.float16 if kind == "exr" and not float32 else np.float32
-    img = _apply_matrix_chunked(rgb, matrix, dtype)
-    del rgb
-    _lap(timer, "colour")
-    img = apply_orientation(img, raw.orientation)
-    _lap(timer, "orientation")
-    size = (int(img.shape[1]), int(img.shape[2]))
+    h, w = int(rgb.shape[1]), int(rgb.shape[2])
+    size = (w, h) if raw.orientation & 4 else (h, w)
+
+    def finish() -> np.ndarray:
+        """Colour and orientation: part of the write, so a batch runs them on its writer thread."""
+        img = _apply_matrix_chunked(rgb, matrix, dtype)
+        _lap(timer, "colour")
+        img = apply_orientation(img, raw.orientation)
+        _lap(timer, "orientation")
+        return img
+
     if kind == "exr":
         record = {
             "color_space": color_space, "white_balance": white_balance,
@@ -580,12 +585,13 @@ def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: dict
         meta = _metadata(raw, source, record)
         chroma = output_chromaticities(raw, color_space, white_balance)
         attributes = raw.metadata.exr_attributes()
-        return size, lambda: write_exr(out, img, half=not float32, metadata=meta,
+        return size, lambda: write_exr(out, finish(), half=not float32, metadata=meta,
                                        chromaticities=chroma, attributes=attributes)
     encoding = settings["tiff_encoding"]
     icc = output_icc_profile(raw, color_space, white_balance, encoding)
     exif = raw.metadata.exif(orientation=1)
-    return size, lambda: write_tiff16(out, img, srgb=encoding == "srgb", icc_profile=icc, exif=exif)
+    return size, lambda: write_tiff16(out, finish(), srgb=encoding == "srgb", icc_profile=icc,
+                                      exif=exif)
 
 
 def _linear_dng_output(out: Path, raw: RawImage, rgb: torch.Tensor, mult: np.ndarray

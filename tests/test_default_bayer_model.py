@@ -1,0 +1,74 @@
+"""The Bayer model shipped in the package (issue "Every camera out of the box"): loadable,
+self-describing, trained only on the training sets, exposure-equivariant, keeps highlights,
+beats LibRaw's AHD on a camera capture, and is what demosaic-infer picks for a Bayer file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from demosaic import cfa
+from demosaic.engine.checkpoint import SHIPPED_CHECKPOINTS, load_checkpoint, load_model
+from demosaic.engine.infer import infer_file
+from demosaic.io.images import read_exr, read_image_linear
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "src" / "demosaic" / "assets" / "samples" / "val"
+BAYER = SHIPPED_CHECKPOINTS["bayer"]
+
+
+def test_shipped_bayer_checkpoint_records_how_it_was_made():
+    assert BAYER.is_file() and BAYER.stat().st_size < 5 * 2**20
+    ckpt = load_checkpoint(BAYER)
+    assert ckpt["cfa"] == "bayer_rggb" and ckpt["train_state"] is None
+    cfg = ckpt["config"]
+    experiment = OmegaConf.load(ROOT / "configs" / "experiment" / "bayer_default.yaml")
+    assert cfg["trainer"]["run_name"] == experiment.trainer.run_name
+    roots = " ".join(cfg["dataset"]["train"]["root"])
+    assert "cbsd432" in roots and "sun_hays80" in roots
+    assert "cbsd68" in cfg["dataset"]["val"]["root"]
+    assert cfg["dataset"]["train"]["camera"]["enabled"]
+    for test_set in ("kodak24", "mcmaster"):
+        assert test_set not in str(cfg["dataset"])
+
+
+def test_shipped_bayer_model_is_exposure_equivariant_and_keeps_highlights():
+    model = load_model(BAYER)
+    rgb = torch.from_numpy(read_image_linear(SAMPLES / "102061.png"))[:, :96, :96].contiguous()
+    mos = cfa.mosaic(rgb, cfa.BAYER_RGGB)[None]
+    with torch.no_grad():
+        base = model.demosaic(mos)
+        for k in (0.05, 4.0):
+            torch.testing.assert_close(model.demosaic(mos * k), base * k, rtol=1e-4, atol=1e-6)
+        assert model.demosaic(mos * 4.0).max() > 2.0  # no clamp at 1.0
+
+
+def test_shipped_bayer_model_beats_libraw_ahd_on_a_camera_capture(tmp_path):
+    from demosaic.engine.camera_protocol import evaluate_camera
+    from demosaic.models.baselines import build_method
+
+    images = [("145086", read_image_linear(SAMPLES / "145086.png"))]
+    scores = {}
+    for name, method in {"shipped": load_model(BAYER),
+                         "ahd": build_method("ahd", cfa="bayer_rggb")}.items():
+        res = evaluate_camera(method, images, iso=800, seed=0, cache_dir=tmp_path / "raws",
+                              progress=False)
+        scores[name] = res.mean["psnr"]
+    assert scores["shipped"] > scores["ahd"] + 2.0, scores
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (1, 1)])
+def test_demosaic_infer_picks_the_bayer_model_for_a_bayer_file(tmp_path, shift):
+    from demosaic.io.dng import write_dng
+
+    truth = read_image_linear(SAMPLES / "145086.png")[:, :120, :160]
+    layout = cfa.BAYER_RGGB.shifted(*shift)
+    mosaic = np.take_along_axis(truth, np.tile(layout, (60, 80))[None], 0)[0]
+    dng = write_dng(tmp_path / "bayer.dng", mosaic, layout, black_level=256, white_level=16383,
+                    margins=(2, 4, 0, 0))
+    _, meta = read_exr(infer_file(dng, tmp_path / "out.exr", device="cpu").output)
+    assert meta["demosaic:checkpoint"] == BAYER.name and "bayer_rggb" in meta["demosaic:modelSpec"]

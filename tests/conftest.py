@@ -49,3 +49,34 @@ def xtrans_dng(make_dng: Callable[..., tuple[Path, np.ndarray]]) -> Path:
                        margins=(8, 10, 4, 2), as_shot_neutral=(0.5, 1.0, 0.625),
                        make="TestMake", model="X-Test 1", name="xtrans.dng")
     return path
+
+
+def demosaic_exposures(model, pattern, gains=(0.05, 4.0)):
+    """Check a shipped model is exposure-equivariant on a bundled picture (96 px crop) and
+    return its output at the largest gain (for highlight checks) and the mosaic."""
+    import torch
+
+    from demosaic import cfa
+    from demosaic.io.images import read_image_linear
+
+    samples = Path(__file__).resolve().parents[1] / "src" / "demosaic" / "assets" / "samples" / "val"
+    rgb = torch.from_numpy(read_image_linear(samples / "102061.png"))[:, :96, :96].contiguous()
+    mos = cfa.mosaic(rgb, pattern)[None]
+    with torch.no_grad():
+        base = model.demosaic(mos)
+        for k in gains:
+            torch.testing.assert_close(model.demosaic(mos * k), base * k, rtol=1e-4, atol=1e-6)
+        return model.demosaic(mos * max(gains)), mos
+
+
+def camera_capture_scores(methods, cache_dir, iso: float = 800.0):
+    """Camera-protocol PSNR of each ``{name: method}`` on one bundled picture (the same DNG
+    for all: random phase and margins, the family's default body)."""
+    from demosaic.engine.camera_protocol import evaluate_camera
+    from demosaic.io.images import read_image_linear
+
+    samples = Path(__file__).resolve().parents[1] / "src" / "demosaic" / "assets" / "samples" / "val"
+    images = [("145086", read_image_linear(samples / "145086.png"))]
+    return {name: evaluate_camera(method, images, iso=iso, seed=0, cache_dir=cache_dir,
+                                  progress=False).mean["psnr"]
+            for name, method in methods.items()}

@@ -8,13 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from omegaconf import OmegaConf
 
 from demosaic import cfa
 from demosaic.engine.checkpoint import SHIPPED_CHECKPOINTS, load_checkpoint, load_model
 from demosaic.engine.infer import infer_file
 from demosaic.io.images import read_exr, read_image_linear
+
+from conftest import camera_capture_scores, demosaic_exposures
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "src" / "demosaic" / "assets" / "samples" / "val"
@@ -38,27 +39,15 @@ def test_shipped_bayer_checkpoint_records_how_it_was_made():
 
 
 def test_shipped_bayer_model_is_exposure_equivariant_and_keeps_highlights():
-    model = load_model(BAYER)
-    rgb = torch.from_numpy(read_image_linear(SAMPLES / "102061.png"))[:, :96, :96].contiguous()
-    mos = cfa.mosaic(rgb, cfa.BAYER_RGGB)[None]
-    with torch.no_grad():
-        base = model.demosaic(mos)
-        for k in (0.05, 4.0):
-            torch.testing.assert_close(model.demosaic(mos * k), base * k, rtol=1e-4, atol=1e-6)
-        assert model.demosaic(mos * 4.0).max() > 2.0  # no clamp at 1.0
+    bright, _ = demosaic_exposures(load_model(BAYER), cfa.BAYER_RGGB)
+    assert bright.max() > 2.0  # no clamp at 1.0
 
 
 def test_shipped_bayer_model_beats_libraw_ahd_on_a_camera_capture(tmp_path):
-    from demosaic.engine.camera_protocol import evaluate_camera
     from demosaic.models.baselines import build_method
 
-    images = [("145086", read_image_linear(SAMPLES / "145086.png"))]
-    scores = {}
-    for name, method in {"shipped": load_model(BAYER),
-                         "ahd": build_method("ahd", cfa="bayer_rggb")}.items():
-        res = evaluate_camera(method, images, iso=800, seed=0, cache_dir=tmp_path / "raws",
-                              progress=False)
-        scores[name] = res.mean["psnr"]
+    scores = camera_capture_scores({"shipped": load_model(BAYER),
+                                    "ahd": build_method("ahd", cfa="bayer_rggb")}, tmp_path / "raws")
     assert scores["shipped"] > scores["ahd"] + 2.0, scores
 
 

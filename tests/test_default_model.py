@@ -15,6 +15,8 @@ from demosaic.engine.infer import DEFAULT_CHECKPOINT, infer_file
 from demosaic.io.dng import write_dng
 from demosaic.io.images import read_exr, read_image_linear
 
+from conftest import camera_capture_scores, demosaic_exposures
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "src" / "demosaic" / "assets" / "samples" / "val"
 EXPERIMENTS = ROOT / "configs" / "experiment"
@@ -43,13 +45,7 @@ def test_default_checkpoint_is_small_and_records_how_it_was_made():
 
 def test_default_model_is_exposure_equivariant_and_keeps_highlights():
     model = load_model(DEFAULT_CHECKPOINT)
-    rgb = torch.from_numpy(read_image_linear(SAMPLES / "102061.png"))[:, :96, :96].contiguous()
-    mos = cfa.mosaic(rgb, cfa.XTRANS)[None]
-    with torch.no_grad():
-        base = model.demosaic(mos)
-        for k in (0.05, 4.0):
-            torch.testing.assert_close(model.demosaic(mos * k), base * k, rtol=1e-4, atol=1e-6)
-        bright = model.demosaic(mos * 4.0)
+    bright, mos = demosaic_exposures(model, cfa.XTRANS)
     assert bright.max() > 2.0  # no clamp at 1.0
     m = torch.from_numpy(cfa.mask(cfa.XTRANS, 96, 96))
     sampled = (bright[0] * m).sum(0)
@@ -64,17 +60,11 @@ def test_default_model_beats_markesteijn_on_a_camera_capture(tmp_path):
     """The camera protocol on one bundled picture (X-T3 colour, ISO 800, random phase and
     margins): the shipped model through demosaic-infer's path against LibRaw's Markesteijn
     3-pass on the same DNG."""
-    from demosaic.engine.camera_protocol import evaluate_camera
     from demosaic.models.baselines import build_method
 
-    truth = read_image_linear(SAMPLES / "145086.png")
-    images = [("145086", truth)]
-    scores = {}
-    for name, method in {"default": load_model(DEFAULT_CHECKPOINT),
-                         "markesteijn3": build_method("markesteijn3", cfa="xtrans")}.items():
-        res = evaluate_camera(method, images, iso=800, seed=0, cache_dir=tmp_path / "raws",
-                              progress=False)
-        scores[name] = res.mean["psnr"]
+    scores = camera_capture_scores({"default": load_model(DEFAULT_CHECKPOINT),
+                                    "markesteijn3": build_method("markesteijn3", cfa="xtrans")},
+                                   tmp_path / "raws")
     assert scores["default"] > scores["markesteijn3"] + 2.0, scores
 
 

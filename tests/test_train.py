@@ -113,8 +113,15 @@ def v4_checkpoint(tmp_path_factory) -> Path:
 def test_every_experiment_composes_and_trains(experiment, tmp_path, raw_shards, v4_checkpoint):
     cfg = compose_train([f"+experiment={experiment}", *tiny(tmp_path)])
     shrink_data(cfg, raw_shards)
-    if cfg.trainer.init_from:
-        cfg.trainer.init_from = str(v4_checkpoint)
+    if cfg.trainer.init_from:  # a stand-in checkpoint: the default model, or the experiment's own
+        init = v4_checkpoint
+        model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+        name = model_cfg.pop("name")
+        if model_cfg.get("cfa", "xtrans") != "xtrans":
+            model = create_model(name, **model_cfg)
+            init = save_checkpoint(make_checkpoint(model, name, model_cfg, cfa=model.pattern.name,
+                                                   step=7), tmp_path / "init.pt")
+        cfg.trainer.init_from = str(init)
     result = run_training(cfg)
     assert result.step == 2
     run_dir = tmp_path / "ckpt" / cfg.trainer.run_name

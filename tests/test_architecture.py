@@ -40,6 +40,14 @@ def test_the_engine_never_imports_the_research_toolbox() -> None:
     assert offenders == []
 
 
+def test_the_training_hooks_do_not_import_the_trainer() -> None:
+    """The trainer imports its hooks; the hooks share what both need through run_outputs and
+    data_order, never through the trainer (no import cycle)."""
+    for name in ("hooks.py", "run_outputs.py", "data_order.py"):
+        tree = ast.parse((SRC / "engine" / name).read_text())
+        assert "demosaic.engine.trainer" not in _imports(tree), name
+
+
 def test_no_function_is_longer_than_120_lines() -> None:
     long = [f"{p.relative_to(SRC)}:{n.name} ({n.end_lineno - n.lineno + 1} lines)"
             for p, tree in _modules() for n in ast.walk(tree)

@@ -89,7 +89,7 @@ def test_forgetting_reports_each_run(tmp_path, capsys):
 
 
 def test_periodic_timeline_prints_its_table(tmp_path, capsys):
-    from demosaic.engine.trainer import log_scalars
+    from demosaic.engine.run_outputs import log_scalars
     from demosaic.metrics import PERIODIC_ARTIFACT_THRESHOLD
 
     jsonl = tmp_path / "metrics_v4.1_ft.jsonl"

@@ -41,9 +41,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from demosaic.engine.config import TrainerConfig
+from demosaic.engine.data_order import DistInfo, GlobalIndexSampler, StepIndexedDataset
+from demosaic.engine.run_outputs import (eval_model, fixed_crop, log_images, log_scalars,
+                                         save_last, save_snapshot, validate, write_config)
 from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -275,6 +278,28 @@ class EWCPenalty:
         return total if isinstance(total, torch.Tensor) else torch.zeros(())
 
 
+def fisher_diagonal(s: TrainState) -> dict[str, torch.Tensor]:
+    """Diagonal empirical Fisher of the trainable parameters: the mean squared gradient of the
+    training loss over ``trainer.ewc_batches`` batches (their own fixed data order)."""
+    t = s.t
+    fisher = {k: torch.zeros_like(p) for k, p in s.trainable.items()}
+    loader = DataLoader(StepIndexedDataset(s.train_set, t.seed + 1), batch_size=t.batch_size,
+                        sampler=GlobalIndexSampler(0, t.batch_size, DistInfo()), num_workers=0)
+    it = iter(loader)
+    s.model.train()
+    for _ in range(t.ewc_batches):
+        batch = next(it)
+        s.model.zero_grad(set_to_none=True)
+        loss, _ = s.criterion(s.model(batch["cfa"].to(s.device)), batch["target"].to(s.device))
+        loss.backward()
+        for k, p in s.trainable.items():
+            if p.grad is not None:
+                fisher[k] += p.grad.detach() ** 2 / t.ewc_batches
+    s.model.zero_grad(set_to_none=True)
+    log.info("EWC: Fisher diagonal from %d batches, weight %g", t.ewc_batches, t.ewc_weight)
+    return fisher
+
+
 class EWCHook(Hook):
     """``trainer.ewc_weight`` > 0: the EWC penalty towards the starting weights."""
 
@@ -282,8 +307,6 @@ class EWCHook(Hook):
         self.penalty: EWCPenalty | None = None
 
     def setup(self, s: TrainState) -> None:
-        from demosaic.engine.trainer import fisher_diagonal
-
         self.penalty = EWCPenalty(s.trainable, fisher_diagonal(s))
 
     def loss(self, s, cfa, target, pred, loss, terms):
@@ -307,8 +330,6 @@ class TimeBudgetHook(Hook):
             s.bar.total = refit
             s.full_config.setdefault("trainer", {})["max_steps"] = refit
             if s.is_main:
-                from demosaic.engine.trainer import write_config
-
                 write_config(s.run_dir / "config.yaml", s.full_config)
         if s.clock.out_of_time(s.step, s.dist_info):
             log.warning("trainer.max_minutes=%g spent at step %d of %d: stopping here",
@@ -335,8 +356,6 @@ class MetricsHook(Hook):
     def step_end(self, s: TrainState) -> None:
         if not s.is_main or not s.every(s.t.log_every):
             return
-        from demosaic.engine.trainer import log_scalars
-
         now = time.perf_counter()
         rate = (s.samples - self.window_n) / max(now - self.window_t, 1e-9)
         self.window_t, self.window_n = now, s.samples
@@ -364,7 +383,6 @@ class ValidationHook(Hook):
             return
         if s.is_main:
             from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
-            from demosaic.engine.trainer import eval_model, log_images, log_scalars, validate
 
             model = eval_model(s.model, s.ema)  # one EMA copy for all of validation
             s.last_metrics = validate(model, s.val_set, s.device, s.t.val_max_images)
@@ -396,8 +414,6 @@ class SnapshotHook(Hook):
     def step_end(self, s: TrainState) -> None:
         if not s.every(s.t.snapshot_every):
             return
-        from demosaic.engine.trainer import eval_model, log_scalars, save_snapshot
-
         score = save_snapshot(eval_model(s.model, s.ema), self.crop, s.device,
                               s.log_dir / "snapshots" / s.t.run_name / f"step_{s.step:07d}.png")
         log_scalars(s.writer, s.metrics_file, s.step, {"snapshot/periodic_artifact": score})
@@ -406,8 +422,6 @@ class SnapshotHook(Hook):
 
 @register_hook("snapshots", order=90)
 def _snapshots(s: TrainState) -> Hook | None:
-    from demosaic.engine.trainer import fixed_crop
-
     crop = fixed_crop(s.val_set, s.t.snapshot_crop, s.model.pattern.period) if s.is_main else None
     return SnapshotHook(crop) if crop is not None else None
 
@@ -417,8 +431,6 @@ class CheckpointHook(Hook):
 
     def step_end(self, s: TrainState) -> None:
         if s.every(s.t.save_every):
-            from demosaic.engine.trainer import save_last
-
             save_last(s)
 
 

@@ -34,13 +34,12 @@ draws a fresh (seeded) stream rather than the exact continuation.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,13 +48,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
-from demosaic.engine.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from demosaic.engine.checkpoint import load_checkpoint
 from demosaic import tracking
 from demosaic.devices import resolve_device
 from demosaic.engine.config import TrainerConfig
+from demosaic.engine.data_order import DistInfo, GlobalIndexSampler, StepIndexedDataset
 from demosaic.engine.hooks import EMA, EWCPenalty, TrainState, build_hooks, load_plugins
+from demosaic.engine.run_outputs import save_last, set_rng_state, validate, write_config
 from demosaic.errors import CheckpointError, ConfigError, DemosaicError
 
 log = logging.getLogger(__name__)
@@ -81,16 +82,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int = 0
-    world_size: int = 1
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-
 def init_distributed(device: torch.device) -> DistInfo:
     """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -106,63 +97,6 @@ def init_distributed(device: torch.device) -> DistInfo:
 
 # --------------------------------------------------------------------------------------
 # Data order
-# --------------------------------------------------------------------------------------
-
-
-class StepIndexedDataset(Dataset):
-    """Maps a global sample index ``g`` to ``dataset[perm_e[g % n]]`` with epoch ``e = g // n``.
-
-    ``perm_e`` is a permutation seeded by ``(seed, e)``; datasets with a ``set_epoch`` method
-    are told the epoch before each item, so their own augmentation randomness (seeded per
-    ``(seed, epoch, index)``) follows. The sample at any global index is therefore the same in
-    an uninterrupted and in a resumed run, in any worker process.
-    """
-
-    def __init__(self, dataset: Dataset, seed: int) -> None:
-        self.dataset = dataset
-        self.n = len(dataset)  # type: ignore[arg-type]
-        if self.n == 0:
-            raise ConfigError("the training dataset is empty; check dataset.train.root")
-        self.seed = seed
-        self._perm_epoch = -1
-        self._perm = np.arange(self.n)
-
-    def __len__(self) -> int:
-        return 2**62
-
-    def __getitem__(self, g: int) -> Any:
-        epoch, pos = divmod(int(g), self.n)
-        if epoch != self._perm_epoch:
-            self._perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
-            self._perm_epoch = epoch
-            if hasattr(self.dataset, "set_epoch"):
-                self.dataset.set_epoch(epoch)
-        return self.dataset[int(self._perm[pos])]
-
-
-class GlobalIndexSampler(Sampler[int]):
-    """Yields the global sample indices this rank consumes, from ``start_step`` on.
-
-    Step ``s`` of rank ``r`` in a world of ``w`` uses indices
-    ``(s * w + r) * batch_size + j`` for ``j < batch_size``.
-    """
-
-    def __init__(self, start_step: int, batch_size: int, dist_info: DistInfo) -> None:
-        self.start_step, self.batch_size, self.dist = start_step, batch_size, dist_info
-
-    def __iter__(self) -> Iterator[int]:
-        step = self.start_step
-        while True:
-            base = (step * self.dist.world_size + self.dist.rank) * self.batch_size
-            yield from range(base, base + self.batch_size)
-            step += 1
-
-    def __len__(self) -> int:  # pragma: no cover - infinite
-        return 2**62
-
-
-# --------------------------------------------------------------------------------------
-# Schedule, EMA, EWC
 # --------------------------------------------------------------------------------------
 
 
@@ -276,26 +210,6 @@ def _setup_file_log(path: Path) -> logging.Handler:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.getLogger("demosaic").addHandler(handler)
     return handler
-
-
-def _rng_state() -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
-        "numpy_pos": int(np.random.get_state()[2]),
-        "python": list(random.getstate()[1]),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
-    random.setstate((3, tuple(state["python"]), None))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def train(
@@ -434,7 +348,7 @@ def _resume(s: TrainState) -> None:
         s.scaler.load_state_dict(state["scaler"])
     for hook in s.hooks:
         hook.load_state(s, state)
-    _set_rng_state(state["rng"])
+    set_rng_state(state["rng"])
     s.step, s.best = int(ckpt["step"]), float(state.get("best", -math.inf))
     log.info("resumed %s at step %d (best val PSNR %.3f dB)", s.last_path, s.step, s.best)
     fitted = (ckpt.get("config") or {}).get("trainer", {}).get("max_steps")
@@ -560,22 +474,6 @@ def _update(s: TrainState, loss: torch.Tensor) -> None:
     s.scheduler.step()
 
 
-def save_last(s: TrainState) -> None:
-    """Write ``last.pt``: weights, EMA, optimizer, schedule, scaler, RNG and the hooks' state."""
-    if not s.is_main:
-        return
-    train_state = {"optimizer": s.optimizer.state_dict(), "scheduler": s.scheduler.state_dict(),
-                   "rng": _rng_state(), "best": s.best,
-                   "scaler": s.scaler.state_dict() if s.scaler is not None else None}
-    for hook in s.hooks:
-        train_state.update(hook.state(s))
-    save_checkpoint(make_checkpoint(s.model, s.model_name, s.model_kwargs, cfa=s.pattern,
-                                    config=s.full_config, step=s.step,
-                                    metrics={"best_val_psnr": s.best}, run_name=s.t.run_name,
-                                    ema_state_dict=s.ema.state_dict() if s.ema else None,
-                                    train_state=train_state), s.last_path)
-
-
 def _track(update: Any, *args: Any, **kwargs: Any) -> None:
     """Update the run record; a failure there is logged and never stops training."""
     try:
@@ -636,128 +534,6 @@ def _apply_freeze(model: nn.Module, prefixes: list[str]) -> dict[str, nn.Paramet
     if not trainable:
         raise ConfigError("trainer.freeze froze every parameter; nothing left to train")
     return trainable
-
-
-def fisher_diagonal(s: TrainState) -> dict[str, torch.Tensor]:
-    """Diagonal empirical Fisher of the trainable parameters: the mean squared gradient of the
-    training loss over ``trainer.ewc_batches`` batches (their own fixed data order)."""
-    t = s.t
-    fisher = {k: torch.zeros_like(p) for k, p in s.trainable.items()}
-    loader = DataLoader(StepIndexedDataset(s.train_set, t.seed + 1), batch_size=t.batch_size,
-                        sampler=GlobalIndexSampler(0, t.batch_size, DistInfo()), num_workers=0)
-    it = iter(loader)
-    s.model.train()
-    for _ in range(t.ewc_batches):
-        batch = next(it)
-        s.model.zero_grad(set_to_none=True)
-        loss, _ = s.criterion(s.model(batch["cfa"].to(s.device)), batch["target"].to(s.device))
-        loss.backward()
-        for k, p in s.trainable.items():
-            if p.grad is not None:
-                fisher[k] += p.grad.detach() ** 2 / t.ewc_batches
-    s.model.zero_grad(set_to_none=True)
-    log.info("EWC: Fisher diagonal from %d batches, weight %g", t.ewc_batches, t.ewc_weight)
-    return fisher
-
-
-def eval_model(model: nn.Module, ema: EMA | None) -> nn.Module:
-    """The model to validate/save as best: a copy with EMA weights when EMA is on."""
-    if ema is None:
-        return model
-    import copy
-
-    shadow = copy.deepcopy(model)
-    shadow.load_state_dict(ema.state_dict())
-    return shadow
-
-
-@torch.no_grad()
-def validate(model: nn.Module, val_set: Dataset, device: torch.device, max_images: int = 0
-             ) -> dict[str, float]:
-    """Mean PSNR (linear), SSIM and periodic-artifact score of the error
-    (:func:`demosaic.metrics.periodic_artifact_score` at the CFA period; NaN for images too
-    small to measure it) of ``model`` over full validation images, all without
-    :data:`demosaic.metrics.REPORT_BORDER` px on each side: the border reports use."""
-    from demosaic import metrics
-
-    model.eval()
-    period = model.pattern.period
-    n = len(val_set) if max_images <= 0 else min(max_images, len(val_set))
-    psnrs, ssims, periodic = [], [], []
-    for i in range(n):
-        item = val_set[i]
-        pred = model.demosaic(item["cfa"][None].to(device))[0].float().cpu()
-        b = metrics.REPORT_BORDER
-        psnrs.append(float(metrics.psnr(pred, item["target"], border=b)))
-        ssims.append(float(metrics.ssim(pred, item["target"], border=b)))
-        err = (pred - item["target"])[..., b:-b, b:-b]
-        periodic.append(float(metrics.periodic_artifact_score(err, period=period)))
-    finite = [v for v in periodic if math.isfinite(v)]
-    return {"psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims)),
-            "periodic_artifact": float(np.mean(finite)) if finite else math.nan}
-
-
-def fixed_crop(val_set: Dataset, size: int, period: int) -> dict[str, torch.Tensor] | None:
-    if len(val_set) == 0:
-        return None
-    item = val_set[0]
-    h, w = item["cfa"].shape[-2:]
-    s = max(period, min(size, h, w) // period * period)
-    y0 = ((h - s) // 2) // period * period
-    x0 = ((w - s) // 2) // period * period
-    return {k: item[k][..., y0:y0 + s, x0:x0 + s] for k in ("cfa", "target")}
-
-
-@torch.no_grad()
-def save_snapshot(model: nn.Module, crop: Mapping[str, torch.Tensor], device, path: Path) -> float:
-    """Write ``output | truth`` of the fixed crop as PNG; return the periodic-artifact score
-    of its error (NaN for crops under 4 periods)."""
-    from demosaic import metrics
-    from demosaic.io.images import write_png
-
-    model.eval()
-    out = model.demosaic(crop["cfa"][None].to(device))[0].float().cpu()
-    write_png(path, torch.cat([out, crop["target"]], dim=-1).numpy())
-    return float(metrics.periodic_artifact_score(out - crop["target"], period=model.pattern.period))
-
-
-def _display(x: torch.Tensor) -> torch.Tensor:
-    from demosaic.color import linear_to_srgb
-
-    return linear_to_srgb(x.clamp(0, 1))
-
-
-@torch.no_grad()
-def log_images(writer, model: nn.Module, val_set: Dataset, device, step: int) -> None:
-    """TensorBoard grid of mosaic | output | target | 4x error for the first validation image."""
-    if writer is None or len(val_set) == 0:
-        return
-    from demosaic.cfa import masked_mosaic
-
-    item = val_set[0]
-    out = model.demosaic(item["cfa"][None].to(device))[0].float().cpu()
-    mosaic_rgb = masked_mosaic(item["cfa"], model.pattern)
-    err = (out - item["target"]).abs() * 4
-    grid = torch.cat([_display(mosaic_rgb), _display(out), _display(item["target"]), err.clamp(0, 1)], dim=-1)
-    writer.add_image("val/mosaic|output|target|error_x4", grid, step)
-
-
-def log_scalars(writer, metrics_file: Path, step: int, scalars: Mapping[str, float]) -> None:
-    if writer is not None:
-        for k, v in scalars.items():
-            writer.add_scalar(k, v, step)
-    metrics_file.parent.mkdir(parents=True, exist_ok=True)
-    with metrics_file.open("a") as fh:
-        fh.write(json.dumps({"step": step, **{k: float(v) for k, v in scalars.items()}}) + "\n")
-
-
-def write_config(path: Path, config: Mapping[str, Any]) -> None:
-    from omegaconf import OmegaConf
-
-    from demosaic.io.atomic import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(OmegaConf.to_yaml(OmegaConf.create(dict(config))))
 
 
 def trainer_config_from(mapping: Mapping[str, Any]) -> TrainerConfig:

@@ -40,6 +40,7 @@ raw file is fully read before anything is written, so a corrupt input raises
 from __future__ import annotations
 
 import glob
+import inspect
 import json
 import logging
 import os
@@ -93,6 +94,9 @@ OUTPUT_EXTENSIONS = (".exr", ".tif", ".tiff", ".dng")
 #: Parameter-free models usable without a checkpoint (built for each file's CFA family).
 BUILTIN_MODELS = ("bilinear",)
 _CHUNK_ROWS = 256
+#: infer_file's output settings (what prepare_output reads; infer_batch's keyword arguments).
+_SETTINGS = ("tile", "overlap", "color_space", "white_balance", "highlights", "float32",
+             "tiff_encoding", "amp", "progress")
 
 
 # --------------------------------------------------------------------------------------
@@ -742,9 +746,8 @@ def _pipeline(todo: list[tuple[Path, Path]], source: ModelSource, kwargs: dict[s
 
     from tqdm.auto import tqdm
 
-    settings = dict(tile=DEFAULT_TILE, overlap=None, color_space="srgb", white_balance="as_shot",
-                    highlights="clip", float32=False, tiff_encoding="srgb", amp=False,
-                    progress=False)
+    settings = {k: p.default for k, p in inspect.signature(infer_file).parameters.items()
+                if k in _SETTINGS}  # infer_file's defaults: one source of truth
     unknown = sorted(set(kwargs) - set(settings))
     if unknown:
         raise ConfigError(f"infer_batch: unknown setting(s) {unknown}; valid: {sorted(settings)}")

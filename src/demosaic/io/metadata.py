@@ -225,17 +225,19 @@ def read_metadata(path: str | os.PathLike[str]) -> CaptureMetadata:
         :class:`CaptureMetadata`.
     """
     p = Path(path)
-    make, model = _header_identity(p)
     lib = _pyexiv2()
     if lib is None:
-        return CaptureMetadata(make=make, model=model)
+        return CaptureMetadata(*_header_identity(p))
     try:
         with lib.Image(os.fspath(p)) as img:
             raw = img.read_exif()
     except Exception as exc:  # noqa: BLE001 - Exiv2 raises RuntimeError and others
         log.debug("Exiv2 cannot read the EXIF of %s (%s); using the header only", p, exc)
-        return CaptureMetadata(make=make, model=model)
-    found = {"make": make, "model": model, **_parse(raw, p)}
+        return CaptureMetadata(*_header_identity(p))
+    found = _parse(raw, p)
+    if not (found.get("make") and found.get("model")):  # only then parse the header again
+        make, model = _header_identity(p)
+        found = {"make": make, "model": model, **found}
     colour = {t: raw[f"Exif.Image.{t}"] for t in DNG_COLOUR_TAGS if f"Exif.Image.{t}" in raw}
     if colour and "Exif.Image.DNGVersion" not in raw:
         colour = {}

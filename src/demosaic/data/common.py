@@ -104,6 +104,16 @@ def make_rng(seed: int | None, *keys: int) -> np.random.Generator:
     return np.random.default_rng([int(seed) & 0xFFFFFFFF, *(int(k) for k in keys)])
 
 
+IMAGE_SPACES = ("linear", "srgb")
+"""Values of a dataset's ``space`` key: linear light, or v3's gamma-encoded clipped sRGB."""
+
+
+def check_choice(value: str, choices: Sequence[str], key: str) -> None:
+    """Raise :class:`ConfigError` naming ``key`` unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(f"{key}: {value!r} is not one of {list(choices)}")
+
+
 def check_patch(patch_size: int, pattern: CFAPattern, key: str) -> None:
     """Raise :class:`ConfigError` unless ``patch_size`` is a positive multiple of the period."""
     if patch_size <= 0 or patch_size % pattern.period:
@@ -195,6 +205,23 @@ class RandomCropDataset(Dataset):
 
     samples_per_epoch: int
     epoch: int
+
+    def _init_crops(self, pattern: CFAPattern, *, patch_size: int, samples_per_epoch: int,
+                    augment: bool, seed: int | None, key: str) -> None:
+        """Check and store the settings every random-crop dataset shares.
+
+        Raises:
+            ConfigError: naming ``{key}.patch_size`` or ``{key}.samples_per_epoch``.
+        """
+        check_patch(patch_size, pattern, f"{key}.patch_size")
+        if samples_per_epoch <= 0:
+            raise ConfigError(f"{key}.samples_per_epoch: must be positive, got {samples_per_epoch}")
+        self.pattern = pattern
+        self.patch_size = patch_size
+        self.samples_per_epoch = samples_per_epoch
+        self.augment = augment
+        self.seed = seed
+        self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose crops ``__getitem__`` returns (deterministic with a seed)."""

@@ -30,7 +30,14 @@ from demosaic.camera import CameraSimConfig
 from demosaic.cfa import CFAPattern
 from demosaic.data import DATASETS
 from demosaic.data.capture import camera_config, camera_sample
-from demosaic.data.common import list_images, make_rng, make_sample, resolve_roots
+from demosaic.data.common import (
+    IMAGE_SPACES,
+    check_choice,
+    list_images,
+    make_rng,
+    make_sample,
+    resolve_roots,
+)
 from demosaic.data.sources import SourceCache
 from demosaic.data.transforms import to_srgb_clipped
 from demosaic.errors import ConfigError
@@ -77,10 +84,8 @@ class FolderDataset(Dataset):
                  space: str = "linear", cache: bool = True, key: str = "dataset",
                  camera: CameraSimConfig | Mapping[str, Any] | None = None,
                  camera_seed: int = 0) -> None:
-        if mode not in MODES:
-            raise ConfigError(f"{key}.mode: {mode!r} is not one of {list(MODES)}")
-        if space not in ("linear", "srgb"):
-            raise ConfigError(f"{key}.space: {space!r} is not one of ['linear', 'srgb']")
+        check_choice(mode, MODES, f"{key}.mode")
+        check_choice(space, IMAGE_SPACES, f"{key}.space")
         if max_images is not None and max_images <= 0:
             raise ConfigError(f"{key}.max_images: must be positive or null, got {max_images}")
         if max_size is not None and max_size < pattern.period:

@@ -36,7 +36,6 @@ from demosaic.data.common import (
     RandomCropDataset,
     Sample,
     aligned_origin,
-    check_patch,
     check_range,
     log_uniform,
     make_rng,
@@ -97,9 +96,8 @@ class RawTeacherDataset(RandomCropDataset):
                  samples_per_epoch: int = 1000, select: Path | None = None,
                  augment: bool = True, exposure_range: tuple[float, float] = (1.0, 1.0),
                  seed: int | None = None, key: str = "dataset") -> None:
-        check_patch(patch_size, pattern, f"{key}.patch_size")
-        if samples_per_epoch <= 0:
-            raise ConfigError(f"{key}.samples_per_epoch: must be positive, got {samples_per_epoch}")
+        self._init_crops(pattern, patch_size=patch_size, samples_per_epoch=samples_per_epoch,
+                         augment=augment, seed=seed, key=key)
         self.exposure_range = check_range(exposure_range, f"{key}.exposure_range")
         manifest = load_manifest(root, f"{key}.root")
         self.pairing = manifest["pairing"]
@@ -130,12 +128,6 @@ class RawTeacherDataset(RandomCropDataset):
                               f"both sides; lower {key}.patch_size")
         self.root = root
         self.items = fit
-        self.pattern = pattern
-        self.patch_size = patch_size
-        self.samples_per_epoch = samples_per_epoch
-        self.augment = augment
-        self.seed = seed
-        self.epoch = 0
         self._maps: dict[str, np.ndarray] = {}
         log.info("raw_teacher dataset: %d shards (%s) from %s", len(fit), self.pairing, root)
 

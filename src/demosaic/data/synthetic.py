@@ -40,10 +40,11 @@ from demosaic.camera import CameraSimConfig
 from demosaic.cfa import CFAPattern
 from demosaic.data import DATASETS
 from demosaic.data.common import (
+    IMAGE_SPACES,
     RandomCropDataset,
     Sample,
     aligned_origin,
-    check_patch,
+    check_choice,
     check_range,
     list_images,
     log_uniform,
@@ -63,9 +64,6 @@ from demosaic.data.transforms import (
 from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-SPACES = ("linear", "srgb")
-
 
 @dataclass
 class SyntheticConfig:
@@ -125,13 +123,11 @@ class SyntheticDataset(RandomCropDataset):
                  noise_read: tuple[float, float] = (1e-4, 5e-3), space: str = "linear",
                  cache: bool = True, seed: int | None = None, key: str = "dataset",
                  camera: CameraSimConfig | Mapping[str, Any] | None = None) -> None:
-        check_patch(patch_size, pattern, f"{key}.patch_size")
-        if samples_per_epoch <= 0:
-            raise ConfigError(f"{key}.samples_per_epoch: must be positive, got {samples_per_epoch}")
+        self._init_crops(pattern, patch_size=patch_size, samples_per_epoch=samples_per_epoch,
+                         augment=augment, seed=seed, key=key)
         if downsample < 1:
             raise ConfigError(f"{key}.downsample: must be an integer >= 1, got {downsample}")
-        if space not in SPACES:
-            raise ConfigError(f"{key}.space: {space!r} is not one of {list(SPACES)}")
+        check_choice(space, IMAGE_SPACES, f"{key}.space")
         for name, prob in (("highlight_prob", highlight_prob), ("saturation_prob", saturation_prob)):
             if not 0.0 <= prob <= 1.0:
                 raise ConfigError(f"{key}.{name}: {prob} is not in [0, 1]")
@@ -163,17 +159,11 @@ class SyntheticDataset(RandomCropDataset):
                 f"{key}.downsample"
             )
         self.files = usable
-        self.pattern = pattern
-        self.patch_size = patch_size
-        self.samples_per_epoch = samples_per_epoch
         self.downsample = downsample
-        self.augment = augment
         self.highlight_prob = highlight_prob
         self.saturation_prob = saturation_prob
         self.noise = noise
         self.space = space
-        self.seed = seed
-        self.epoch = 0
         self._sources = SourceCache(self.files, downsample, enabled=cache)
         log.info("synthetic dataset: %d images, %d crops/epoch of %d px, downsample %d, %s, "
                  "camera simulation %s", len(self.files), samples_per_epoch, patch_size,

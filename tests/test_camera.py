@@ -303,6 +303,25 @@ def test_clip_in_row_chunks_equals_the_whole_image_result():
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("shape,radius", [((37, 53), 1), ((2, 64, 40), 10), ((30, 9), 12)])
+def test_mask_dilation_equals_a_max_filter(shape, radius):
+    """The running-sum dilation of the highlight masks equals the square max filter (the
+    reference: torch's max_pool2d) bit for bit, at the borders and for radii past the image."""
+    import torch.nn.functional as F
+
+    from demosaic.engine.highlights import _dilate
+
+    gen = torch.Generator().manual_seed(radius)
+    mask = (torch.rand(shape, generator=gen) > 0.97).float()
+    mask[..., 0, -1] = 1.0  # a corner pixel
+    k = 2 * radius + 1
+    x = mask.reshape(-1, 1, *shape[-2:])
+    ref = F.max_pool2d(F.max_pool2d(x, (1, k), 1, (0, radius)), (k, 1), 1, (radius, 0))
+    got = _dilate(mask, radius)
+    assert torch.equal(got, ref.reshape(shape))
+    assert set(got.unique().tolist()) <= {0.0, 1.0}
+
+
 def test_exr_carries_chromaticities_that_convert_camera_rgb_exactly(lamp_dng, tmp_path):
     """Every EXR carries the standard chromaticities; for camera RGB they are the camera's own
     primaries, so a reader that builds RGB -> XYZ from them gets the same colours as the

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import OpenEXR
 import pytest
 import torch
 
@@ -233,8 +234,14 @@ def test_cli_single_batch_and_errors(scene, tmp_path, caplog):
                        "--color-space", "srgb", "--no-progress"]) == 0
     assert read_exr(out)[0].shape == (3, W, H)
     folder = tmp_path / "dir"
-    assert infer_main([str(odd), str(folder) + "/", "--model", "bilinear", "--no-progress"]) == 0
+    assert infer_main([str(odd), str(folder) + "/", "--model", "bilinear", "--no-progress",
+                       "--exr-compression", "zip"]) == 0
     assert (folder / "shot=1,a.exr").exists()
+    with OpenEXR.File(str(folder / "shot=1,a.exr")) as f:  # PIZ by default, ZIP asked for
+        assert "ZIP" in str(f.header()["compression"]).upper()
+    with OpenEXR.File(str(out)) as f:
+        assert "PIZ" in str(f.header()["compression"]).upper()
+    np.testing.assert_array_equal(read_exr(folder / "shot=1,a.exr")[0], read_exr(out)[0])
     bad = tmp_path / "bad.raf"
     bad.write_bytes(b"x" * 1000)
     with pytest.raises(SystemExit) as exc:

@@ -18,7 +18,7 @@ from demosaic import io as dio
 from demosaic.color import linear_to_srgb, srgb_to_linear
 from demosaic.errors import ImageIOError
 from demosaic.io import images as images_mod
-from demosaic.io.images import (read_exr, read_image, read_image_linear, write_exr, write_png,
+from demosaic.io.images import (EXR_COMPRESSIONS, half_range_exceeded, read_exr, read_image, read_image_linear, write_exr, write_png,
                                 write_tiff16)
 
 
@@ -176,6 +176,35 @@ def test_exr_round_trip_keeps_out_of_range_values(tmp_path: Path, rng: np.random
     hwc = read_image(path)
     np.testing.assert_array_equal(hwc, np.moveaxis(expected, 0, -1))
     np.testing.assert_array_equal(read_image_linear(path), expected)
+
+
+@pytest.mark.parametrize("compression", EXR_COMPRESSIONS)
+def test_exr_compressions_are_lossless_and_recorded(tmp_path: Path, rng: np.random.Generator,
+                                                   compression: str) -> None:
+    rgb = (rng.normal(size=(3, 40, 33)) * 2).astype(np.float16)
+    path = write_exr(tmp_path / "c.exr", rgb, compression=compression)
+    out, _ = read_exr(path)
+    np.testing.assert_array_equal(out, rgb.astype(np.float32))
+    with OpenEXR.File(str(path)) as f:
+        name = str(f.header()["compression"]).upper()
+    assert ("NO_" if compression == "none" else compression.upper() + "_") in name
+
+
+def test_exr_default_compression_is_piz_and_bad_names_fail(tmp_path: Path) -> None:
+    img = np.ones((3, 8, 8), np.float32)
+    with OpenEXR.File(str(write_exr(tmp_path / "d.exr", img))) as f:
+        assert "PIZ" in str(f.header()["compression"]).upper()
+    with pytest.raises(ImageIOError, match="'lzw'.*x.exr"):
+        write_exr(tmp_path / "x.exr", img, compression="lzw")
+    assert not (tmp_path / "x.exr").exists()
+
+
+def test_half_range_check(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    assert not half_range_exceeded(np.array([np.nan, np.inf, 65504.0, -1.0], np.float32))
+    assert half_range_exceeded(np.array([np.nan, -7e4], np.float32))
+    with caplog.at_level("WARNING"):
+        write_exr(tmp_path / "big.exr", np.full((3, 2, 2), 1e5, np.float32))
+    assert "half-float range" in caplog.text
 
 
 def test_exr_accepts_torch_and_grey_y_channel(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from demosaic import cfa as C
 from demosaic.engine.tiling import (
     alignment_multiple,
     auto_overlap,
+    for_inference,
     pad_to_canonical,
     plan_axis,
     plan_tiles,
@@ -104,6 +105,28 @@ def test_unet_tiled_equals_whole_image_with_default_overlap(small_unet):
     diff = (tiled - whole).abs().max().item()
     scale = whole.abs().max().item()
     assert diff <= 1e-5 * scale, f"tiled differs from whole image by {diff} (scale {scale})"
+
+
+def test_cpu_inference_copy_is_channels_last_and_matches(small_unet):
+    """for_inference: a channels_last copy on the CPU (faster kernels), same output up to
+    float rounding, and the caller's model untouched (training and evaluation keep it)."""
+    cpu = torch.device("cpu")
+    fast = for_inference(small_unet, cpu)
+    assert fast is not small_unet
+    weights = [p for p in fast.parameters() if p.dim() == 4]
+    assert weights and all(p.is_contiguous(memory_format=torch.channels_last) for p in weights)
+    assert any(not p.is_contiguous(memory_format=torch.channels_last)
+               for p in small_unet.parameters() if p.dim() == 4)
+    g = torch.Generator().manual_seed(2)
+    cfa = torch.rand(1, 1, 240, 264, generator=g)
+    with torch.inference_mode():
+        ref, got = small_unet(cfa), fast(cfa)
+    diff = (got - ref).abs().max().item()
+    assert diff <= 1e-5 * ref.abs().max().item(), diff
+    tiled = tiled_demosaic(fast, cfa, tile=120, device="cpu")
+    assert (tiled - ref[0]).abs().max().item() <= 1e-5 * ref.abs().max().item()
+    bilinear = create_model("bilinear")
+    assert for_inference(bilinear, cpu) is bilinear  # nothing to re-lay out
 
 
 def test_unet_tiling_with_too_little_overlap_is_measurably_different(small_unet):

@@ -36,6 +36,7 @@ from demosaic.engine.infer import (
 )
 from demosaic.engine.tiling import DEFAULT_TILE
 from demosaic.io.icc import TRANSFERS
+from demosaic.io.images import EXR_COMPRESSIONS
 from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output format in batch mode (default exr); single files use the extension")
     p.add_argument("--float", dest="float32", action="store_true",
                    help="32-bit float EXR instead of half")
+    p.add_argument("--exr-compression", choices=EXR_COMPRESSIONS, default="piz",
+                   help="lossless EXR compression (default piz: fast, small for photographs)")
     p.add_argument("--tiff-encoding", choices=TRANSFERS, default="srgb",
                    help="TIFF values: srgb-encoded or linear (an ICC profile for either is embedded)")
     p.add_argument("--amp", action="store_true", help="float16 autocast on CUDA/MPS")
@@ -105,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tile < 0 or (args.overlap is not None and args.overlap < 0):
         raise ConfigError(f"--tile {args.tile} and --overlap {args.overlap} must be >= 0")
     common = dict(checkpoint=args.checkpoint, model=args.model, device=args.device,
+                  exr_compression=args.exr_compression,
                   tile=args.tile or None, overlap=args.overlap, color_space=args.color_space,
                   white_balance=args.white_balance, highlights=args.highlights, float32=args.float32,
                   tiff_encoding=args.tiff_encoding, amp=args.amp)

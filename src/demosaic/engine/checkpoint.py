@@ -9,6 +9,7 @@ scheduler, RNG states) for exact resume; ``best.pt`` does not need it.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import logging
 import os
 from collections.abc import Mapping
@@ -33,6 +34,15 @@ DEFAULT_CHECKPOINT = _ASSETS / "default.pt"
 #: given.
 SHIPPED_CHECKPOINTS: dict[str, Path] = {"xtrans": DEFAULT_CHECKPOINT,
                                         "bayer": _ASSETS / "default_bayer.pt"}
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes (a checkpoint's identity: milliseconds for a few MB)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def shipped_checkpoint(family: str) -> Path:

@@ -35,7 +35,7 @@ from torch import nn
 
 import demosaic
 from demosaic import cfa as cfa_mod
-from demosaic.engine.checkpoint import load_checkpoint, load_model
+from demosaic.engine.checkpoint import file_sha256, load_checkpoint, load_model
 from demosaic.errors import ConfigError, DemosaicError
 from demosaic.io.atomic import atomic_path
 
@@ -235,6 +235,9 @@ def export_model(
     source = str(checkpoint) if not isinstance(checkpoint, Mapping) else "<dict>"
     ckpt = load_checkpoint(checkpoint) if not isinstance(checkpoint, Mapping) else dict(checkpoint)
     model = load_model(ckpt, device="cpu")
+    meta = _metadata(ckpt, model, source)
+    if not isinstance(checkpoint, Mapping):  # lets the inference backend match file and twin
+        meta["checkpoint_sha256"] = file_sha256(Path(checkpoint))
     multiple = model.size_multiple
     shapes = _check_shapes(multiple, size)
     gen = torch.Generator().manual_seed(seed)
@@ -244,7 +247,6 @@ def export_model(
     out = Path(out)
     report = ExportReport(format=fmt, path=out, tolerance=tolerance, size_multiple=multiple,
                           cfa=model.pattern.name)
-    meta = _metadata(ckpt, model, source)
 
     with atomic_path(out) as tmp:
         with warnings.catch_warnings():

@@ -69,6 +69,7 @@ from demosaic.engine.methods import from_checkpoint
 from demosaic.engine.tiling import (
     DEFAULT_TILE,
     auto_overlap,
+    for_inference,
     pad_to_canonical,
     resolve_device,
     tiled_demosaic,
@@ -83,7 +84,13 @@ from demosaic.engine.highlights import (
 from demosaic.errors import CFAError, ConfigError, DemosaicError, RawReadError
 from demosaic.io.dng import FLIP_TO_TIFF_ORIENTATION, PREVIEW_SIDE, preview_image, write_linear_dng
 from demosaic.io.icc import TRANSFERS, matrix_trc_profile
-from demosaic.io.images import srgb_icc_profile, write_exr, write_tiff16
+from demosaic.io.images import (
+    EXR_COMPRESSIONS,
+    half_range_exceeded,
+    srgb_icc_profile,
+    write_exr,
+    write_tiff16,
+)
 from demosaic.io.raw import RawImage, apply_orientation, read_raw
 
 log = logging.getLogger(__name__)
@@ -96,7 +103,7 @@ BUILTIN_MODELS = ("bilinear",)
 _CHUNK_ROWS = 256
 #: infer_file's output settings (what prepare_output reads; infer_batch's keyword arguments).
 _SETTINGS = ("tile", "overlap", "color_space", "white_balance", "highlights", "float32",
-             "tiff_encoding", "amp", "progress")
+             "exr_compression", "tiff_encoding", "amp", "progress")
 
 
 # --------------------------------------------------------------------------------------
@@ -148,7 +155,7 @@ class ModelSource:
     def _load(self, path: Path) -> tuple[nn.Module, dict[str, str]]:
         method = from_checkpoint(path, self.device)
         spec = method.info.get("model") or {}
-        return method.demosaicker, {
+        return for_inference(method.demosaicker, self.device), {
             "name": str(spec.get("name", "?")),
             "model": json.dumps(spec, sort_keys=True),
             "checkpoint": path.name,
@@ -163,7 +170,8 @@ class ModelSource:
                 from demosaic.cfa import CANONICAL
                 from demosaic.models import create_model
 
-                module = create_model(self._builtin, cfa=CANONICAL[family].name).to(self.device).eval()
+                module = create_model(self._builtin, cfa=CANONICAL[family].name)
+                module = for_inference(module, self.device)
                 self._models[family] = (module, {
                     "name": self._builtin, "model": self._builtin, "checkpoint": "", "step": "",
                     "description": f"{self._builtin} (parameter-free built-in)"})
@@ -411,11 +419,17 @@ def _apply_matrix_chunked(rgb: torch.Tensor, matrix: np.ndarray | None, dtype: n
         return src
     out = np.empty(src.shape, dtype=dtype)
     m = None if matrix is None else matrix.astype(np.float32)
+    overflow = False
     for r0 in range(0, src.shape[1], _CHUNK_ROWS):
         chunk = src[:, r0:r0 + _CHUNK_ROWS]
         if m is not None:
             chunk = np.einsum("ck,khw->chw", m, chunk)
-        out[:, r0:r0 + _CHUNK_ROWS] = chunk
+        if dtype == np.float16 and not overflow:
+            overflow = half_range_exceeded(chunk)
+        with np.errstate(over="ignore"):  # warned about below, once
+            out[:, r0:r0 + _CHUNK_ROWS] = chunk
+    if overflow:
+        log.warning("values beyond the half-float range (+-65504) become inf; use --float")
     return out
 
 
@@ -458,6 +472,7 @@ def infer_file(
     white_balance: str = "as_shot",
     highlights: str = "clip",
     float32: bool = False,
+    exr_compression: str = "piz",
     tiff_encoding: str = "srgb",
     amp: bool = False,
     progress: bool = False,
@@ -488,6 +503,8 @@ def infer_file(
         highlights: ``"clip"`` (default: clipped areas neutral, unclipped values above 1.0
             kept), ``"reconstruct"`` or ``"none"`` (:mod:`demosaic.engine.highlights`).
         float32: EXR with 32-bit floats instead of half.
+        exr_compression: Lossless EXR compression, one of
+            :data:`demosaic.io.images.EXR_COMPRESSIONS` (default ``"piz"``).
         tiff_encoding: ``"srgb"`` (default) or ``"linear"`` values in a TIFF.
         amp: float16 autocast on CUDA/MPS.
         progress: tqdm bar over tiles.
@@ -505,7 +522,8 @@ def infer_file(
     inp, out = Path(input_path), Path(output_path)
     settings = dict(tile=tile, overlap=overlap, color_space=color_space,
                     white_balance=white_balance, highlights=highlights, float32=float32,
-                    tiff_encoding=tiff_encoding, amp=amp, progress=progress)
+                    exr_compression=exr_compression, tiff_encoding=tiff_encoding, amp=amp,
+                    progress=progress)
     check_output_settings(out, settings)
     if source is None:
         source = ModelSource(checkpoint, model, device)
@@ -528,6 +546,7 @@ def check_output_settings(out: Path, settings: dict[str, Any]) -> None:
     _check_choice(settings["white_balance"], WHITE_BALANCES, "white_balance")
     _check_choice(settings["highlights"], HIGHLIGHT_MODES, "highlights")
     _check_choice(settings["tiff_encoding"], TRANSFERS, "tiff_encoding")
+    _check_choice(settings["exr_compression"], EXR_COMPRESSIONS, "exr_compression")
 
 
 def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: dict[str, Any],
@@ -549,6 +568,7 @@ def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: dict
     tile, overlap = settings["tile"], settings["overlap"]
     if tile and overlap is None:
         overlap = auto_overlap(net)
+    _lap(timer, "model")  # loaded on first use of the family (and its receptive field)
     mult = normalize_multipliers(raw.wb_multipliers)
     h, w = raw.cfa.shape
     log.info("%s: %s %s, %s %dx%d, phase offset (%d, %d), as-shot multipliers %s",
@@ -585,12 +605,14 @@ def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: dict
             "orientation_flip": raw.orientation,
             "cfa_phase_offset": [raw.alignment.dy, raw.alignment.dx],
             "format": "exr float32" if float32 else "exr half",
+            "compression": settings["exr_compression"],
         }
         meta = _metadata(raw, source, record)
         chroma = output_chromaticities(raw, color_space, white_balance)
         attributes = raw.metadata.exr_attributes()
         return size, lambda: write_exr(out, finish(), half=not float32, metadata=meta,
-                                       chromaticities=chroma, attributes=attributes)
+                                       chromaticities=chroma, attributes=attributes,
+                                       compression=settings["exr_compression"])
     encoding = settings["tiff_encoding"]
     icc = output_icc_profile(raw, color_space, white_balance, encoding)
     exif = raw.metadata.exif(orientation=1)

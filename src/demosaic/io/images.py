@@ -255,11 +255,26 @@ def read_exr(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, str]]:
 # --------------------------------------------------------------------------------------
 
 
+#: Lossless OpenEXR compressions :func:`write_exr` offers. PIZ (wavelet + Huffman) is the
+#: default: on a 24 MP half image it encodes about 2x faster than ZIP and the file is smaller
+#: for noisy photographs (docs/BENCHMARKS.md, "EXR compression"); every OpenEXR reader
+#: supports all of these.
+EXR_COMPRESSIONS = ("piz", "zip", "zips", "rle", "none")
+
+
+def half_range_exceeded(arr: np.ndarray) -> bool:
+    """Whether a finite value of ``arr`` lies beyond the half-float range (+-65504), i.e.
+    would become infinite in a half EXR."""
+    big = np.abs(arr) > _HALF_MAX  # NaN compares False
+    return bool(np.any(big & np.isfinite(arr))) if np.any(big) else False
+
+
 def write_exr(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, half: bool = True,
               metadata: dict[str, str] | None = None,
               chromaticities: Sequence[float] | None = None,
-              attributes: dict[str, str | float] | None = None) -> Path:
-    """Write a linear ``(3, H, W)`` image as an OpenEXR file (ZIP compression, lossless).
+              attributes: dict[str, str | float] | None = None,
+              compression: str = "piz") -> Path:
+    """Write a linear ``(3, H, W)`` image as an OpenEXR file (lossless compression).
 
     Args:
         path: Output ``.exr``.
@@ -272,17 +287,23 @@ def write_exr(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, half
         attributes: Other standard optional attributes (``isoSpeed``, ``expTime``,
             ``capDate`` ...: :meth:`demosaic.io.metadata.CaptureMetadata.exr_attributes`);
             strings and floats, stored with their OpenEXR types (string, float).
+        compression: One of :data:`EXR_COMPRESSIONS` (all lossless).
 
     Returns:
         ``Path(path)``.
     """
     p = Path(path)
     _check_suffix(p, (".exr",), "write_exr")
+    if compression not in EXR_COMPRESSIONS:
+        raise ImageIOError(f"EXR compression {compression!r} for {p} is not one of "
+                           f"{list(EXR_COMPRESSIONS)}")
     arr = _to_numpy_chw(rgb, "write_exr", p)
     dtype = np.float16 if half else np.float32
-    if half and np.any(np.abs(arr[np.isfinite(arr)]) > _HALF_MAX):
+    # A float16 input was converted by the caller (which warns: see half_range_exceeded).
+    if half and arr.dtype != np.float16 and half_range_exceeded(arr):
         log.warning("%s: values beyond the half-float range (+-65504) become inf; use half=False", p)
-    header: dict[str, Any] = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    mode = getattr(OpenEXR, f"{'NO' if compression == 'none' else compression.upper()}_COMPRESSION")
+    header: dict[str, Any] = {"compression": mode, "type": OpenEXR.scanlineimage}
     for key, value in (metadata or {}).items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise ImageIOError(f"EXR metadata must map str to str, got {key!r}: {value!r}")
@@ -300,7 +321,8 @@ def write_exr(path: str | os.PathLike[str], rgb: np.ndarray | torch.Tensor, half
         if len(values) != 8 or not all(np.isfinite(values)):
             raise ImageIOError(f"EXR chromaticities must be 8 finite numbers, got {chromaticities!r}")
         header["chromaticities"] = values
-    channels = {c: np.ascontiguousarray(arr[i].astype(dtype)) for i, c in enumerate("RGB")}
+    with np.errstate(over="ignore"):  # warned about above, once
+        channels = {c: np.ascontiguousarray(arr[i], dtype=dtype) for i, c in enumerate("RGB")}
     if OpenEXR.global_thread_count() == 0:  # OpenEXR compresses line blocks in parallel
         OpenEXR.set_global_thread_count(os.cpu_count() or 1)
     with atomic_path(p) as tmp:

@@ -1,0 +1,149 @@
+"""The CPU levers of issue 15, measured one by one on a 24 MP frame (``docs/BENCHMARKS.md``,
+"Levers").
+
+1. **Network runtime**, the shipped X-Trans model tiled over a random 4008 x 6000 mosaic
+   (``tiled_demosaic``, default 2048 px tiles, exact overlap), alternated ``--repeat`` times:
+   PyTorch eager with the default memory layout, PyTorch with ``channels_last`` weights
+   (:func:`demosaic.engine.tiling.for_inference`, what ``demosaic-infer`` runs), and ONNX
+   Runtime on the model exported by ``demosaic-export`` (needs the ``export`` extra). The
+   max abs difference of each from the default layout is reported.
+2. **Tile size** with ``channels_last``: windows of 1536, 2040 (the default 2048 rounded to
+   the model's 24 px grid), 2304 and 3048 px: seconds and the computed area over the frame.
+3. **EXR encoding**: a 24 MP half-float image (smooth scene plus noise, as a photograph)
+   written with each lossless compression of ``write_exr``: seconds and file size.
+
+Usage::
+
+    python scripts/bench_levers.py [--repeat 2] [--out logs/bench_levers]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from _bench import machine
+
+
+def _network(repeat: int) -> dict[str, dict[str, float]]:
+    from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT
+    from demosaic.engine.methods import from_checkpoint
+    from demosaic.engine.tiling import for_inference, tiled_demosaic
+
+    net = from_checkpoint(DEFAULT_CHECKPOINT).demosaicker
+    from demosaic.engine.tiling import receptive_field
+
+    receptive_field(net)  # measured once, cached on the module (the wrappers reuse it)
+    runners = {"torch, default layout": net,
+               "torch, channels_last (shipped path)": for_inference(net, torch.device("cpu"))}
+    try:
+        from demosaic.engine.export import export_model
+        import onnxruntime as ort
+
+        onnx_path = Path(tempfile.mkdtemp()) / "default.onnx"
+        export_model(DEFAULT_CHECKPOINT, "onnx", onnx_path)
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = torch.get_num_threads()
+        sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+
+        class Ort(torch.nn.Module):
+            pattern, size_multiple = net.pattern, net.size_multiple
+            _tiling_receptive_field = None
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                return torch.from_numpy(sess.run(["rgb"], {"cfa": x.contiguous().numpy()})[0])
+
+        runner = Ort()
+        from demosaic.engine.tiling import receptive_field
+
+        runner._tiling_receptive_field = receptive_field(net)
+        runners[f"onnxruntime {ort.__version__}"] = runner
+    except Exception as exc:  # the export extra is optional
+        print(f"onnxruntime skipped: {exc}")
+    cl = runners["torch, channels_last (shipped path)"]
+
+    class Bf16(torch.nn.Module):  # an option measured, not shipped
+        pattern, size_multiple = net.pattern, net.size_multiple
+        _tiling_receptive_field = getattr(net, "_tiling_receptive_field", None)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return cl(x).float()
+
+    runners["torch, channels_last, bf16 autocast (not shipped)"] = Bf16()
+    x = torch.rand(4008, 6000, generator=torch.Generator().manual_seed(0)) * 0.5
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    rms: dict[str, float] = {}
+    diffs: dict[str, float] = {}
+    ref = None
+    for _ in range(repeat):
+        for name, module in runners.items():
+            t0 = time.perf_counter()
+            y = tiled_demosaic(module, x, device="cpu")
+            times[name].append(time.perf_counter() - t0)
+            ref = y if ref is None else ref
+            diffs[name] = float((y - ref).abs().max())
+            rms[name] = float((y - ref).square().mean().sqrt())
+    return {k: {"median_s": statistics.median(v), "runs_s": v, "max_abs_diff": diffs[k],
+                "rms_diff": rms[k]} for k, v in times.items()}
+
+
+def _tiles() -> dict[str, dict[str, float]]:
+    from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT
+    from demosaic.engine.methods import from_checkpoint
+    from demosaic.engine.tiling import auto_overlap, for_inference, plan_tiles, tiled_demosaic
+
+    net = for_inference(from_checkpoint(DEFAULT_CHECKPOINT).demosaicker, torch.device("cpu"))
+    x = torch.rand(4008, 6000, generator=torch.Generator().manual_seed(0)) * 0.5
+    out = {}
+    for tile in (1536, 2040, 2304, 3048):
+        plan = plan_tiles(4008, 6000, tile, auto_overlap(net), 24)
+        area = sum((r.win_end - r.win_start) * (c.win_end - c.win_start) for r, c in plan)
+        t0 = time.perf_counter()
+        tiled_demosaic(net, x, tile=tile, device="cpu")
+        out[str(tile)] = {"seconds": time.perf_counter() - t0, "windows": len(plan),
+                          "area_over_frame": area / (4008 * 6000)}
+    return out
+
+
+def _exr() -> dict[str, dict[str, float]]:
+    from demosaic.io.images import EXR_COMPRESSIONS, write_exr
+
+    h, w = 4000, 6000
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = 0.5 + 0.4 * np.sin(x / 37.0) * np.cos(y / 53.0)
+    noise = np.random.default_rng(0).normal(0, 0.01, (3, h, w)).astype(np.float32)
+    img = (np.stack([base * 0.8, base, base * 0.6]) + noise).astype(np.float16)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for comp in EXR_COMPRESSIONS:
+            path = Path(tmp) / f"{comp}.exr"
+            t0 = time.perf_counter()
+            write_exr(path, img, compression=comp)
+            out[comp] = {"seconds": time.perf_counter() - t0, "mb": path.stat().st_size / 1e6}
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path("logs/bench_levers"))
+    args = parser.parse_args()
+    report = {"machine": machine(), "network_24mp": _network(args.repeat),
+              "tile_size_24mp": _tiles(), "exr_24mp_half": _exr()}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "levers.json").write_text(json.dumps(report, indent=1))
+    print(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--checkpoint", "-c", default=None,
                      help="checkpoint .pt (default: the model shipped with the package, if any)")
     src.add_argument("--model", choices=BUILTIN_MODELS, default=None,
-                     help="parameter-free built-in model instead of a checkpoint")
+                     help="instead of a checkpoint: quality (the shipped model run on the 8 "
+                          "flips/rotations of the mosaic and averaged; about 8x slower) or "
+                          "bilinear (parameter-free)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE,
                    help="tile side in px (aligned to the CFA period and the model); 0 = whole image")

@@ -65,7 +65,7 @@ from demosaic.color import (
     white_balance_mosaic,
 )
 from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT, SHIPPED_CHECKPOINTS, shipped_checkpoint
-from demosaic.engine.methods import from_checkpoint
+from demosaic.engine.methods import Method, from_checkpoint, resolve_method
 from demosaic.engine.tiling import (
     DEFAULT_TILE,
     auto_overlap,
@@ -98,8 +98,10 @@ log = logging.getLogger(__name__)
 COLOR_SPACES = ("camera", "srgb", "rec2020", "acescg")
 WHITE_BALANCES = ("as_shot", "none")
 OUTPUT_EXTENSIONS = (".exr", ".tif", ".tiff", ".dng")
-#: Parameter-free models usable without a checkpoint (built for each file's CFA family).
-BUILTIN_MODELS = ("bilinear",)
+#: Models usable without a checkpoint, built for each file's CFA family: the parameter-free
+#: ``bilinear`` and ``quality``, the shipped model of the family as an 8-view geometric
+#: self-ensemble (:func:`demosaic.engine.methods.ensemble_method`: about 8x the time).
+BUILTIN_MODELS = ("bilinear", "quality")
 _CHUNK_ROWS = 256
 #: infer_file's output settings (what prepare_output reads; infer_batch's keyword arguments).
 _SETTINGS = ("tile", "overlap", "color_space", "white_balance", "highlights", "float32",
@@ -122,7 +124,8 @@ class ModelSource:
 
     Args:
         checkpoint: Checkpoint ``.pt`` path; ``None`` = the packaged model per family.
-        model: A built-in model name (``"bilinear"``) instead of a checkpoint.
+        model: A name of :data:`BUILTIN_MODELS` (``"bilinear"``, ``"quality"``) instead of a
+            checkpoint.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` ...
 
     Raises:
@@ -153,13 +156,16 @@ class ModelSource:
             self.name = "shipped"
 
     def _load(self, path: Path) -> tuple[nn.Module, dict[str, str]]:
-        method = from_checkpoint(path, self.device)
+        return self._prepare(from_checkpoint(path, self.device))
+
+    def _prepare(self, method: Method) -> tuple[nn.Module, dict[str, str]]:
         spec = method.info.get("model") or {}
+        ckpt = method.info.get("checkpoint")
         return for_inference(method.demosaicker, self.device), {
             "name": str(spec.get("name", "?")),
             "model": json.dumps(spec, sort_keys=True),
-            "checkpoint": path.name,
-            "step": str(method.info.get("step", "")),
+            "checkpoint": Path(ckpt).name if ckpt else "",
+            "step": str(method.info.get("step") or ""),
             "run_name": method.info.get("run_name", ""),
             "description": method.description,
         }
@@ -168,13 +174,9 @@ class ModelSource:
         if family not in self._models:
             if self._builtin is not None:
                 from demosaic.cfa import CANONICAL
-                from demosaic.models import create_model
 
-                module = create_model(self._builtin, cfa=CANONICAL[family].name)
-                module = for_inference(module, self.device)
-                self._models[family] = (module, {
-                    "name": self._builtin, "model": self._builtin, "checkpoint": "", "step": "",
-                    "description": f"{self._builtin} (parameter-free built-in)"})
+                self._models[family] = self._prepare(resolve_method(
+                    model=self._builtin, cfa=CANONICAL[family].name, device=self.device))
             elif self._fixed is not None:
                 self._models[family] = self._fixed
             else:
@@ -489,7 +491,8 @@ def infer_file(
             sRGB preview; ``color_space``/``white_balance`` do not apply).
             Replaced atomically if it exists.
         checkpoint: Checkpoint path (default: the packaged model, when shipped).
-        model: ``"bilinear"``: parameter-free baseline instead of a checkpoint.
+        model: ``"quality"`` (the shipped model as an 8-view self-ensemble) or
+            ``"bilinear"`` (parameter-free) instead of a checkpoint.
         source: An already resolved :class:`ModelSource` (batch use); overrides the above.
         device: ``"auto"`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"`` ...
         tile, overlap: Window side and discarded context in px (see

@@ -7,7 +7,9 @@ inference model source, the distillation teacher, the benchmark scripts):
 - nothing: the **shipped** model of the CFA family (:data:`SHIPPED_CHECKPOINTS`);
 - a **baseline** name (LibRaw, demosaicnet, colour-demosaicing:
   :mod:`demosaic.models.baselines`);
-- a **parameter-free model** (``bilinear``, or a ``configs/model`` mapping without weights).
+- a **parameter-free model** (``bilinear``, or a ``configs/model`` mapping without weights);
+- a **named ensemble** (``quality``: the shipped model of the family run on the 8
+  flips/rotations of the mosaic, :class:`~demosaic.models.ensemble.GeometricEnsemble`).
 
 Exactly one may be given. The result carries the report name, the kind and the fields every
 report records about it.
@@ -51,9 +53,14 @@ class Method:
     @property
     def description(self) -> str:
         """One line for output metadata: ``unet from best.pt (step 4652, run v8.3_keep)``."""
+        spec = self.info.get("model") or {}
+        if self.kind == "model" and "views" in spec:  # an ensemble of a checkpoint
+            base = (spec.get("base") or {}).get("name", "?")
+            run = f", run {self.info['run_name']}" if self.info.get("run_name") else ""
+            return (f"{self.name}: {base} from {Path(self.info['checkpoint']).name} (step "
+                    f"{self.info.get('step', '?')}{run}), x{spec['views']} geometric self-ensemble")
         if self.kind != "checkpoint":
             return f"{self.name} ({'parameter-free built-in' if self.kind == 'model' else self.kind})"
-        spec = self.info.get("model") or {}
         run = f", run {self.info['run_name']}" if self.info.get("run_name") else ""
         return (f"{spec.get('name', '?')} from {Path(self.info['checkpoint']).name} "
                 f"(step {self.info.get('step', '?')}{run})")
@@ -98,9 +105,51 @@ def resolve_method(*, checkpoint: str | os.PathLike[str] | None = None, baseline
             raise ConfigError("model config has no 'name'; use model=NAME (configs/model/NAME.yaml)")
         name = str(spec.pop("name"))
         spec.setdefault("cfa", cfa)
+        if name in ENSEMBLES:
+            return ensemble_method(name, device=device, **spec)
         return Method(build_method(name, **spec), name, "model", {"model": {"name": name, **spec}})
     path = checkpoint or shipped_checkpoint(get_pattern(cfa).family)
     return from_checkpoint(path, device)
+
+
+#: Named ensembles of trained checkpoints (``demosaic-infer --model quality``,
+#: ``demosaic-eval model=quality``): name -> default number of views.
+ENSEMBLES = {"quality": 8, "ensemble": 8}
+
+
+def ensemble_method(name: str = "quality", *, cfa: str = "xtrans",
+                    checkpoint: str | os.PathLike[str] | None = "shipped", views: int | None = None,
+                    device: str | torch.device = "cpu") -> Method:
+    """A geometric self-ensemble (:class:`~demosaic.models.ensemble.GeometricEnsemble`) of a
+    checkpoint as a :class:`Method`.
+
+    Args:
+        name: A key of :data:`ENSEMBLES` (``quality``: the shipped model, 8 views).
+        cfa: Its CFA family picks the shipped model.
+        checkpoint: ``"shipped"``/``None`` (the packaged model of ``cfa``'s family) or a path.
+        views: 1, 2, 4 or 8 (default: the name's).
+
+    Raises:
+        CheckpointError: unreadable checkpoint, or none shipped for the family.
+        ConfigError: unknown name, a checkpoint of another family, or a bad ``views``.
+    """
+    from demosaic.models.ensemble import GeometricEnsemble
+
+    if name not in ENSEMBLES:
+        raise ConfigError(f"unknown ensemble {name!r}; choose one of {sorted(ENSEMBLES)}")
+    family = get_pattern(cfa).family
+    path = (shipped_checkpoint(family) if checkpoint in (None, "shipped")
+            else Path(checkpoint))  # type: ignore[arg-type]
+    base = from_checkpoint(path, device)
+    if base.demosaicker.pattern.family != family:
+        raise ConfigError(f"model.checkpoint={path} demosaics {base.demosaicker.pattern.name} "
+                          f"mosaics, not {cfa}; give a checkpoint of that family or set cfa=")
+    n = ENSEMBLES[name] if views is None else int(views)
+    ens = GeometricEnsemble(base.demosaicker, n).to(device)
+    info = {"checkpoint": str(path), "run_name": base.info.get("run_name", ""),
+            "step": base.info.get("step"),
+            "model": {"name": name, "views": n, "base": base.info.get("model")}}
+    return Method(ens, name, "model", info)
 
 
 def load_frozen(path: str | os.PathLike[str], pattern: str, device: str | torch.device, what: str
@@ -117,4 +166,4 @@ def load_frozen(path: str | os.PathLike[str], pattern: str, device: str | torch.
     return model.eval()
 
 
-__all__ = ["Method", "resolve_method", "from_checkpoint", "load_frozen", "SHIPPED_CHECKPOINTS"]
+__all__ = ["ENSEMBLES", "Method", "ensemble_method", "resolve_method", "from_checkpoint", "load_frozen", "SHIPPED_CHECKPOINTS"]

@@ -76,10 +76,12 @@ def load_images(data_root: Path, set_name: str, cfa: str, max_images: int | None
 
 def build(name: str, args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
     """``(method, kind, info)`` of a method name (``model_name`` = the model's own name)."""
-    from demosaic.engine.methods import resolve_method
+    from demosaic.engine.methods import ENSEMBLES, resolve_method
 
     if name == args.model_name:  # the checkpoint, or the shipped model of --cfa's family
         m = resolve_method(checkpoint=args.checkpoint, cfa=args.cfa, device=args.device)
+    elif name in ENSEMBLES:  # "quality": the shipped model as a geometric self-ensemble
+        m = resolve_method(model=name, cfa=args.cfa, device=args.device)
     else:
         m = resolve_method(baseline=name, cfa=args.cfa, device=args.device)
     return m.demosaicker, m.kind, m.info

@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 #: How each method is drawn: label, marker.
-STYLE = {"default": ("demosaic (shipped)", "o"), "demosaicnet": ("demosaicnet", "s"),
+STYLE = {"default": ("demosaic (shipped)", "o"), "quality": ("demosaic quality (x8 views)", "D"),
+         "demosaicnet": ("demosaicnet", "s"),
          "markesteijn3": ("LibRaw Markesteijn 3", "^"), "markesteijn1": ("LibRaw Markesteijn 1", "v"),
          "vng": ("LibRaw VNG", "<"), "libraw_linear": ("LibRaw bilinear", ">"),
          "bilinear": ("bilinear", ">")}
@@ -52,6 +53,7 @@ def gmacs(checkpoints: dict[str, str], with_demosaicnet: bool) -> dict[str, floa
     out = {}
     shape = (1, 1, 288, 288)
     out["default"] = model_cost(resolve_method().demosaicker.eval(), shape).gmac_per_mp
+    out["quality"] = model_cost(resolve_method(model="quality").demosaicker, shape).gmac_per_mp
     for label, path in checkpoints.items():
         out[label] = model_cost(resolve_method(checkpoint=path).demosaicker.eval(), shape).gmac_per_mp
     if with_demosaicnet:
@@ -89,7 +91,9 @@ def draw(panels: dict[str, list[dict[str, Any]]], out: Path) -> None:
                 if p[key] is None or not p[key] > 0:
                     continue
                 label, marker = STYLE.get(p["method"], (p["method"], "D"))
-                ax.scatter([p[key]], [p["psnr"]], marker=marker, s=60, label=label)
+                names = list(STYLE) + sorted({q["method"] for q in rows} - set(STYLE))
+                color = f"C{names.index(p['method']) % 10}"  # one colour per method everywhere
+                ax.scatter([p[key]], [p["psnr"]], marker=marker, s=60, label=label, color=color)
                 ax.annotate(label, (p[key], p["psnr"]), textcoords="offset points", xytext=(5, 4),
                             fontsize=8)
             ax.set_xscale("log")

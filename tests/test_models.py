@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from demosaic import cfa as C
 from demosaic.engine.checkpoint import load_model, make_checkpoint, save_checkpoint
+from demosaic.engine.methods import ENSEMBLES, resolve_method
 from demosaic.errors import CFAError, ConfigError
 from demosaic.models import MODELS, BilinearDemosaic, DemosaicModel, build_model, create_model
 
@@ -282,7 +283,10 @@ def test_bilinear_borders_and_constants() -> None:
 @pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("*.yaml")), ids=lambda p: p.stem)
 def test_model_configs_build(path: Path) -> None:
     cfg = OmegaConf.load(path)
-    model = build_model(cfg)
+    if cfg.name in ENSEMBLES:  # an evaluation preset of trained weights (tests/test_ensemble.py)
+        model = resolve_method(model=dict(cfg)).demosaicker
+    else:
+        model = build_model(cfg)
     assert isinstance(model, DemosaicModel)
     n = sum(p.numel() for p in model.parameters())
     if path.stem == "xtrans_unet_large":

@@ -37,6 +37,38 @@ VIEW_ORDER = ((0, False), (2, False), (0, True), (2, True),
 VIEW_COUNTS = (1, 2, 4, 8)
 
 
+def _rot90(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``torch.rot90(x, k, dims=(-2, -1))`` (counter-clockwise) from transposes and flips,
+    which ONNX exports (its exporter has no ``rot90``)."""
+    k %= 4
+    if k == 1:
+        return x.transpose(-2, -1).flip(-2)
+    if k == 2:
+        return x.flip(-2).flip(-1)
+    if k == 3:
+        return x.transpose(-2, -1).flip(-1)
+    return x
+
+
+def _extend(x: torch.Tensor, dim: int, before: int, after: int, period: int) -> torch.Tensor:
+    """Extend a mosaic along ``dim`` (-2 or -1) by ``before <= period`` and ``after`` pixels
+    of the same CFA phase (what :func:`demosaic.cfa.phase_extend` does), written with slices
+    and concatenation only, so an ONNX trace keeps the size dynamic. Needs a size that is a
+    multiple of ``period``."""
+    if not before and not after:
+        return x
+    parts = []
+    if before:  # position -i takes period - i: same phase, one period inside
+        parts.append(x.narrow(dim, period - before, before))
+    parts.append(x)
+    if after:  # position n + j takes n - period + (j mod period)
+        n = x.shape[dim]
+        last = x.narrow(dim, n - period, period)
+        reps = -(-after // period)
+        parts.append(torch.cat([last] * reps, dim=dim).narrow(dim, 0, after))
+    return torch.cat(parts, dim=dim)
+
+
 class GeometricEnsemble(DemosaicModel):
     """Average of ``base`` over ``views`` flips/rotations of the mosaic (see module docstring).
 
@@ -75,13 +107,12 @@ class GeometricEnsemble(DemosaicModel):
         m, period = self.size_multiple, self.pattern.period
         total = None
         for k, flip, a, b in self._plan:
-            view = cfa_mod.transform_image(cfa, k, flip)
+            view = _rot90(torch.flip(cfa, dims=(-1,)) if flip else cfa, k)
             hv, wv = view.shape[-2:]
-            if a or b:
-                view = cfa_mod.phase_extend(view, period, top=a, left=b, bottom=-a % m,
-                                            right=-b % m)
+            view = _extend(view, -2, a, -a % m, period)
+            view = _extend(view, -1, b, -b % m, period)
             out = self.base(view)[..., a:a + hv, b:b + wv]
-            out = torch.rot90(out, k=-k % 4, dims=(-2, -1))
+            out = _rot90(out, -k)
             out = torch.flip(out, dims=(-1,)) if flip else out
             total = out if total is None else total + out
         mean = total / float(len(self._plan))

@@ -373,13 +373,32 @@ def phase_extend(arr: ArrayT, period: int, top: int = 0, bottom: int = 0, left: 
     h, w = arr.shape[-2], arr.shape[-1]
     if h < period or w < period:
         raise CFAError(f"mosaic of {h}x{w} px is smaller than one CFA period ({period} px)")
+    if isinstance(arr, torch.Tensor):
+        return _extend_axis(_extend_axis(arr, -2, top, bottom, period), -1, left, right, period)
     rows = same_phase_index(h, top, bottom, period)
     cols = same_phase_index(w, left, right, period)
-    if isinstance(arr, torch.Tensor):
-        r = torch.from_numpy(rows).to(arr.device)
-        c = torch.from_numpy(cols).to(arr.device)
-        return arr.index_select(-2, r).index_select(-1, c)
     return np.ascontiguousarray(arr[..., rows, :][..., cols])
+
+
+def _extend_axis(x: torch.Tensor, dim: int, before: int, after: int, period: int) -> torch.Tensor:
+    """:func:`same_phase_index` along one axis of a tensor, written with slices and
+    concatenation only: the first period repeated before, the last period repeated after
+    (what the index map gives, for any length), so an ONNX trace keeps the size dynamic."""
+    if not before and not after:
+        return x
+    parts = []
+    if before:  # position -i takes (-i) mod period: the first period, tiled to the left
+        reps = -(-before // period)
+        head = x.narrow(dim, 0, period)
+        block = torch.cat([head] * reps, dim=dim) if reps > 1 else head
+        parts.append(block.narrow(dim, reps * period - before, before))
+    parts.append(x)
+    if after:  # position n + j takes n - period + (j mod period): the last period, tiled
+        reps = -(-after // period)
+        tail = x.narrow(dim, x.shape[dim] - period, period)
+        block = torch.cat([tail] * reps, dim=dim) if reps > 1 else tail
+        parts.append(block.narrow(dim, 0, after))
+    return torch.cat(parts, dim=dim)
 
 
 def period_pad(cfa: ArrayT, pattern: CFAPattern | str, multiple: int) -> tuple[ArrayT, tuple[int, int]]:

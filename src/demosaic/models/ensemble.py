@@ -50,25 +50,6 @@ def _rot90(x: torch.Tensor, k: int) -> torch.Tensor:
     return x
 
 
-def _extend(x: torch.Tensor, dim: int, before: int, after: int, period: int) -> torch.Tensor:
-    """Extend a mosaic along ``dim`` (-2 or -1) by ``before <= period`` and ``after`` pixels
-    of the same CFA phase (what :func:`demosaic.cfa.phase_extend` does), written with slices
-    and concatenation only, so an ONNX trace keeps the size dynamic. Needs a size that is a
-    multiple of ``period``."""
-    if not before and not after:
-        return x
-    parts = []
-    if before:  # position -i takes period - i: same phase, one period inside
-        parts.append(x.narrow(dim, period - before, before))
-    parts.append(x)
-    if after:  # position n + j takes n - period + (j mod period)
-        n = x.shape[dim]
-        last = x.narrow(dim, n - period, period)
-        reps = -(-after // period)
-        parts.append(torch.cat([last] * reps, dim=dim).narrow(dim, 0, after))
-    return torch.cat(parts, dim=dim)
-
-
 class GeometricEnsemble(DemosaicModel):
     """Average of ``base`` over ``views`` flips/rotations of the mosaic (see module docstring).
 
@@ -109,8 +90,9 @@ class GeometricEnsemble(DemosaicModel):
         for k, flip, a, b in self._plan:
             view = _rot90(torch.flip(cfa, dims=(-1,)) if flip else cfa, k)
             hv, wv = view.shape[-2:]
-            view = _extend(view, -2, a, -a % m, period)
-            view = _extend(view, -1, b, -b % m, period)
+            if a or b:  # slices and concatenation: the ONNX export keeps sizes dynamic
+                view = cfa_mod.phase_extend(view, period, top=a, left=b, bottom=-a % m,
+                                            right=-b % m)
             out = self.base(view)[..., a:a + hv, b:b + wv]
             out = _rot90(out, -k)
             out = torch.flip(out, dims=(-1,)) if flip else out

@@ -141,7 +141,10 @@ def main() -> None:
         print(choice, {w: round(v, 1) for w, v in res.items()}, f"preload {preload:.1f}s",
               file=sys.stderr)
 
-    cmd = "python " + " ".join([Path(sys.argv[0]).as_posix().split("/work/main/")[-1]] + sys.argv[1:])
+    script = Path(sys.argv[0]).resolve()
+    repo = Path(__file__).resolve().parents[1]
+    shown = script.relative_to(repo) if script.is_relative_to(repo) else script
+    cmd = "python " + " ".join([shown.as_posix()] + sys.argv[1:])
     lines = [HEADING, "",
              f"Samples per second through a `torch.utils.data.DataLoader` (batch "
              f"{args.batch_size}, shuffled, {args.batches} timed batches after {args.warmup} "

@@ -205,7 +205,7 @@ def for_inference(model: nn.Module, device: torch.device) -> nn.Module:
     """The module :func:`tiled_demosaic` should run for ``model`` on ``device``.
 
     On the CPU, a copy with its weights in ``channels_last`` memory format: oneDNN then
-    picks convolution kernels that ran the shipped X-Trans model 1.3-1.5x faster on a 24 MP
+    picks convolution kernels that ran the shipped X-Trans model 1.26-1.34x faster on a 24 MP
     frame (docs/BENCHMARKS.md, "Inference backends"); outputs differ from the default layout
     by float rounding only (max abs 2.7e-6 measured; ``tests/test_tiling.py`` bounds it at
     1e-5). On an accelerator, or for a model without weights, ``model`` itself. The caller's

@@ -206,7 +206,7 @@ def for_inference(model: nn.Module, device: torch.device) -> nn.Module:
 
     On the CPU, a copy with its weights in ``channels_last`` memory format: oneDNN then
     picks convolution kernels that ran the shipped X-Trans model 1.26-1.34x faster on a 24 MP
-    frame (docs/BENCHMARKS.md, "Inference backends"); outputs differ from the default layout
+    frame (docs/BENCHMARKS.md, "Whole process after the speed work"); outputs differ from the default layout
     by float rounding only (max abs 2.7e-6 measured; ``tests/test_tiling.py`` bounds it at
     1e-5). On an accelerator, or for a model without weights, ``model`` itself. The caller's
     model is never changed (training and evaluation keep the default layout, so their

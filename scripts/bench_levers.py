@@ -1,5 +1,5 @@
 """The CPU levers of issue 15, measured one by one on a 24 MP frame (``docs/BENCHMARKS.md``,
-"Levers").
+"Whole process after the speed work", "Levers, one by one").
 
 1. **Network runtime**, the shipped X-Trans model tiled over a random 4008 x 6000 mosaic
    (``tiled_demosaic``, default 2048 px tiles, exact overlap), alternated ``--repeat`` times:

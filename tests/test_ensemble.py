@@ -145,3 +145,20 @@ def test_demosaic_infer_model_quality_beats_the_default_on_a_dng(tmp_path: Path)
         scores[label] = metrics.psnr(rgb, truth, border=12)
     assert "x8 geometric self-ensemble" in meta["demosaic:model"]
     assert scores["quality"] > scores["default"], scores
+
+
+def test_demosaic_export_quality_writes_a_checked_onnx_file(tmp_path: Path, capsys):
+    """``demosaic-export quality --cfa bayer_rggb``: the named ensemble exports like a
+    checkpoint, checked against PyTorch at two sizes, with the base weights' hash recorded."""
+    pytest.importorskip("onnx")
+    pytest.importorskip("onnxruntime")
+    from demosaic.cli.export import main as export_main
+    from demosaic.engine.checkpoint import SHIPPED_CHECKPOINTS, file_sha256
+    from demosaic.engine.export import load_exported_metadata
+
+    out = tmp_path / "quality_bayer.onnx"
+    assert export_main(["quality", "--cfa", "bayer_rggb", "--out", str(out)]) == 0
+    meta = load_exported_metadata(out)
+    assert meta["cfa"] == "bayer_rggb" and "x8 geometric self-ensemble" in meta["checkpoint"]
+    assert meta["checkpoint_sha256"] == file_sha256(SHIPPED_CHECKPOINTS["bayer"])
+    assert "max abs diff" in capsys.readouterr().out

@@ -1,6 +1,6 @@
 """``demosaic-export CKPT --format onnx|torchscript --out PATH [--int8 [static|dynamic]]``.
 
-Exports a checkpoint's model, runs the exported file on the same inputs as PyTorch and
+Exports a checkpoint's model (or ``quality``: the shipped model as an 8-view ensemble), runs the exported file on the same inputs as PyTorch and
 fails (exit status 2, no file written) when they differ by more than ``--tolerance``.
 With ``--int8`` (ONNX only) also writes ``<out stem>.int8.onnx`` and prints its measured
 quality change on a synthetic test scene. Argparse, not Hydra: paths may contain ``=``.
@@ -25,7 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="demosaic-export",
         description="Export a demosaic checkpoint to ONNX or TorchScript and verify it against "
                     "PyTorch. ONNX needs: pip install 'demosaic[export]'.")
-    p.add_argument("checkpoint", help="checkpoint .pt written by demosaic-train")
+    p.add_argument("checkpoint", help="checkpoint .pt written by demosaic-train, or 'quality' "
+                                      "(the shipped model as an 8-view self-ensemble)")
+    p.add_argument("--cfa", default="xtrans",
+                   help="with 'quality': whose shipped model (xtrans or bayer_rggb)")
     p.add_argument("--format", "-f", choices=FORMATS, default="onnx", help="export format")
     p.add_argument("--out", "-o", required=True, help="output file (.onnx or .pt)")
     p.add_argument("--int8", nargs="?", const="static", choices=INT8_MODES, default=None,
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.tolerance <= 0:
         raise ConfigError(f"--tolerance {args.tolerance} must be positive")
     report = export_model(args.checkpoint, args.format, args.out, int8=args.int8,
-                          size=tuple(args.size), tolerance=args.tolerance, opset=args.opset)
+                          size=tuple(args.size), tolerance=args.tolerance, opset=args.opset,
+                          cfa=args.cfa)
     sys.stdout.write((json.dumps(report.to_dict(), indent=2) if args.json else report.summary()) + "\n")
     return 0
 

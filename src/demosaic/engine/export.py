@@ -190,6 +190,26 @@ def _metadata(ckpt: Mapping[str, Any], model: nn.Module, source: str) -> dict[st
     }
 
 
+def _source_model(checkpoint: str | os.PathLike[str] | Mapping[str, Any], cfa: str
+                  ) -> tuple[dict[str, Any], nn.Module, str, Path | None]:
+    """``(checkpoint dict, model, source name, weights file or None)`` of what to export: a
+    checkpoint path or dict, or a named ensemble of :data:`demosaic.engine.methods.ENSEMBLES`
+    (``"quality"``: the shipped model of ``cfa``'s family, 8 views)."""
+    from demosaic.engine.methods import ENSEMBLES, ensemble_method
+
+    if isinstance(checkpoint, Mapping):
+        ckpt = dict(checkpoint)
+        return ckpt, load_model(ckpt, device="cpu"), "<dict>", None
+    if str(checkpoint) in ENSEMBLES and not Path(checkpoint).exists():
+        method = ensemble_method(str(checkpoint), cfa=cfa)
+        base = Path(method.info["checkpoint"])
+        ckpt = {"model": method.info["model"], "step": method.info.get("step"),
+                "run_name": method.info.get("run_name", "")}
+        return ckpt, method.demosaicker, f"{checkpoint} ({method.description})", base
+    ckpt = load_checkpoint(checkpoint)
+    return ckpt, load_model(ckpt, device="cpu"), str(checkpoint), Path(checkpoint)
+
+
 def export_model(
     checkpoint: str | os.PathLike[str] | Mapping[str, Any],
     fmt: Literal["onnx", "torchscript"],
@@ -200,11 +220,13 @@ def export_model(
     tolerance: float = DEFAULT_TOLERANCE,
     opset: int = OPSET,
     seed: int = 0,
+    cfa: str = "xtrans",
 ) -> ExportReport:
     """Export a checkpoint's model and verify it against PyTorch.
 
     Args:
-        checkpoint: Checkpoint path or loaded dict (:mod:`demosaic.engine.checkpoint`).
+        checkpoint: Checkpoint path or loaded dict (:mod:`demosaic.engine.checkpoint`), or
+            ``"quality"`` (the shipped model of ``cfa``'s family as an 8-view ensemble).
         fmt: ``"onnx"`` or ``"torchscript"``.
         out: Destination file (``.onnx`` / ``.pt``); written atomically, only if the check
             passes.
@@ -216,6 +238,7 @@ def export_model(
         tolerance: Largest allowed absolute difference from PyTorch (values are ~[0, 1]).
         opset: ONNX opset.
         seed: Seed of the random check mosaics and the synthetic test scene.
+        cfa: The CFA whose shipped model a named ensemble uses (ignored for checkpoints).
 
     Raises:
         ConfigError: unknown format/mode, INT8 with TorchScript, missing onnx packages.
@@ -232,12 +255,10 @@ def export_model(
                           "quantization); drop --int8 or use --format onnx")
     if fmt == "onnx":
         _require_onnx()
-    source = str(checkpoint) if not isinstance(checkpoint, Mapping) else "<dict>"
-    ckpt = load_checkpoint(checkpoint) if not isinstance(checkpoint, Mapping) else dict(checkpoint)
-    model = load_model(ckpt, device="cpu")
+    ckpt, model, source, weights = _source_model(checkpoint, cfa)
     meta = _metadata(ckpt, model, source)
-    if not isinstance(checkpoint, Mapping):  # lets the inference backend match file and twin
-        meta["checkpoint_sha256"] = file_sha256(Path(checkpoint))
+    if weights is not None:  # identifies the exact weights exported
+        meta["checkpoint_sha256"] = file_sha256(weights)
     multiple = model.size_multiple
     shapes = _check_shapes(multiple, size)
     gen = torch.Generator().manual_seed(seed)

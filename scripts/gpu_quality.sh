@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The quality network of issue 16 on one GPU (configs/experiment/xtrans_quality_gpu.yaml),
+# prepared for a session that is lent one: one run, batches and the camera simulation made on
+# the GPU, the schedule fitted to MINUTES, then the 8-view ensemble of its best.pt measured on
+# CBSD68 (validation) under the camera protocol at ISO 800 and the clean protocol, for the
+# rule written in the experiment file.
+#
+# Usage, from the repository root, with the data under $DEMOSAIC_DATA (cbsd432, sun_hays80,
+# cbsd68):
+#
+#   scripts/gpu_quality.sh OUT_DIR [MINUTES] [extra Hydra overrides...]
+#
+# OUT_DIR receives v10.0_quality_gpu.pt (best.pt), the two CBSD68 results folders and
+# logs.tar.gz. DEVICE=cpu runs the same commands on the CPU (a smoke test of this script,
+# e.g. EVALSET=bundled with MINUTES=0.3 trainer.batch_size=4).
+set -uo pipefail
+out=${1:?usage: scripts/gpu_quality.sh OUT_DIR [MINUTES] [overrides...]}
+minutes=${2:-10}
+shift $(( $# >= 2 ? 2 : $# ))
+device=${DEVICE:-cuda}
+mkdir -p "$out" logs
+export PYTHONUNBUFFERED=1
+# shellcheck source=scripts/gpu_common.sh
+source "$(dirname "$0")/gpu_common.sh"
+
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+python3 -c "import torch, demosaic; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 1
+
+run=v10.0_quality_gpu
+limit=$(python3 -c "print(int(float('$minutes') * 60 + 90))")
+OMP_NUM_THREADS=4 timeout "$limit" python3 -m demosaic.cli.train +experiment=xtrans_quality_gpu \
+    "trainer.device=$device" "trainer.max_minutes=$minutes" "hydra.run.dir=logs/hydra/$run" "$@" \
+    > "logs/stdout_$run.txt" 2>&1 &
+pids=($!)
+runs=("$run")
+wait_runs pids runs
+collect_runs "$out" "$run"
+if [ -f "$out/$run.pt" ]; then
+    for proto in clean camera; do
+        extra=(); [ "$proto" = camera ] && extra=(protocol=camera iso=800)
+        python3 -m demosaic.cli.evaluate model=quality "model.checkpoint=$out/$run.pt" \
+            "evalset=${EVALSET:-cbsd68}" "device=$device" worst_crops=0 hdr_gain=0 progress=false \
+            "out_dir=$out/quality_${EVALSET:-cbsd68}_$proto" "${extra[@]}" > "$out/quality_$proto.log" 2>&1 \
+            || status=1
+        grep -h "PSNR" "$out/quality_$proto.log" | tail -n 1
+    done
+fi
+tar czf "$out/logs.tar.gz" "logs/train_$run.log" "logs/metrics_$run.jsonl" "logs/stdout_$run.txt" \
+    "checkpoints/experiments/$run/config.yaml" 2>/dev/null
+exit $status

@@ -162,3 +162,33 @@ def test_demosaic_export_quality_writes_a_checked_onnx_file(tmp_path: Path, caps
     assert meta["cfa"] == "bayer_rggb" and "x8 geometric self-ensemble" in meta["checkpoint"]
     assert meta["checkpoint_sha256"] == file_sha256(SHIPPED_CHECKPOINTS["bayer"])
     assert "max abs diff" in capsys.readouterr().out
+
+
+def test_infer_views_wrap_a_users_checkpoint(tmp_path: Path):
+    """``demosaic-infer --checkpoint best.pt --views 2``: the user's own model as an ensemble
+    (its CFA taken from the checkpoint), recorded in the output; bilinear refuses views."""
+    from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
+    from demosaic.engine.infer import ModelSource, infer_file
+    from demosaic.io.dng import write_dng
+    from demosaic.io.images import read_exr
+
+    model = _unet("xtrans")
+    ckpt = save_checkpoint(make_checkpoint(model, "unet", model.spec["kwargs"], cfa="xtrans",
+                                           step=7), tmp_path / "best.pt")
+    rgb = np.random.default_rng(0).random((3, 48, 60)).astype(np.float32) * 0.5
+    layout = C.XTRANS.shifted(2, 5)
+    mosaic = np.take_along_axis(rgb, np.tile(layout, (8, 10))[None], 0)[0]
+    dng = write_dng(tmp_path / "in.dng", mosaic, layout, black_level=0, white_level=16383)
+    outs = {}
+    for views in (1, 2):
+        out = tmp_path / f"v{views}.exr"
+        infer_file(dng, out, checkpoint=ckpt, views=views, device="cpu", float32=True,
+                   color_space="camera", white_balance="none")
+        outs[views] = read_exr(out)
+    assert "x2 geometric self-ensemble" in outs[2][1]["demosaic:model"]
+    assert "self-ensemble" not in outs[1][1]["demosaic:model"]
+    assert np.abs(outs[2][0] - outs[1][0]).max() > 1e-4  # the views changed the result
+    with pytest.raises(ConfigError, match="views"):
+        ModelSource(model="bilinear", views=2, device="cpu")
+    with pytest.raises(ConfigError, match="give a checkpoint or a CFA"):
+        ensemble_method("ensemble", cfa=None)

@@ -37,6 +37,7 @@ from demosaic.engine.infer import (
 from demosaic.engine.tiling import DEFAULT_TILE
 from demosaic.io.icc import TRANSFERS
 from demosaic.io.images import EXR_COMPRESSIONS
+from demosaic.models.ensemble import VIEW_COUNTS
 from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "flips/rotations of the mosaic and averaged; about 8x slower) or "
                           "bilinear (parameter-free)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--views", type=int, choices=VIEW_COUNTS, default=None,
+                   help="run the trained model on this many flips/rotations of the mosaic and "
+                        "average them (time x views; default 1, 8 for --model quality)")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE,
                    help="tile side in px (aligned to the CFA period and the model); 0 = whole image")
     p.add_argument("--overlap", type=int, default=None,
@@ -110,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.tile < 0 or (args.overlap is not None and args.overlap < 0):
         raise ConfigError(f"--tile {args.tile} and --overlap {args.overlap} must be >= 0")
     common = dict(checkpoint=args.checkpoint, model=args.model, device=args.device,
+                  views=args.views,
                   exr_compression=args.exr_compression,
                   tile=args.tile or None, overlap=args.overlap, color_space=args.color_space,
                   white_balance=args.white_balance, highlights=args.highlights, float32=args.float32,

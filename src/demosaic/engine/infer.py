@@ -65,7 +65,13 @@ from demosaic.color import (
     white_balance_mosaic,
 )
 from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT, SHIPPED_CHECKPOINTS, shipped_checkpoint
-from demosaic.engine.methods import Method, from_checkpoint, resolve_method
+from demosaic.engine.methods import (
+    ENSEMBLES,
+    Method,
+    ensemble_method,
+    from_checkpoint,
+    resolve_method,
+)
 from demosaic.engine.tiling import (
     DEFAULT_TILE,
     auto_overlap,
@@ -127,15 +133,23 @@ class ModelSource:
         model: A name of :data:`BUILTIN_MODELS` (``"bilinear"``, ``"quality"``) instead of a
             checkpoint.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` ...
+        views: Run a trained model (checkpoint, packaged or ``quality``) on this many
+            flips/rotations of the mosaic and average (1, 2, 4, 8:
+            :class:`~demosaic.models.ensemble.GeometricEnsemble`); ``None``: 1, or 8 for
+            ``quality``.
 
     Raises:
-        ConfigError: both or an unknown built-in model given.
+        ConfigError: both or an unknown built-in model given, or ``views`` with ``bilinear``.
         CheckpointError: no checkpoint given and none packaged, or unreadable checkpoint.
     """
 
     def __init__(self, checkpoint: str | os.PathLike[str] | None = None, model: str | None = None,
-                 device: str | torch.device | None = "auto") -> None:
+                 device: str | torch.device | None = "auto", views: int | None = None) -> None:
         self.device = resolve_device(device)
+        if views is not None and model == "bilinear" and views != 1:
+            raise ConfigError("--views applies to trained models, not to the parameter-free "
+                              "bilinear model")
+        self.views = views
         self._models: dict[str, tuple[nn.Module, dict[str, str]]] = {}
         self._fixed: tuple[nn.Module, dict[str, str]] | None = None
         self._builtin: str | None = None
@@ -156,6 +170,9 @@ class ModelSource:
             self.name = "shipped"
 
     def _load(self, path: Path) -> tuple[nn.Module, dict[str, str]]:
+        if self.views is not None and self.views > 1:
+            return self._prepare(ensemble_method("ensemble", cfa=None, checkpoint=path,
+                                                 views=self.views, device=self.device))
         return self._prepare(from_checkpoint(path, self.device))
 
     def _prepare(self, method: Method) -> tuple[nn.Module, dict[str, str]]:
@@ -175,8 +192,11 @@ class ModelSource:
             if self._builtin is not None:
                 from demosaic.cfa import CANONICAL
 
+                spec: dict[str, Any] = {"name": self._builtin}
+                if self.views is not None and self._builtin in ENSEMBLES:
+                    spec["views"] = self.views
                 self._models[family] = self._prepare(resolve_method(
-                    model=self._builtin, cfa=CANONICAL[family].name, device=self.device))
+                    model=spec, cfa=CANONICAL[family].name, device=self.device))
             elif self._fixed is not None:
                 self._models[family] = self._fixed
             else:
@@ -468,6 +488,7 @@ def infer_file(
     model: str | None = None,
     source: ModelSource | None = None,
     device: str | torch.device | None = "auto",
+    views: int | None = None,
     tile: int | None = DEFAULT_TILE,
     overlap: int | None = None,
     color_space: str = "srgb",
@@ -495,6 +516,7 @@ def infer_file(
             ``"bilinear"`` (parameter-free) instead of a checkpoint.
         source: An already resolved :class:`ModelSource` (batch use); overrides the above.
         device: ``"auto"`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"`` ...
+        views: Geometric self-ensemble of a trained model (:class:`ModelSource`).
         tile, overlap: Window side and discarded context in px (see
             :func:`demosaic.engine.tiling.tiled_demosaic`); ``tile=None``/0: whole image;
             ``overlap=None``: the model's receptive field (tiled = whole-image output).
@@ -529,7 +551,7 @@ def infer_file(
                     progress=progress)
     check_output_settings(out, settings)
     if source is None:
-        source = ModelSource(checkpoint, model, device)
+        source = ModelSource(checkpoint, model, device, views)
     _lap(timer, "model")
     raw = read_raw(inp)
     _lap(timer, "read raw")
@@ -712,6 +734,7 @@ def infer_batch(
     checkpoint: str | os.PathLike[str] | None = None,
     model: str | None = None,
     device: str | torch.device | None = "auto",
+    views: int | None = None,
     progress: bool = True,
     **kwargs: Any,
 ) -> BatchResult:
@@ -737,7 +760,7 @@ def infer_batch(
                               "separate runs or rename one")
         seen[t] = f
     out_dir.mkdir(parents=True, exist_ok=True)
-    source = ModelSource(checkpoint, model, device)
+    source = ModelSource(checkpoint, model, device, views)
     result = BatchResult()
     todo = []
     for f, t in zip(files, targets):

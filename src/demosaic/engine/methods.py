@@ -117,7 +117,7 @@ def resolve_method(*, checkpoint: str | os.PathLike[str] | None = None, baseline
 ENSEMBLES = {"quality": 8, "ensemble": 8}
 
 
-def ensemble_method(name: str = "quality", *, cfa: str = "xtrans",
+def ensemble_method(name: str = "quality", *, cfa: str | None = "xtrans",
                     checkpoint: str | os.PathLike[str] | None = "shipped", views: int | None = None,
                     device: str | torch.device = "cpu") -> Method:
     """A geometric self-ensemble (:class:`~demosaic.models.ensemble.GeometricEnsemble`) of a
@@ -125,7 +125,8 @@ def ensemble_method(name: str = "quality", *, cfa: str = "xtrans",
 
     Args:
         name: A key of :data:`ENSEMBLES` (``quality``: the shipped model, 8 views).
-        cfa: Its CFA family picks the shipped model.
+        cfa: Its CFA family picks the shipped model; ``None`` with a checkpoint path: the
+            checkpoint's own.
         checkpoint: ``"shipped"``/``None`` (the packaged model of ``cfa``'s family) or a path.
         views: 1, 2, 4 or 8 (default: the name's).
 
@@ -137,11 +138,13 @@ def ensemble_method(name: str = "quality", *, cfa: str = "xtrans",
 
     if name not in ENSEMBLES:
         raise ConfigError(f"unknown ensemble {name!r}; choose one of {sorted(ENSEMBLES)}")
-    family = get_pattern(cfa).family
-    path = (shipped_checkpoint(family) if checkpoint in (None, "shipped")
-            else Path(checkpoint))  # type: ignore[arg-type]
+    shipped = checkpoint in (None, "shipped")
+    if shipped and cfa is None:
+        raise ConfigError(f"ensemble {name!r}: give a checkpoint or a CFA (cfa=xtrans|bayer_rggb)")
+    family = get_pattern(cfa).family if cfa is not None else None
+    path = shipped_checkpoint(family) if shipped else Path(checkpoint)  # type: ignore[arg-type]
     base = from_checkpoint(path, device)
-    if base.demosaicker.pattern.family != family:
+    if family is not None and base.demosaicker.pattern.family != family:
         raise ConfigError(f"model.checkpoint={path} demosaics {base.demosaicker.pattern.name} "
                           f"mosaics, not {cfa}; give a checkpoint of that family or set cfa=")
     n = ENSEMBLES[name] if views is None else int(views)

@@ -1,8 +1,8 @@
 """Geometric self-ensemble: a trained model run on the 8 flips/rotations of the mosaic.
 
 Flipping or rotating a mosaic changes its CFA phase: each of the 8 transforms of an X-Trans
-mosaic is X-Trans shifted by 0 or 3 columns (Bayer: by one pixel). Every view is therefore
-re-aligned before the base model sees it: ``a`` rows and ``b`` columns of the same filter
+mosaic is again an X-Trans mosaic, in another phase (for Bayer, likewise). Every view is
+therefore re-aligned before the base model sees it: ``a`` rows and ``b`` columns of the same filter
 colours (one period further in, :func:`demosaic.cfa.phase_extend`) are prepended so the view
 starts in the canonical phase, the bottom/right are extended to the base's size multiple, and
 the output is cropped back and transformed back. The views' outputs are averaged, and the
@@ -99,11 +99,6 @@ class GeometricEnsemble(DemosaicModel):
             total = out if total is None else total + out
         mean = total / float(len(self._plan))
         return self.keep_measured(cfa, mean)
-
-    def describe(self) -> str:
-        """One line for output metadata."""
-        spec = getattr(self.base, "spec", None) or {}
-        return f"{spec.get('name', 'model')} x{self.views} geometric self-ensemble"
 
 
 __all__ = ["GeometricEnsemble", "VIEW_COUNTS", "VIEW_ORDER"]

@@ -24,13 +24,10 @@ minutes=${2:-8}
 init=${3:-src/demosaic/assets/default.pt}
 shift $(( $# >= 3 ? 3 : $# ))
 device=${DEVICE:-cuda}
-mkdir -p "$out" logs
-export PYTHONUNBUFFERED=1
 # shellcheck source=scripts/gpu_common.sh
 source "$(dirname "$0")/gpu_common.sh"
+gpu_preamble "$out" || exit 1
 
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 -c "import torch, demosaic; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 1
 
 limit=$(python3 -c "print(int(float('$minutes') * 60 + 90))")
 runs=(v8.2_gpu_mix030 v8.2_gpu_mix050)

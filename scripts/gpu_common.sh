@@ -2,8 +2,17 @@
 # scripts/gpu_camera.sh): wait for the runs started in the background, then copy each run's
 # best.pt to OUT and print the lines of its log that tell how it went.
 #
+#   gpu_preamble OUT                             -> OUT and logs/ made, the card and torch printed;
+#                                                   fails when torch cannot be imported
 #   wait_runs PIDS_ARRAY_NAME NAMES_ARRAY_NAME   -> sets $status (0, or 1 if a run failed)
 #   collect_runs OUT RUN...                      -> OUT/<run>.pt and a summary per run
+
+gpu_preamble() {
+    mkdir -p "$1" logs
+    export PYTHONUNBUFFERED=1
+    command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+    python3 -c "import torch, demosaic; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"
+}
 
 wait_runs() {
     local -n _pids=$1 _names=$2

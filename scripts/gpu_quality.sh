@@ -18,13 +18,10 @@ out=${1:?usage: scripts/gpu_quality.sh OUT_DIR [MINUTES] [overrides...]}
 minutes=${2:-10}
 shift $(( $# >= 2 ? 2 : $# ))
 device=${DEVICE:-cuda}
-mkdir -p "$out" logs
-export PYTHONUNBUFFERED=1
 # shellcheck source=scripts/gpu_common.sh
 source "$(dirname "$0")/gpu_common.sh"
+gpu_preamble "$out" || exit 1
 
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 -c "import torch, demosaic; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 1
 
 run=v10.0_quality_gpu
 limit=$(python3 -c "print(int(float('$minutes') * 60 + 90))")

@@ -19,16 +19,13 @@ set -uo pipefail
 out=${1:?usage: scripts/gpu_stage3.sh OUT_DIR [MINUTES] [overrides...]}
 minutes=${2:-8}
 shift $(( $# >= 2 ? 2 : 1 ))
-mkdir -p "$out" logs
-export PYTHONUNBUFFERED=1
 # shellcheck source=scripts/gpu_common.sh
 source "$(dirname "$0")/gpu_common.sh"
+gpu_preamble "$out" || exit 1
 
 experiments=(xtrans_default_gpu xtrans_default_gpu_deep xtrans_default_gpu_deep_s)
 runs=(v7.2_gpu v7.3_gpu_deep v7.4_gpu_deep_s)
 
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-python3 -c "import torch, demosaic; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())" || exit 1
 
 # hard stop a minute after the budget (start-up, the last validation, saving)
 limit=$(python3 -c "print(int(float('$minutes') * 60 + 60))")

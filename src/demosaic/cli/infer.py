@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="checkpoint .pt (default: the model shipped with the package, if any)")
     src.add_argument("--model", choices=BUILTIN_MODELS, default=None,
                      help="instead of a checkpoint: quality (the shipped model run on the 8 "
-                          "flips/rotations of the mosaic and averaged; about 8x slower) or "
+                          "flips/rotations of the mosaic and averaged; about 6x slower) or "
                           "bilinear (parameter-free)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--views", type=int, choices=VIEW_COUNTS, default=None,

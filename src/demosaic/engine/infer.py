@@ -106,7 +106,8 @@ WHITE_BALANCES = ("as_shot", "none")
 OUTPUT_EXTENSIONS = (".exr", ".tif", ".tiff", ".dng")
 #: Models usable without a checkpoint, built for each file's CFA family: the parameter-free
 #: ``bilinear`` and ``quality``, the shipped model of the family as an 8-view geometric
-#: self-ensemble (:func:`demosaic.engine.methods.ensemble_method`: about 6x the time of a 24 MP file on a CPU).
+#: self-ensemble (:func:`demosaic.engine.methods.ensemble_method`; about 6x the time of the
+#: default on a 24 MP file on a CPU).
 BUILTIN_MODELS = ("bilinear", "quality")
 _CHUNK_ROWS = 256
 #: infer_file's output settings (what prepare_output reads; infer_batch's keyword arguments).

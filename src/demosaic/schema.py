@@ -4,13 +4,14 @@ Every structured part of the configuration (the registries' component configs, t
 trainer, ``demosaic-prepare``'s modes) goes through :func:`merge_into`: OmegaConf checks the
 keys and types against the dataclass, and any failure becomes a
 :class:`~demosaic.errors.ConfigError` naming ``where.key``, the problem and the valid keys.
+:func:`check_choice` is the one check of a value against its allowed names.
 No Hydra here: only OmegaConf, which the configs are written in.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -45,4 +46,11 @@ def merge_into(schema: type, data: Mapping[str, Any] | DictConfig, where: str,
                           f"{'; ' + hint if hint else ''}") from None
 
 
-__all__ = ["merge_into"]
+def check_choice(value: str, choices: Sequence[str], key: str) -> None:
+    """Raise :class:`ConfigError` naming ``key`` (a config path such as
+    ``dataset.train.space``, or an argument name) unless ``value`` is one of ``choices``."""
+    if value not in choices:
+        raise ConfigError(f"{key}={value!r} is not valid; choose one of {list(choices)}")
+
+
+__all__ = ["check_choice", "merge_into"]

@@ -108,12 +108,6 @@ IMAGE_SPACES = ("linear", "srgb")
 """Values of a dataset's ``space`` key: linear light, or v3's gamma-encoded clipped sRGB."""
 
 
-def check_choice(value: str, choices: Sequence[str], key: str) -> None:
-    """Raise :class:`ConfigError` naming ``key`` unless ``value`` is one of ``choices``."""
-    if value not in choices:
-        raise ConfigError(f"{key}: {value!r} is not one of {list(choices)}")
-
-
 def check_patch(patch_size: int, pattern: CFAPattern, key: str) -> None:
     """Raise :class:`ConfigError` unless ``patch_size`` is a positive multiple of the period."""
     if patch_size <= 0 or patch_size % pattern.period:

@@ -32,7 +32,6 @@ from demosaic.data import DATASETS
 from demosaic.data.capture import camera_config, camera_sample
 from demosaic.data.common import (
     IMAGE_SPACES,
-    check_choice,
     list_images,
     make_rng,
     make_sample,
@@ -41,6 +40,7 @@ from demosaic.data.common import (
 from demosaic.data.sources import SourceCache
 from demosaic.data.transforms import to_srgb_clipped
 from demosaic.errors import ConfigError
+from demosaic.schema import check_choice
 
 log = logging.getLogger(__name__)
 

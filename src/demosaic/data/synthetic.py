@@ -44,7 +44,6 @@ from demosaic.data.common import (
     RandomCropDataset,
     Sample,
     aligned_origin,
-    check_choice,
     check_range,
     list_images,
     log_uniform,
@@ -62,6 +61,7 @@ from demosaic.data.transforms import (
     to_srgb_clipped,
 )
 from demosaic.errors import ConfigError
+from demosaic.schema import check_choice
 
 log = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from demosaic.cfa import tile_layout
-from demosaic.errors import ConfigError
+from demosaic.schema import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -160,8 +160,7 @@ def apply_highlights(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarra
         ``(3, H, W)`` float32: ``rgb`` itself when nothing is clipped or ``mode="none"``, and
         ``rgb`` modified in place by ``clip``; a new tensor from ``reconstruct``.
     """
-    if mode not in HIGHLIGHT_MODES:
-        raise ConfigError(f"highlights={mode!r} is not valid; choose one of {list(HIGHLIGHT_MODES)}")
+    check_choice(mode, HIGHLIGHT_MODES, "highlights")
     if mode == "none" or not bool(clipped.any()):
         return rgb
     period = int(np.asarray(layout).shape[0])

@@ -45,7 +45,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -98,6 +98,7 @@ from demosaic.io.images import (
     write_tiff16,
 )
 from demosaic.io.raw import RawImage, apply_orientation, read_raw
+from demosaic.schema import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -293,12 +294,6 @@ def output_kind(path: Path) -> Literal["exr", "tiff", "dng"]:
                       f"{OUTPUT_EXTENSIONS} (.exr keeps highlights above 1.0)")
 
 
-def _check_choice(value: str, choices: Sequence[str], key: str) -> str:
-    if value not in choices:
-        raise ConfigError(f"{key}={value!r} is not valid; choose one of {list(choices)}")
-    return value
-
-
 def color_transform(raw: RawImage, color_space: str, white_balance: str) -> np.ndarray | None:
     """The single ``(3, 3)`` matrix applied to the output of :func:`develop` (``None`` =
     identity).
@@ -309,8 +304,8 @@ def color_transform(raw: RawImage, color_space: str, white_balance: str) -> np.n
     sRGB / Rec.2020 (D65); without white balance that matrix meets unbalanced camera RGB
     (neutral surfaces keep the sensor's colour cast, as LibRaw does with unit multipliers).
     """
-    _check_choice(color_space, COLOR_SPACES, "color_space")
-    _check_choice(white_balance, WHITE_BALANCES, "white_balance")
+    check_choice(color_space, COLOR_SPACES, "color_space")
+    check_choice(white_balance, WHITE_BALANCES, "white_balance")
     if color_space == "camera":
         return None
     try:
@@ -360,8 +355,8 @@ def develop(
         full-size copy) in the file's visible area and sensor orientation; balanced camera
         RGB (green = 1 at the white level), values above 1.0 kept.
     """
-    _check_choice(white_balance, WHITE_BALANCES, "white_balance")
-    _check_choice(highlights, HIGHLIGHT_MODES, "highlights")
+    check_choice(white_balance, WHITE_BALANCES, "white_balance")
+    check_choice(highlights, HIGHLIGHT_MODES, "highlights")
     mult = normalize_multipliers(raw.wb_multipliers)
     if tile and overlap is None:
         overlap = auto_overlap(net)
@@ -568,11 +563,11 @@ def infer_file(
 def check_output_settings(out: Path, settings: dict[str, Any]) -> None:
     """Validate the output name and the choices of :func:`infer_file` before any work."""
     output_kind(out)
-    _check_choice(settings["color_space"], COLOR_SPACES, "color_space")
-    _check_choice(settings["white_balance"], WHITE_BALANCES, "white_balance")
-    _check_choice(settings["highlights"], HIGHLIGHT_MODES, "highlights")
-    _check_choice(settings["tiff_encoding"], TRANSFERS, "tiff_encoding")
-    _check_choice(settings["exr_compression"], EXR_COMPRESSIONS, "exr_compression")
+    check_choice(settings["color_space"], COLOR_SPACES, "color_space")
+    check_choice(settings["white_balance"], WHITE_BALANCES, "white_balance")
+    check_choice(settings["highlights"], HIGHLIGHT_MODES, "highlights")
+    check_choice(settings["tiff_encoding"], TRANSFERS, "tiff_encoding")
+    check_choice(settings["exr_compression"], EXR_COMPRESSIONS, "exr_compression")
 
 
 def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: dict[str, Any],

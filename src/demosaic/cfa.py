@@ -352,53 +352,54 @@ def transform_mosaic(cfa: ArrayT, pattern: CFAPattern | str, k_rot: int, flip: b
     return crop_to_canonical(transform_image(cfa, k_rot, flip), al), al
 
 
-def same_phase_index(n: int, before: int, after: int, period: int) -> np.ndarray:
-    """Indices for positions ``-before .. n+after-1`` of an axis of length ``n >= period``:
-    each outside position maps to the nearest inside position of the same phase
-    (``i mod period``), so an array gathered with them stays a valid mosaic of its layout,
-    shifted by ``before``. The one same-phase extension every padding here uses."""
-    idx = np.arange(-before, n + after)
-    low = idx < 0
-    idx[low] = idx[low] + period * (-(idx[low] // period))
-    high = idx >= n
-    idx[high] = (n - 1) - ((n - 1 - idx[high]) % period)
-    return idx
-
-
 def phase_extend(arr: ArrayT, period: int, top: int = 0, bottom: int = 0, left: int = 0,
                  right: int = 0) -> ArrayT:
     """Extend ``(..., H, W)`` (numpy or torch, ``H, W >= period``) on each side by copying
-    the nearest pixel of the same CFA phase (:func:`same_phase_index`). A mosaic stays a
-    valid mosaic of the same layout, shifted by ``(top, left)``."""
+    the nearest pixel of the same CFA phase (``i mod period``): position ``-i`` takes the
+    first period's pixel of that phase, position ``n + j`` the last period's. A mosaic stays
+    a valid mosaic of the same layout, shifted by ``(top, left)``. The one same-phase
+    extension every padding here uses; written with slices and concatenation only, so an
+    ONNX trace of a tensor path keeps its sizes dynamic. A numpy result is a new contiguous
+    array (never a view of ``arr``)."""
     h, w = arr.shape[-2], arr.shape[-1]
     if h < period or w < period:
         raise CFAError(f"mosaic of {h}x{w} px is smaller than one CFA period ({period} px)")
-    if isinstance(arr, torch.Tensor):
-        return _extend_axis(_extend_axis(arr, -2, top, bottom, period), -1, left, right, period)
-    rows = same_phase_index(h, top, bottom, period)
-    cols = same_phase_index(w, left, right, period)
-    return np.ascontiguousarray(arr[..., rows, :][..., cols])
+    out = _extend_axis(_extend_axis(arr, -2, top, bottom, period), -1, left, right, period)
+    if isinstance(out, torch.Tensor):
+        return out
+    return out.copy() if out is arr else np.ascontiguousarray(out)
 
 
-def _extend_axis(x: torch.Tensor, dim: int, before: int, after: int, period: int) -> torch.Tensor:
-    """:func:`same_phase_index` along one axis of a tensor, written with slices and
-    concatenation only: the first period repeated before, the last period repeated after
-    (what the index map gives, for any length), so an ONNX trace keeps the size dynamic."""
+def _extend_axis(x: ArrayT, axis: int, before: int, after: int, period: int) -> ArrayT:
+    """:func:`phase_extend` along one (negative) ``axis``: the first period tiled before, the
+    last period tiled after."""
     if not before and not after:
         return x
+    tensor = isinstance(x, torch.Tensor)
+
+    def cat(parts: list[ArrayT]) -> ArrayT:
+        return torch.cat(parts, dim=axis) if tensor else np.concatenate(parts, axis=axis)
+
     parts = []
-    if before:  # position -i takes (-i) mod period: the first period, tiled to the left
+    if before:  # position -i takes (-i) mod period
         reps = -(-before // period)
-        head = x.narrow(dim, 0, period)
-        block = torch.cat([head] * reps, dim=dim) if reps > 1 else head
-        parts.append(block.narrow(dim, reps * period - before, before))
+        block = cat([_span(x, axis, 0, period)] * reps)
+        parts.append(_span(block, axis, reps * period - before, before))
     parts.append(x)
-    if after:  # position n + j takes n - period + (j mod period): the last period, tiled
+    if after:  # position n + j takes n - period + (j mod period)
         reps = -(-after // period)
-        tail = x.narrow(dim, x.shape[dim] - period, period)
-        block = torch.cat([tail] * reps, dim=dim) if reps > 1 else tail
-        parts.append(block.narrow(dim, 0, after))
-    return torch.cat(parts, dim=dim)
+        block = cat([_span(x, axis, x.shape[axis] - period, period)] * reps)
+        parts.append(_span(block, axis, 0, after))
+    return cat(parts)
+
+
+def _span(a: ArrayT, axis: int, start: int, length: int) -> ArrayT:
+    """``a[..., start:start + length, ...]`` along ``axis`` (``narrow`` for tensors)."""
+    if isinstance(a, torch.Tensor):
+        return a.narrow(axis, start, length)
+    index = [slice(None)] * a.ndim
+    index[axis] = slice(start, start + length)
+    return a[tuple(index)]
 
 
 def period_pad(cfa: ArrayT, pattern: CFAPattern | str, multiple: int) -> tuple[ArrayT, tuple[int, int]]:

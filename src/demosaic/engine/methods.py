@@ -55,12 +55,14 @@ class Method:
         """One line for output metadata: ``unet from best.pt (step 4652, run v8.3_keep)``."""
         spec = self.info.get("model") or {}
         if self.kind == "model" and "views" in spec:  # an ensemble of a checkpoint
-            base = (spec.get("base") or {}).get("name", "?")
-            run = f", run {self.info['run_name']}" if self.info.get("run_name") else ""
-            return (f"{self.name}: {base} from {Path(self.info['checkpoint']).name} (step "
-                    f"{self.info.get('step', '?')}{run}), x{spec['views']} geometric self-ensemble")
+            return (f"{self.name}: {self._weights(spec.get('base') or {})}, x{spec['views']} "
+                    "geometric self-ensemble")
         if self.kind != "checkpoint":
             return f"{self.name} ({'parameter-free built-in' if self.kind == 'model' else self.kind})"
+        return self._weights(spec)
+
+    def _weights(self, spec: Mapping[str, Any]) -> str:
+        """``unet from best.pt (step 4652, run v8.3_keep)``: the network and its checkpoint."""
         run = f", run {self.info['run_name']}" if self.info.get("run_name") else ""
         return (f"{spec.get('name', '?')} from {Path(self.info['checkpoint']).name} "
                 f"(step {self.info.get('step', '?')}{run})")

@@ -24,6 +24,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +33,35 @@ import torch
 from _bench import machine
 
 
+class _Runner(torch.nn.Module):
+    """Another way to run ``net``, shaped like it for ``tiled_demosaic`` (pattern, size
+    multiple and ``net``'s receptive field, so tiling stays exact)."""
+
+    def __init__(self, net: torch.nn.Module, run: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        from demosaic.engine.tiling import receptive_field
+
+        self.pattern, self.size_multiple = net.pattern, net.size_multiple
+        self._tiling_receptive_field = receptive_field(net)
+        self.run = run
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.run(x)
+
+
+def _frame() -> torch.Tensor:
+    """The random 24 MP mosaic every timing here uses."""
+    return torch.rand(4008, 6000, generator=torch.Generator().manual_seed(0)) * 0.5
+
+
 def _network(repeat: int) -> dict[str, dict[str, float]]:
     from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT
     from demosaic.engine.methods import from_checkpoint
     from demosaic.engine.tiling import for_inference, tiled_demosaic
 
     net = from_checkpoint(DEFAULT_CHECKPOINT).demosaicker
-    from demosaic.engine.tiling import receptive_field
-
-    receptive_field(net)  # measured once, cached on the module (the wrappers reuse it)
-    runners = {"torch, default layout": net,
-               "torch, channels_last (shipped path)": for_inference(net, torch.device("cpu"))}
+    cl = for_inference(net, torch.device("cpu"))
+    runners = {"torch, default layout": net, "torch, channels_last (shipped path)": cl}
     try:
         from demosaic.engine.export import export_model
         import onnxruntime as ort
@@ -52,33 +71,17 @@ def _network(repeat: int) -> dict[str, dict[str, float]]:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = torch.get_num_threads()
         sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-
-        class Ort(torch.nn.Module):
-            pattern, size_multiple = net.pattern, net.size_multiple
-            _tiling_receptive_field = None
-
-            def forward(self, x: torch.Tensor) -> torch.Tensor:
-                return torch.from_numpy(sess.run(["rgb"], {"cfa": x.contiguous().numpy()})[0])
-
-        runner = Ort()
-        from demosaic.engine.tiling import receptive_field
-
-        runner._tiling_receptive_field = receptive_field(net)
-        runners[f"onnxruntime {ort.__version__}"] = runner
+        runners[f"onnxruntime {ort.__version__}"] = _Runner(net, lambda x: torch.from_numpy(
+            sess.run(["rgb"], {"cfa": x.contiguous().numpy()})[0]))
     except Exception as exc:  # the export extra is optional
         print(f"onnxruntime skipped: {exc}")
-    cl = runners["torch, channels_last (shipped path)"]
 
-    class Bf16(torch.nn.Module):  # an option measured, not shipped
-        pattern, size_multiple = net.pattern, net.size_multiple
-        _tiling_receptive_field = getattr(net, "_tiling_receptive_field", None)
+    def bf16(x: torch.Tensor) -> torch.Tensor:  # an option measured, not shipped
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return cl(x).float()
 
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                return cl(x).float()
-
-    runners["torch, channels_last, bf16 autocast (not shipped)"] = Bf16()
-    x = torch.rand(4008, 6000, generator=torch.Generator().manual_seed(0)) * 0.5
+    runners["torch, channels_last, bf16 autocast (not shipped)"] = _Runner(net, bf16)
+    x = _frame()
     times: dict[str, list[float]] = {k: [] for k in runners}
     rms: dict[str, float] = {}
     diffs: dict[str, float] = {}
@@ -101,7 +104,7 @@ def _tiles() -> dict[str, dict[str, float]]:
     from demosaic.engine.tiling import auto_overlap, for_inference, plan_tiles, tiled_demosaic
 
     net = for_inference(from_checkpoint(DEFAULT_CHECKPOINT).demosaicker, torch.device("cpu"))
-    x = torch.rand(4008, 6000, generator=torch.Generator().manual_seed(0)) * 0.5
+    x = _frame()
     out = {}
     for tile in (1536, 2040, 2304, 3048):
         plan = plan_tiles(4008, 6000, tile, auto_overlap(net), 24)

@@ -84,6 +84,8 @@ def draw(panels: dict[str, list[dict[str, Any]]], out: Path) -> None:
 
     plt = pyplot()
     fig, axes = plt.subplots(len(panels), 2, figsize=(10, 3.6 * len(panels)), squeeze=False)
+    others = sorted({p["method"] for rows in panels.values() for p in rows} - set(STYLE))
+    names = list(STYLE) + others  # one colour per method, the same in every panel
     for row, (title, rows) in enumerate(panels.items()):
         for col, key in enumerate(("gmac", "s_per_mp")):
             ax = axes[row][col]
@@ -91,8 +93,7 @@ def draw(panels: dict[str, list[dict[str, Any]]], out: Path) -> None:
                 if p[key] is None or not p[key] > 0:
                     continue
                 label, marker = STYLE.get(p["method"], (p["method"], "D"))
-                names = list(STYLE) + sorted({q["method"] for q in rows} - set(STYLE))
-                color = f"C{names.index(p['method']) % 10}"  # one colour per method everywhere
+                color = f"C{names.index(p['method']) % 10}"
                 ax.scatter([p[key]], [p["psnr"]], marker=marker, s=60, label=label, color=color)
                 ax.annotate(label, (p[key], p["psnr"]), textcoords="offset points", xytext=(5, 4),
                             fontsize=8)

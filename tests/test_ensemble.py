@@ -111,12 +111,15 @@ def test_quality_ensemble_of_a_checkpoint_of_another_family_is_refused(tmp_path:
         ensemble_method("quality", cfa="xtrans", checkpoint=ckpt)
 
 
-def test_rotation_helper_matches_torch():
-    from demosaic.models.ensemble import _rot90
-
+def test_rotation_matches_torch_and_inverts():
+    """The tensor rotation the ensemble uses (cfa.transform_image, exportable to ONNX) is
+    torch.rot90, and its stated inverse undoes every transform."""
     x = torch.rand(2, 1, 4, 6, generator=torch.Generator().manual_seed(5))
     for k in range(-3, 5):
-        assert torch.equal(_rot90(x, k), torch.rot90(x, k, dims=(-2, -1)))
+        assert torch.equal(C.transform_image(x, k, False), torch.rot90(x, k, dims=(-2, -1)))
+        for flip in (False, True):
+            y = C.transform_image(x, k, flip)
+            assert torch.equal(C.transform_image(y, k if flip else -k, flip), x)
 
 
 def test_demosaic_infer_model_quality_beats_the_default_on_a_dng(tmp_path: Path):

@@ -317,11 +317,21 @@ def transform_image(img: ArrayT, k_rot: int, flip: bool) -> ArrayT:
     counter-clockwise, on the last two axes of ``(..., H, W)``.
 
     Safe on full-colour images **before** mosaicking; applying it to a mosaic changes its
-    CFA layout (see :func:`transformed_layout`).
+    CFA layout (see :func:`transformed_layout`). Its inverse is
+    ``transform_image(y, k_rot if flip else -k_rot, flip)`` (a mirror image is its own
+    inverse). Tensors are turned with transposes and flips (equal to ``torch.rot90``), which
+    ONNX exports.
     """
     if isinstance(img, torch.Tensor):
         out = torch.flip(img, dims=(-1,)) if flip else img
-        return torch.rot90(out, k=k_rot % 4, dims=(-2, -1))
+        k = k_rot % 4
+        if k == 1:
+            return out.transpose(-2, -1).flip(-2)
+        if k == 2:
+            return out.flip(-2).flip(-1)
+        if k == 3:
+            return out.transpose(-2, -1).flip(-1)
+        return out
     out = img[..., ::-1] if flip else img
     return np.ascontiguousarray(np.rot90(out, k=k_rot % 4, axes=(-2, -1)))
 

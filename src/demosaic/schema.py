@@ -46,7 +46,7 @@ def merge_into(schema: type, data: Mapping[str, Any] | DictConfig, where: str,
                           f"{'; ' + hint if hint else ''}") from None
 
 
-def check_choice(value: str, choices: Sequence[str], key: str) -> None:
+def check_choice(value: Any, choices: Sequence[Any], key: str) -> None:
     """Raise :class:`ConfigError` naming ``key`` (a config path such as
     ``dataset.train.space``, or an argument name) unless ``value`` is one of ``choices``."""
     if value not in choices:

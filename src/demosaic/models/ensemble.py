@@ -26,6 +26,7 @@ import torch
 
 from demosaic import cfa as cfa_mod
 from demosaic.errors import ConfigError
+from demosaic.schema import check_choice
 from demosaic.models.base import DemosaicModel
 
 log = logging.getLogger(__name__)
@@ -35,19 +36,6 @@ log = logging.getLogger(__name__)
 VIEW_ORDER = ((0, False), (2, False), (0, True), (2, True),
               (1, False), (3, False), (1, True), (3, True))
 VIEW_COUNTS = (1, 2, 4, 8)
-
-
-def _rot90(x: torch.Tensor, k: int) -> torch.Tensor:
-    """``torch.rot90(x, k, dims=(-2, -1))`` (counter-clockwise) from transposes and flips,
-    which ONNX exports (its exporter has no ``rot90``)."""
-    k %= 4
-    if k == 1:
-        return x.transpose(-2, -1).flip(-2)
-    if k == 2:
-        return x.flip(-2).flip(-1)
-    if k == 3:
-        return x.transpose(-2, -1).flip(-1)
-    return x
 
 
 class GeometricEnsemble(DemosaicModel):
@@ -63,8 +51,7 @@ class GeometricEnsemble(DemosaicModel):
     """
 
     def __init__(self, base: DemosaicModel, views: int = 8) -> None:
-        if views not in VIEW_COUNTS:
-            raise ConfigError(f"model.views={views} is not one of {list(VIEW_COUNTS)}")
+        check_choice(views, VIEW_COUNTS, "model.views")
         super().__init__(base.pattern.name, size_multiple=base.size_multiple)
         self.base = base.eval()
         for p in self.base.parameters():
@@ -88,14 +75,13 @@ class GeometricEnsemble(DemosaicModel):
         m, period = self.size_multiple, self.pattern.period
         total = None
         for k, flip, a, b in self._plan:
-            view = _rot90(torch.flip(cfa, dims=(-1,)) if flip else cfa, k)
+            view = cfa_mod.transform_image(cfa, k, flip)
             hv, wv = view.shape[-2:]
             if a or b:  # slices and concatenation: the ONNX export keeps sizes dynamic
                 view = cfa_mod.phase_extend(view, period, top=a, left=b, bottom=-a % m,
                                             right=-b % m)
             out = self.base(view)[..., a:a + hv, b:b + wv]
-            out = _rot90(out, -k)
-            out = torch.flip(out, dims=(-1,)) if flip else out
+            out = cfa_mod.transform_image(out, k if flip else -k, flip)  # back
             total = out if total is None else total + out
         mean = total / float(len(self._plan))
         return self.keep_measured(cfa, mean)

@@ -26,8 +26,8 @@ import torch
 
 from demosaic import cfa as cfa_mod
 from demosaic.errors import ConfigError
-from demosaic.schema import check_choice
 from demosaic.models.base import DemosaicModel
+from demosaic.schema import check_choice
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,11 @@
 #
 #   scripts/gpu_quality.sh OUT_DIR [MINUTES] [extra Hydra overrides...]
 #
-# OUT_DIR receives v10.0_quality_gpu.pt (best.pt), the two CBSD68 results folders and
-# logs.tar.gz. DEVICE=cpu runs the same commands on the CPU (a smoke test of this script,
-# e.g. EVALSET=bundled with MINUTES=0.3 trainer.batch_size=4).
+# OUT_DIR receives RUN.pt (best.pt), the two CBSD68 results folders and logs_RUN.tar.gz.
+# DEVICE=cpu runs the same commands on the CPU (a smoke test of this script, e.g.
+# EVALSET=bundled with MINUTES=0.3 trainer.batch_size=4). RUN names the run (default
+# v10.0_quality_gpu); EVAL=0 skips the CBSD68 measurement (scripts/gpu_lease.sh measures on
+# the full set afterwards, off the device).
 set -uo pipefail
 out=${1:?usage: scripts/gpu_quality.sh OUT_DIR [MINUTES] [overrides...]}
 minutes=${2:-10}
@@ -23,16 +25,17 @@ source "$(dirname "$0")/gpu_common.sh"
 gpu_preamble "$out" || exit 1
 
 
-run=v10.0_quality_gpu
+run=${RUN:-v10.0_quality_gpu}
+status=0
 limit=$(python3 -c "print(int(float('$minutes') * 60 + 90))")
 OMP_NUM_THREADS=4 timeout "$limit" python3 -m demosaic.cli.train +experiment=xtrans_quality_gpu \
-    "trainer.device=$device" "trainer.max_minutes=$minutes" "hydra.run.dir=logs/hydra/$run" "$@" \
+    "trainer.device=$device" "trainer.max_minutes=$minutes" "trainer.run_name=$run" "hydra.run.dir=logs/hydra/$run" "$@" \
     > "logs/stdout_$run.txt" 2>&1 &
 pids=($!)
 runs=("$run")
 wait_runs pids runs
 collect_runs "$out" "$run"
-if [ -f "$out/$run.pt" ]; then
+if [ -f "$out/$run.pt" ] && [ "${EVAL:-1}" != 0 ]; then
     for proto in clean camera; do
         extra=(); [ "$proto" = camera ] && extra=(protocol=camera iso=800)
         python3 -m demosaic.cli.evaluate model=quality "model.checkpoint=$out/$run.pt" \
@@ -42,6 +45,6 @@ if [ -f "$out/$run.pt" ]; then
         grep -h "PSNR" "$out/quality_$proto.log" | tail -n 1
     done
 fi
-tar czf "$out/logs.tar.gz" "logs/train_$run.log" "logs/metrics_$run.jsonl" "logs/stdout_$run.txt" \
+tar czf "$out/logs_$run.tar.gz" "logs/train_$run.log" "logs/metrics_$run.jsonl" "logs/stdout_$run.txt" \
     "checkpoints/experiments/$run/config.yaml" 2>/dev/null
 exit $status

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from demosaic import cfa as C
-from demosaic.engine.methods import ensemble_method, resolve_method
+from demosaic.engine.methods import ENSEMBLES, ensemble_method, resolve_method
 from demosaic.engine.tiling import tiled_demosaic
 from demosaic.errors import ConfigError
 from demosaic.models import create_model
@@ -87,14 +87,16 @@ def test_ensemble_exports_to_onnx(tmp_path: Path):
     assert np.abs(got - ref).max() < 1e-4
 
 
-def test_quality_is_the_shipped_model_of_each_family():
+def test_ensemble_is_the_shipped_default_of_each_family():
+    """``ensemble``: the fast default of the family, 8 views (``quality``'s base is the
+    quality network where there is one: tests/test_quality_model.py)."""
     for cfa, ckpt in (("xtrans", "default.pt"), ("bayer_rggb", "default_bayer.pt")):
-        m = resolve_method(model="quality", cfa=cfa)
+        m = resolve_method(model="ensemble", cfa=cfa)
         assert isinstance(m.demosaicker, GeometricEnsemble) and m.demosaicker.views == 8
         assert Path(m.info["checkpoint"]).name == ckpt
         assert "x8 geometric self-ensemble" in m.description and ckpt in m.description
     four = resolve_method(model={"name": "quality", "views": 4}, cfa="xtrans")
-    assert four.demosaicker.views == 4
+    assert four.demosaicker.views == 4 and Path(four.info["checkpoint"]).name == "quality_xtrans.pt"
     with pytest.raises(ConfigError, match="views=3"):
         ensemble_method("quality", views=3)
     with pytest.raises(ConfigError, match="unknown ensemble"):
@@ -146,8 +148,10 @@ def test_demosaic_infer_model_quality_beats_the_default_on_a_dng(tmp_path: Path)
                            "camera", "--device", "cpu", "--no-progress", *extra]) == 0
         rgb, meta = read_exr(out)
         scores[label] = metrics.psnr(rgb, truth, border=12)
-    assert "x8 geometric self-ensemble" in meta["demosaic:model"]
-    assert scores["quality"] > scores["default"], scores
+    views = ENSEMBLES["quality"][1]
+    assert f"x{views} geometric self-ensemble" in meta["demosaic:model"]
+    assert "quality_xtrans.pt" in meta["demosaic:model"]
+    assert scores["quality"] > scores["default"] + 0.5, scores
 
 
 def test_demosaic_export_quality_writes_a_checked_onnx_file(tmp_path: Path, capsys):
@@ -162,7 +166,8 @@ def test_demosaic_export_quality_writes_a_checked_onnx_file(tmp_path: Path, caps
     out = tmp_path / "quality_bayer.onnx"
     assert export_main(["quality", "--cfa", "bayer_rggb", "--out", str(out)]) == 0
     meta = load_exported_metadata(out)
-    assert meta["cfa"] == "bayer_rggb" and "x8 geometric self-ensemble" in meta["checkpoint"]
+    assert meta["cfa"] == "bayer_rggb"
+    assert f"x{ENSEMBLES['quality'][1]} geometric self-ensemble" in meta["checkpoint"]
     assert meta["checkpoint_sha256"] == file_sha256(SHIPPED_CHECKPOINTS["bayer"])
     assert "max abs diff" in capsys.readouterr().out
 

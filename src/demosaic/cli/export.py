@@ -23,14 +23,17 @@ log = logging.getLogger(__name__)
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="demosaic-export",
-        description="Export a demosaic checkpoint to ONNX or TorchScript and verify it against "
-                    "PyTorch. ONNX needs: pip install 'demosaic[export]'.")
+        description="Export a demosaic checkpoint to ONNX, TorchScript or a release checkpoint "
+                    "(inference weights only) and verify it against PyTorch. ONNX needs: pip "
+                    "install 'demosaic[export]'.")
     p.add_argument("checkpoint", help="checkpoint .pt written by demosaic-train, or 'quality' "
                                       "(the shipped model as an 8-view self-ensemble)")
     p.add_argument("--cfa", default="xtrans",
                    help="with 'quality': whose shipped model (xtrans or bayer_rggb)")
     p.add_argument("--format", "-f", choices=FORMATS, default="onnx", help="export format")
     p.add_argument("--out", "-o", required=True, help="output file (.onnx or .pt)")
+    p.add_argument("--half", action="store_true",
+                   help="with --format checkpoint: store the weights as float16 (half the file)")
     p.add_argument("--int8", nargs="?", const="static", choices=INT8_MODES, default=None,
                    help="also write an INT8-quantized ONNX model (<out stem>.int8.onnx); "
                         "'static' (default, calibrated) or 'dynamic'")
@@ -51,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
     if args.tolerance <= 0:
         raise ConfigError(f"--tolerance {args.tolerance} must be positive")
-    report = export_model(args.checkpoint, args.format, args.out, int8=args.int8,
+    report = export_model(args.checkpoint, args.format, args.out, int8=args.int8, half=args.half,
                           size=tuple(args.size), tolerance=args.tolerance, opset=args.opset,
                           cfa=args.cfa)
     sys.stdout.write((json.dumps(report.to_dict(), indent=2) if args.json else report.summary()) + "\n")

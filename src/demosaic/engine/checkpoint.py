@@ -34,6 +34,11 @@ DEFAULT_CHECKPOINT = _ASSETS / "default.pt"
 #: given.
 SHIPPED_CHECKPOINTS: dict[str, Path] = {"xtrans": DEFAULT_CHECKPOINT,
                                         "bayer": _ASSETS / "default_bayer.pt"}
+#: The quality networks shipped inside the package (issue 16), by CFA family: the base of the
+#: ``quality`` ensemble. A family without one (Bayer) uses its default model there.
+QUALITY_CHECKPOINTS: dict[str, Path] = {"xtrans": _ASSETS / "quality_xtrans.pt"}
+#: Which packaged models :func:`shipped_checkpoint` knows.
+VARIANTS = ("default", "quality")
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -45,13 +50,25 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def shipped_checkpoint(family: str) -> Path:
+def shipped_checkpoint(family: str, variant: str = "default") -> Path:
     """The packaged model for CFA ``family`` (``"xtrans"`` or ``"bayer"``).
+
+    Args:
+        variant: ``"default"`` (the fast model) or ``"quality"`` (the quality network where the
+            family has one, :data:`QUALITY_CHECKPOINTS`; else the default).
 
     Raises:
         CheckpointError: this installation ships none for that family (the message says what
-            to pass instead).
+            to pass instead), or a listed quality network is missing.
     """
+    if variant not in VARIANTS:
+        raise CheckpointError(f"unknown packaged model {variant!r}; choose one of {VARIANTS}")
+    if variant == "quality" and family in QUALITY_CHECKPOINTS:
+        path = QUALITY_CHECKPOINTS[family]
+        if not path.is_file():
+            raise CheckpointError(f"this installation lacks its {family} quality network ({path}); "
+                                  "reinstall demosaic, or pass a checkpoint instead")
+        return path
     path = SHIPPED_CHECKPOINTS.get(family)
     if path is None or not path.is_file():
         raise CheckpointError(

@@ -41,7 +41,9 @@ from demosaic.io.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("onnx", "torchscript")
+#: ``checkpoint``: a release checkpoint (:func:`release_checkpoint`), loadable wherever a
+#: checkpoint is, verified like the others.
+FORMATS = ("onnx", "torchscript", "checkpoint")
 INT8_MODES = ("static", "dynamic")
 #: Default largest allowed absolute difference between the exported model and PyTorch.
 DEFAULT_TOLERANCE = 1e-4
@@ -57,7 +59,7 @@ class ExportReport:
     """What :func:`export_model` wrote and measured.
 
     Attributes:
-        format: ``"onnx"`` or ``"torchscript"``.
+        format: ``"onnx"``, ``"torchscript"`` or ``"checkpoint"``.
         path: The exported float model.
         checks: ``{"NxCxHxW": max_abs_diff}`` for each checked input shape.
         max_abs_diff: Largest difference over all checks (linear-light units).
@@ -212,10 +214,11 @@ def _source_model(checkpoint: str | os.PathLike[str] | Mapping[str, Any], cfa: s
 
 def export_model(
     checkpoint: str | os.PathLike[str] | Mapping[str, Any],
-    fmt: Literal["onnx", "torchscript"],
+    fmt: Literal["onnx", "torchscript", "checkpoint"],
     out: str | os.PathLike[str],
     *,
     int8: Literal["static", "dynamic"] | None = None,
+    half: bool = False,
     size: tuple[int, int] = (192, 288),
     tolerance: float = DEFAULT_TOLERANCE,
     opset: int = OPSET,
@@ -227,9 +230,13 @@ def export_model(
     Args:
         checkpoint: Checkpoint path or loaded dict (:mod:`demosaic.engine.checkpoint`), or
             ``"quality"`` (the shipped model of ``cfa``'s family as an 8-view ensemble).
-        fmt: ``"onnx"`` or ``"torchscript"``.
+        fmt: ``"onnx"``, ``"torchscript"`` or ``"checkpoint"`` (a release checkpoint of a
+            trained checkpoint: :func:`release_checkpoint`).
         out: Destination file (``.onnx`` / ``.pt``); written atomically, only if the check
             passes.
+        half: ``checkpoint`` only: store the weights as float16 (half the file; they load
+            into float32 models, so the outputs differ by the weights' rounding, checked
+            against ``tolerance``).
         int8: ONNX only: ``"static"`` (QDQ, calibrated on synthetic mosaics) or
             ``"dynamic"`` INT8 quantization of the convolutions, written as
             ``<out stem>.int8.onnx``; its quality change is measured, not bounded.
@@ -253,9 +260,14 @@ def export_model(
     if int8 is not None and fmt != "onnx":
         raise ConfigError("INT8 quantization is available for --format onnx only (onnxruntime "
                           "quantization); drop --int8 or use --format onnx")
+    if half and fmt != "checkpoint":
+        raise ConfigError("float16 weights (--half) apply to --format checkpoint only")
     if fmt == "onnx":
         _require_onnx()
     ckpt, model, source, weights = _source_model(checkpoint, cfa)
+    if fmt == "checkpoint" and "state_dict" not in ckpt:
+        raise ConfigError(f"{source} is an ensemble of a packaged model, not a trained checkpoint; "
+                          "--format checkpoint takes a .pt written by demosaic-train")
     meta = _metadata(ckpt, model, source)
     if weights is not None:  # identifies the exact weights exported
         meta["checkpoint_sha256"] = file_sha256(weights)
@@ -277,6 +289,8 @@ def export_model(
             try:
                 if fmt == "onnx":
                     _export_onnx(model, inputs[0], tmp, opset, meta)
+                elif fmt == "checkpoint":
+                    torch.save(release_checkpoint(ckpt, half=half), tmp)
                 else:
                     _export_torchscript(model, inputs[0], tmp, meta)
             except DemosaicError:
@@ -328,11 +342,31 @@ def _export_torchscript(net: nn.Module, example: torch.Tensor, path: Path,
     torch.jit.save(traced, str(path), _extra_files={"demosaic.json": json.dumps(dict(meta))})
 
 
+def release_checkpoint(ckpt: Mapping[str, Any], *, half: bool = False) -> dict[str, Any]:
+    """The checkpoint to ship for a trained one: the weights inference uses (the EMA weights
+    where present) as ``state_dict``, no EMA copy, no ``train_state``; everything else (model
+    spec, CFA, config, step, metrics, run name) kept. ``half`` stores floating-point tensors
+    as float16 (they load into the float32 model unchanged in shape)."""
+    out = dict(ckpt)
+    state = ckpt.get("ema_state_dict") or ckpt["state_dict"]
+    out["state_dict"] = {k: (v.half() if half and v.is_floating_point() else v.clone())
+                         for k, v in state.items()}
+    out["ema_state_dict"] = None
+    out["train_state"] = None
+    out["release"] = {"weights": "float16" if half else "float32",
+                      "from_ema": bool(ckpt.get("ema_state_dict"))}
+    return out
+
+
 def _run_exported(fmt: str, path: Path, inputs: list[torch.Tensor]) -> list[np.ndarray]:
     try:
         if fmt == "onnx":
             sess = _ort_session(path)
             return [sess.run(None, {"cfa": x.numpy()})[0] for x in inputs]
+        if fmt == "checkpoint":
+            released = load_model(path, device="cpu")
+            with torch.inference_mode():
+                return [released(x).numpy() for x in inputs]
         loaded = torch.jit.load(str(path), map_location="cpu")
         with torch.inference_mode():
             return [loaded(x).numpy() for x in inputs]
@@ -439,4 +473,4 @@ def _quantize(report: ExportReport, model: nn.Module, float_path: Path, mode: st
 
 
 __all__ = ["ExportError", "ExportReport", "export_model", "load_exported_metadata",
-           "synthetic_scene", "psnr", "FORMATS", "INT8_MODES"]
+           "synthetic_scene", "psnr", "FORMATS", "INT8_MODES", "release_checkpoint"]

@@ -8,8 +8,9 @@ inference model source, the distillation teacher, the benchmark scripts):
 - a **baseline** name (LibRaw, demosaicnet, colour-demosaicing:
   :mod:`demosaic.models.baselines`);
 - a **parameter-free model** (``bilinear``, or a ``configs/model`` mapping without weights);
-- a **named ensemble** (``quality``: the shipped model of the family run on the 8
-  flips/rotations of the mosaic, :class:`~demosaic.models.ensemble.GeometricEnsemble`).
+- a **named ensemble** (``quality``: the family's packaged quality network, or its default
+  model where it has none, run on flips/rotations of the mosaic; ``ensemble``: the default
+  model so; :class:`~demosaic.models.ensemble.GeometricEnsemble`).
 
 Exactly one may be given. The result carries the report name, the kind and the fields every
 report records about it.
@@ -115,8 +116,10 @@ def resolve_method(*, checkpoint: str | os.PathLike[str] | None = None, baseline
 
 
 #: Named ensembles of trained checkpoints (``demosaic-infer --model quality``,
-#: ``demosaic-eval model=quality``): name -> default number of views.
-ENSEMBLES = {"quality": 8, "ensemble": 8}
+#: ``demosaic-eval model=quality``): name -> (packaged model variant, default number of
+#: views). ``quality``'s views were chosen by the rule in
+#: configs/experiment/xtrans_quality_gpu.yaml (docs/BENCHMARKS.md, "The quality network").
+ENSEMBLES: dict[str, tuple[str, int]] = {"quality": ("quality", 2), "ensemble": ("default", 8)}
 
 
 def ensemble_method(name: str = "quality", *, cfa: str | None = "xtrans",
@@ -126,10 +129,12 @@ def ensemble_method(name: str = "quality", *, cfa: str | None = "xtrans",
     checkpoint as a :class:`Method`.
 
     Args:
-        name: A key of :data:`ENSEMBLES` (``quality``: the shipped model, 8 views).
-        cfa: Its CFA family picks the shipped model; ``None`` with a checkpoint path: the
+        name: A key of :data:`ENSEMBLES` (``quality``: the packaged quality network of the
+            family, or its default where it has none; ``ensemble``: the default).
+        cfa: Its CFA family picks the packaged model; ``None`` with a checkpoint path: the
             checkpoint's own.
-        checkpoint: ``"shipped"``/``None`` (the packaged model of ``cfa``'s family) or a path.
+        checkpoint: ``"shipped"``/``None`` (the name's packaged model of ``cfa``'s family) or a
+            path.
         views: 1, 2, 4 or 8 (default: the name's).
 
     Raises:
@@ -144,12 +149,13 @@ def ensemble_method(name: str = "quality", *, cfa: str | None = "xtrans",
     if shipped and cfa is None:
         raise ConfigError(f"ensemble {name!r}: give a checkpoint or a CFA (cfa=xtrans|bayer_rggb)")
     family = get_pattern(cfa).family if cfa is not None else None
-    path = shipped_checkpoint(family) if shipped else Path(checkpoint)  # type: ignore[arg-type]
+    variant, default_views = ENSEMBLES[name]
+    path = shipped_checkpoint(family, variant) if shipped else Path(checkpoint)  # type: ignore[arg-type]
     base = from_checkpoint(path, device)
     if family is not None and base.demosaicker.pattern.family != family:
         raise ConfigError(f"model.checkpoint={path} demosaics {base.demosaicker.pattern.name} "
                           f"mosaics, not {cfa}; give a checkpoint of that family or set cfa=")
-    n = ENSEMBLES[name] if views is None else int(views)
+    n = default_views if views is None else int(views)
     ens = GeometricEnsemble(base.demosaicker, n).to(device)
     info = {"checkpoint": str(path), "run_name": base.info.get("run_name", ""),
             "step": base.info.get("step"),

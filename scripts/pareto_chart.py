@@ -31,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 #: How each method is drawn: label, marker.
-STYLE = {"default": ("demosaic (shipped)", "o"), "quality": ("demosaic quality (x8 views)", "D"),
+STYLE = {"default": ("demosaic (shipped)", "o"), "quality": ("demosaic quality", "D"),
+         "quality_net": ("demosaic quality network, 1 view", "P"),
+         "quality_x8": ("demosaic quality network, 8 views", "X"),
          "demosaicnet": ("demosaicnet", "s"),
          "markesteijn3": ("LibRaw Markesteijn 3", "^"), "markesteijn1": ("LibRaw Markesteijn 1", "v"),
          "vng": ("LibRaw VNG", "<"), "libraw_linear": ("LibRaw bilinear", ">"),

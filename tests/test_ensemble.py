@@ -167,7 +167,7 @@ def test_demosaic_export_quality_writes_a_checked_onnx_file(tmp_path: Path, caps
     assert export_main(["quality", "--cfa", "bayer_rggb", "--out", str(out)]) == 0
     meta = load_exported_metadata(out)
     assert meta["cfa"] == "bayer_rggb"
-    assert f"x{ENSEMBLES['quality'][1]} geometric self-ensemble" in meta["checkpoint"]
+    assert f"x{ENSEMBLES['ensemble'][1]} geometric self-ensemble" in meta["checkpoint"]  # no Bayer quality net
     assert meta["checkpoint_sha256"] == file_sha256(SHIPPED_CHECKPOINTS["bayer"])
     assert "max abs diff" in capsys.readouterr().out
 

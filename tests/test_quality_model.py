@@ -88,8 +88,9 @@ def test_quality_is_the_quality_network_for_xtrans_and_the_default_for_bayer():
     assert Path(xt.info["checkpoint"]) == QUALITY
     assert xt.demosaicker.views == ENSEMBLES["quality"][1]
     assert Path(resolve_method(model="ensemble", cfa="xtrans").info["checkpoint"]).name == "default.pt"
-    bayer = resolve_method(model="quality", cfa="bayer_rggb")
+    bayer = resolve_method(model="quality", cfa="bayer_rggb")  # no Bayer quality network
     assert Path(bayer.info["checkpoint"]) == SHIPPED_CHECKPOINTS["bayer"]
+    assert bayer.demosaicker.views == ENSEMBLES["ensemble"][1] == 8
     assert shipped_checkpoint("bayer", "quality") == SHIPPED_CHECKPOINTS["bayer"]
     with pytest.raises(CheckpointError, match="unknown packaged model"):
         shipped_checkpoint("xtrans", "fastest")

@@ -59,13 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--checkpoint", "-c", default=None,
                      help="checkpoint .pt (default: the model shipped with the package, if any)")
     src.add_argument("--model", choices=BUILTIN_MODELS, default=None,
-                     help="instead of a checkpoint: quality (the shipped model run on the 8 "
-                          "flips/rotations of the mosaic and averaged; about 6x slower) or "
+                     help="instead of a checkpoint: quality (X-Trans: the packaged quality "
+                          "network run on 2 flips/rotations of the mosaic and averaged, about "
+                          "10x the default's network time; Bayer: the default model on 8) or "
                           "bilinear (parameter-free)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--views", type=int, choices=VIEW_COUNTS, default=None,
                    help="run the trained model on this many flips/rotations of the mosaic and "
-                        "average them (time x views; default 1, 8 for --model quality)")
+                        "average them (time x views; default 1; --model quality: 2 for X-Trans, "
+                        "8 for Bayer)")
     p.add_argument("--tile", type=int, default=DEFAULT_TILE,
                    help="tile side in px (aligned to the CFA period and the model); 0 = whole image")
     p.add_argument("--overlap", type=int, default=None,

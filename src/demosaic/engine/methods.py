@@ -28,7 +28,8 @@ from typing import Any
 import torch
 
 from demosaic.cfa import get_pattern
-from demosaic.engine.checkpoint import SHIPPED_CHECKPOINTS, load_checkpoint, load_model, shipped_checkpoint
+from demosaic.engine.checkpoint import (QUALITY_CHECKPOINTS, SHIPPED_CHECKPOINTS, load_checkpoint, load_model,
+                                        shipped_checkpoint)
 from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,10 @@ def resolve_method(*, checkpoint: str | os.PathLike[str] | None = None, baseline
 
 #: Named ensembles of trained checkpoints (``demosaic-infer --model quality``,
 #: ``demosaic-eval model=quality``): name -> (packaged model variant, default number of
-#: views). ``quality``'s views were chosen by the rule in
-#: configs/experiment/xtrans_quality_gpu.yaml (docs/BENCHMARKS.md, "The quality network").
+#: views). ``quality``'s 2 views were chosen for the X-Trans quality network by the rule in
+#: configs/experiment/xtrans_quality_gpu.yaml (docs/BENCHMARKS.md, "The quality network"); a
+#: family without a quality network (Bayer) gets ``ensemble`` under that name (8 views of its
+#: default, chosen by the earlier rule for the fast model).
 ENSEMBLES: dict[str, tuple[str, int]] = {"quality": ("quality", 2), "ensemble": ("default", 8)}
 
 
@@ -130,7 +133,8 @@ def ensemble_method(name: str = "quality", *, cfa: str | None = "xtrans",
 
     Args:
         name: A key of :data:`ENSEMBLES` (``quality``: the packaged quality network of the
-            family, or its default where it has none; ``ensemble``: the default).
+            family, 2 views, or where it has none the same as ``ensemble``: its default model,
+            8 views).
         cfa: Its CFA family picks the packaged model; ``None`` with a checkpoint path: the
             checkpoint's own.
         checkpoint: ``"shipped"``/``None`` (the name's packaged model of ``cfa``'s family) or a
@@ -150,6 +154,8 @@ def ensemble_method(name: str = "quality", *, cfa: str | None = "xtrans",
         raise ConfigError(f"ensemble {name!r}: give a checkpoint or a CFA (cfa=xtrans|bayer_rggb)")
     family = get_pattern(cfa).family if cfa is not None else None
     variant, default_views = ENSEMBLES[name]
+    if shipped and variant == "quality" and family not in QUALITY_CHECKPOINTS:
+        variant, default_views = ENSEMBLES["ensemble"]  # no quality network: the default's views
     path = shipped_checkpoint(family, variant) if shipped else Path(checkpoint)  # type: ignore[arg-type]
     base = from_checkpoint(path, device)
     if family is not None and base.demosaicker.pattern.family != family:

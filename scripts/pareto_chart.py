@@ -31,9 +31,8 @@ from pathlib import Path
 from typing import Any
 
 #: How each method is drawn: label, marker.
-STYLE = {"default": ("demosaic (shipped)", "o"), "quality": ("demosaic quality", "D"),
-         "quality_net": ("demosaic quality network, 1 view", "P"),
-         "quality_x8": ("demosaic quality network, 8 views", "X"),
+STYLE = {"default": ("demosaic default", "o"), "quality": ("quality (net x2)", "D"),
+         "quality_net": ("net x1", "P"), "quality_x8": ("net x8", "X"),
          "demosaicnet": ("demosaicnet", "s"),
          "markesteijn3": ("LibRaw Markesteijn 3", "^"), "markesteijn1": ("LibRaw Markesteijn 1", "v"),
          "vng": ("LibRaw VNG", "<"), "libraw_linear": ("LibRaw bilinear", ">"),

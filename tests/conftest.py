@@ -80,3 +80,16 @@ def camera_capture_scores(methods, cache_dir, iso: float = 800.0):
     return {name: evaluate_camera(method, images, iso=iso, seed=0, cache_dir=cache_dir,
                                   progress=False).mean["psnr"]
             for name, method in methods.items()}
+
+
+def assert_trained_on_training_sets(cfg, camera: bool = True) -> None:
+    """A shipped checkpoint's recorded config: trained on CBSD432 + Sun & Hays 80, validated
+    on CBSD68, never trained or selected on the test sets (Kodak24, McMaster); ``camera``:
+    with the camera simulation on."""
+    roots = " ".join(cfg["dataset"]["train"]["root"])
+    assert "cbsd432" in roots and "sun_hays80" in roots
+    assert "cbsd68" in cfg["dataset"]["val"]["root"]
+    if camera:
+        assert cfg["dataset"]["train"]["camera"]["enabled"]
+    for test_set in ("kodak24", "mcmaster"):
+        assert test_set not in str(cfg["dataset"])

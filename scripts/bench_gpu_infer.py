@@ -5,7 +5,8 @@ simulation, Fujifilm X-T3, ISO 400, 14 bits), on ``--device`` (default ``cuda``)
 
 1. **network**: :func:`demosaic.engine.tiling.tiled_demosaic` of the shipped model on the
    canonical mosaic, fp32 and float16 autocast (``--amp``), best of ``--repeat`` after a warm-up,
-   with the device synchronised: megapixels per second;
+   with the device synchronised: megapixels per second; and fp32 with ``--batches`` windows of
+   one shape per forward pass (``tiled_demosaic(batch=...)``);
 2. **whole command**: ``demosaic-infer IN.dng OUT.exr --device DEVICE [--amp]`` as a user runs
    it (a fresh process: imports, model load, read, develop, write), median of ``--repeat``;
 3. **memory**: peak device memory (``torch.cuda.max_memory_allocated``) of one in-process
@@ -58,8 +59,9 @@ def make_dng(path: Path, megapixels: float) -> Path:
                      make="demosaic", model="bench X-T3")
 
 
-def network_rate(dng: Path, device: str, amp: bool, repeat: int) -> float:
-    """Megapixels per second of the tiled network alone (device synchronised)."""
+def network_rate(dng: Path, device: str, amp: bool, repeat: int, batch: int = 1) -> float:
+    """Megapixels per second of the tiled network alone (device synchronised), ``batch``
+    windows of one shape per forward pass."""
     import torch
 
     from demosaic.engine.methods import resolve_method
@@ -70,12 +72,12 @@ def network_rate(dng: Path, device: str, amp: bool, repeat: int) -> float:
     mosaic = torch.from_numpy(raw.canonical_cfa(6).copy())
     model = resolve_method(device=device).demosaicker
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
-    tiled_demosaic(model, mosaic[:1200, :1800], device=device, amp=amp)  # warm-up
+    tiled_demosaic(model, mosaic[:1200, :1800], device=device, amp=amp, batch=batch)  # warm-up
     times = []
     for _ in range(repeat):
         sync()
         t0 = time.perf_counter()
-        tiled_demosaic(model, mosaic, device=device, amp=amp)
+        tiled_demosaic(model, mosaic, device=device, amp=amp, batch=batch)
         sync()
         times.append(time.perf_counter() - t0)
     return mosaic.numel() / 1e6 / min(times)
@@ -114,6 +116,8 @@ def main() -> int:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--sizes", type=float, nargs="+", default=[24.0, 100.0])
+    parser.add_argument("--batches", type=int, nargs="*", default=[4],
+                        help="also time the network (fp32) with this many windows per pass")
     args = parser.parse_args()
     from demosaic.engine.export import psnr
 
@@ -133,6 +137,8 @@ def main() -> int:
             row[f"peak_gib_{tag}"], outputs[tag] = memory_and_output(
                 dng, args.out / f"mem_{mp:g}_{tag}.exr", args.device, amp)
         row["psnr_amp_vs_fp32_db"] = float(psnr(outputs["amp"], outputs["fp32"]))
+        for b in args.batches:
+            row[f"network_mp_s_fp32_batch{b}"] = network_rate(dng, args.device, False, args.repeat, b)
         rows.append(row)
         print(json.dumps(row), flush=True)
     (args.out / "gpu_infer.json").write_text(json.dumps({"device": args.device, "rows": rows},

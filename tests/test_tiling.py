@@ -185,3 +185,31 @@ def test_device_resident_path_gives_the_same_output(monkeypatch):
     monkeypatch.setattr(tiling, "_RESIDENT_ON_CPU", True)
     resident = tiling.tiled_demosaic(model, mosaic, tile=96, device="cpu")
     assert torch.equal(host, resident) and resident.device.type == "cpu"
+
+
+def test_window_batches_give_the_same_output(monkeypatch):
+    """Windows of one shape run together (``batch``, the accelerator lever): the output is
+    the one-window-at-a-time output, on the host and on the device-resident path, also when
+    the last batch of a shape is short; a batch below 1 is refused."""
+    import pytest
+    import torch
+
+    from demosaic import cfa as C
+    from demosaic.engine import tiling
+    from demosaic.errors import ConfigError
+    from demosaic.models import create_model
+
+    torch.manual_seed(0)
+    model = create_model("unet", cfa="xtrans", width=8, depth=1).eval()
+    mosaic = C.mosaic(torch.rand(3, 222, 258), C.XTRANS)[0]
+    one = tiling.tiled_demosaic(model, mosaic, tile=96, device="cpu")
+    plan = tiling.plan_tiles(222, 264, 96, tiling.auto_overlap(model), 6)
+    assert len(tiling._batches(plan, 4)) < len(plan)  # some windows really share a pass
+    for batch in (3, 4):
+        torch.testing.assert_close(tiling.tiled_demosaic(model, mosaic, tile=96, device="cpu",
+                                                         batch=batch), one, rtol=0, atol=1e-6)
+    monkeypatch.setattr(tiling, "_RESIDENT_ON_CPU", True)
+    torch.testing.assert_close(tiling.tiled_demosaic(model, mosaic, tile=96, device="cpu", batch=4),
+                               one, rtol=0, atol=1e-6)
+    with pytest.raises(ConfigError, match="tile batch 0"):
+        tiling.tiled_demosaic(model, mosaic, tile=96, device="cpu", batch=0)

@@ -21,7 +21,8 @@ Windows near the image end are shifted inwards so all windows but a single-windo
 have exactly ``tile`` pixels; that gives edge tiles more context, never less.
 
 Memory: the input is padded once (one extra copy of the mosaic), the output is allocated
-once, and at most one window's activations are alive at a time.
+once, and at most one window's activations are alive at a time (``batch`` of them with
+``tiled_demosaic(batch=...)``).
 """
 
 from __future__ import annotations
@@ -229,6 +230,7 @@ def tiled_demosaic(
     device: str | torch.device | None = None,
     amp: bool = False,
     progress: bool = False,
+    batch: int = 1,
 ) -> torch.Tensor:
     """Demosaic a whole mosaic window by window with bounded memory.
 
@@ -248,10 +250,18 @@ def tiled_demosaic(
         device: ``"auto"``/``None`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"``, ...
         amp: Run windows in float16 autocast on CUDA/MPS (ignored on CPU). Faster, not exact.
         progress: Show a tqdm bar over windows.
+        batch: Windows of the same shape run together, up to this many per forward pass
+            (an accelerator's lever: fewer, larger launches; memory grows with it). The
+            output does not depend on it (each window is computed as on its own).
 
     Returns:
         ``(3, H, W)`` float32 CPU tensor, linear light, unclamped, same phase as the input.
+
+    Raises:
+        ConfigError: ``batch`` below 1.
     """
+    if int(batch) < 1:
+        raise ConfigError(f"tile batch {batch} must be at least 1")
     dev = resolve_device(device)
     model = model.to(dev).eval()
     m = alignment_multiple(model)
@@ -265,7 +275,7 @@ def tiled_demosaic(
             tile_a = raised
     else:
         tile_a, overlap_a = 0, 0
-    return _tiled(model, cfa, tile_a, overlap_a, dev, amp, progress)
+    return _tiled(model, cfa, tile_a, overlap_a, dev, amp, progress, int(batch))
 
 
 #: Tests run the accelerator path (device-resident mosaic and output) on the CPU with this.
@@ -274,7 +284,7 @@ _RESIDENT_ON_CPU = False
 
 @torch.inference_mode()
 def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap: int,
-           dev: torch.device, amp: bool, progress: bool) -> torch.Tensor:
+           dev: torch.device, amp: bool, progress: bool, batch: int = 1) -> torch.Tensor:
     pattern = model.pattern
     mosaic = _as_mosaic(cfa)
     h, w = mosaic.shape
@@ -284,13 +294,14 @@ def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap:
     if not tile:
         tile = max(ph, pw)
     plan = plan_tiles(ph, pw, tile, overlap, m)
-    log.debug("tiling %dx%d (padded %dx%d) into %d windows of %d px, overlap %d, grid %d",
-              h, w, ph, pw, len(plan), tile, overlap, m)
+    log.debug("tiling %dx%d (padded %dx%d) into %d windows of %d px, overlap %d, grid %d, batch %d",
+              h, w, ph, pw, len(plan), tile, overlap, m, batch)
 
-    # On an accelerator the mosaic goes over once and the output stays on the device until the
-    # end: no host synchronisation per window, so the device never waits for the CPU.
+    # On an accelerator the mosaic goes over once (from pinned memory on CUDA, so the copy is
+    # one DMA) and the output stays on the device until the end: no host synchronisation per
+    # window, so the device never waits for the CPU.
     resident = _RESIDENT_ON_CPU or dev.type != "cpu"
-    src = padded.to(dev, non_blocking=True) if resident else padded
+    src = _to_device(padded, dev) if resident else padded
     out = torch.empty((3, h, w), dtype=torch.float32, device=dev if resident else "cpu")
     use_amp = amp and dev.type in ("cuda", "mps")
     autocast = torch.autocast(device_type=dev.type, dtype=torch.float16) if use_amp else nullcontext()
@@ -299,26 +310,53 @@ def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(plan), desc="tiles", unit="tile", leave=False)
-    for rs, cs in plan:
-        window = src[rs.win_start:rs.win_end, cs.win_start:cs.win_end]
-        x = window.to(dev, non_blocking=True)[None, None]
+    for chunk in _batches(plan, batch):
+        x = torch.stack([src[rs.win_start:rs.win_end, cs.win_start:cs.win_end] for rs, cs in chunk])
+        x = x.to(dev, non_blocking=True)[:, None]
         with autocast:
             y = model(x)
-        if y.shape != (1, 3, x.shape[-2], x.shape[-1]):
+        if y.shape != (len(chunk), 3, x.shape[-2], x.shape[-1]):
             raise CFAError(f"model {type(model).__name__} returned shape {tuple(y.shape)} for "
-                           f"input {tuple(x.shape)}; expected (1, 3, H, W)")
-        # Keep the core, clipped to the unpadded image.
-        r0, r1 = rs.core_start, min(rs.core_end, h)
-        c0, c1 = cs.core_start, min(cs.core_end, w)
-        if r1 > r0 and c1 > c0:
-            core = y[0, :, r0 - rs.win_start:r1 - rs.win_start, c0 - cs.win_start:c1 - cs.win_start]
-            out[:, r0:r1, c0:c1] = core.float() if resident else core.float().cpu()
+                           f"input {tuple(x.shape)}; expected ({len(chunk)}, 3, H, W)")
+        for i, (rs, cs) in enumerate(chunk):
+            # Keep the core, clipped to the unpadded image.
+            r0, r1 = rs.core_start, min(rs.core_end, h)
+            c0, c1 = cs.core_start, min(cs.core_end, w)
+            if r1 > r0 and c1 > c0:
+                core = y[i, :, r0 - rs.win_start:r1 - rs.win_start, c0 - cs.win_start:c1 - cs.win_start]
+                out[:, r0:r1, c0:c1] = core.float() if resident else core.float().cpu()
         del x, y
         if bar is not None:
-            bar.update(1)
+            bar.update(len(chunk))
     if bar is not None:
         bar.close()
-    return out.cpu() if resident else out
+    return _to_host(out) if resident else out
+
+
+def _batches(plan: list[tuple[Span, Span]], batch: int) -> list[list[tuple[Span, Span]]]:
+    """The windows of ``plan`` in groups of at most ``batch`` that share one shape (in plan
+    order within a shape; the cores partition the image, so the order is free)."""
+    by_shape: dict[tuple[int, int], list[tuple[Span, Span]]] = {}
+    for rs, cs in plan:
+        by_shape.setdefault((rs.win_end - rs.win_start, cs.win_end - cs.win_start), []).append((rs, cs))
+    return [group[k:k + batch] for group in by_shape.values() for k in range(0, len(group), batch)]
+
+
+def _to_device(t: torch.Tensor, dev: torch.device) -> torch.Tensor:
+    """``t`` on ``dev``; from page-locked memory on CUDA (one DMA, no staging copy)."""
+    if dev.type == "cuda":
+        t = t.pin_memory()
+    return t.to(dev, non_blocking=True)
+
+
+def _to_host(t: torch.Tensor) -> torch.Tensor:
+    """``t`` on the CPU; through a page-locked buffer from CUDA, then synchronised."""
+    if t.device.type != "cuda":
+        return t.cpu()
+    host = torch.empty(t.shape, dtype=t.dtype, pin_memory=True)
+    host.copy_(t, non_blocking=True)
+    torch.cuda.current_stream(t.device).synchronize()
+    return host
 
 
 def pad_to_canonical(cfa: torch.Tensor | np.ndarray, alignment: cfa_mod.Alignment

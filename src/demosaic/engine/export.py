@@ -196,7 +196,7 @@ def _source_model(checkpoint: str | os.PathLike[str] | Mapping[str, Any], cfa: s
                   ) -> tuple[dict[str, Any], nn.Module, str, Path | None]:
     """``(checkpoint dict, model, source name, weights file or None)`` of what to export: a
     checkpoint path or dict, or a named ensemble of :data:`demosaic.engine.methods.ENSEMBLES`
-    (``"quality"``: the shipped model of ``cfa``'s family, 8 views)."""
+    (``"quality"``: the packaged quality model of ``cfa``'s family)."""
     from demosaic.engine.methods import ENSEMBLES, ensemble_method
 
     if isinstance(checkpoint, Mapping):
@@ -229,7 +229,8 @@ def export_model(
 
     Args:
         checkpoint: Checkpoint path or loaded dict (:mod:`demosaic.engine.checkpoint`), or
-            ``"quality"`` (the shipped model of ``cfa``'s family as an 8-view ensemble).
+            ``"quality"`` (the packaged quality model of ``cfa``'s family:
+            :func:`demosaic.engine.methods.ensemble_method`).
         fmt: ``"onnx"``, ``"torchscript"`` or ``"checkpoint"`` (a release checkpoint of a
             trained checkpoint: :func:`release_checkpoint`).
         out: Destination file (``.onnx`` / ``.pt``); written atomically, only if the check

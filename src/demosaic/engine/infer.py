@@ -106,9 +106,10 @@ COLOR_SPACES = ("camera", "srgb", "rec2020", "acescg")
 WHITE_BALANCES = ("as_shot", "none")
 OUTPUT_EXTENSIONS = (".exr", ".tif", ".tiff", ".dng")
 #: Models usable without a checkpoint, built for each file's CFA family: the parameter-free
-#: ``bilinear`` and ``quality``, the shipped model of the family as an 8-view geometric
-#: self-ensemble (:func:`demosaic.engine.methods.ensemble_method`; about 6x the time of the
-#: default on a 24 MP file on a CPU).
+#: ``bilinear`` and ``quality``, the family's packaged quality network as a geometric
+#: self-ensemble (:func:`demosaic.engine.methods.ensemble_method`: X-Trans 2 views of the
+#: quality network, about 11x the default's time on a 24 MP file on a CPU; Bayer 8 views of
+#: its default).
 BUILTIN_MODELS = ("bilinear", "quality")
 _CHUNK_ROWS = 256
 #: infer_file's output settings (what prepare_output reads; infer_batch's keyword arguments).
@@ -137,8 +138,8 @@ class ModelSource:
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` ...
         views: Run a trained model (checkpoint, packaged or ``quality``) on this many
             flips/rotations of the mosaic and average (1, 2, 4, 8:
-            :class:`~demosaic.models.ensemble.GeometricEnsemble`); ``None``: 1, or 8 for
-            ``quality``.
+            :class:`~demosaic.models.ensemble.GeometricEnsemble`); ``None``: 1, or
+            ``quality``'s own (:data:`demosaic.engine.methods.ENSEMBLES`).
 
     Raises:
         ConfigError: both or an unknown built-in model given, or ``views`` with ``bilinear``.
@@ -508,7 +509,7 @@ def infer_file(
             sRGB preview; ``color_space``/``white_balance`` do not apply).
             Replaced atomically if it exists.
         checkpoint: Checkpoint path (default: the packaged model, when shipped).
-        model: ``"quality"`` (the shipped model as an 8-view self-ensemble) or
+        model: ``"quality"`` (the packaged quality model, :data:`BUILTIN_MODELS`) or
             ``"bilinear"`` (parameter-free) instead of a checkpoint.
         source: An already resolved :class:`ModelSource` (batch use); overrides the above.
         device: ``"auto"`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"`` ...

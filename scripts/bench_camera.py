@@ -74,6 +74,14 @@ def load_images(data_root: Path, set_name: str, cfa: str, max_images: int | None
     return list(images_from_dataset(ds))
 
 
+def conditions(args: argparse.Namespace) -> Any:
+    """The :class:`~demosaic.engine.camera_protocol.CaptureConditions` of the arguments."""
+    from demosaic.engine.camera_protocol import CaptureConditions
+
+    return CaptureConditions(illuminant=args.illuminant, wb_error=args.wb_error, bits=args.bits,
+                             exposure=args.exposure)
+
+
 def build(name: str, args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
     """``(method, kind, info)`` of a method name (``model_name`` = the model's own name)."""
     from demosaic.engine.methods import ENSEMBLES, resolve_method
@@ -101,6 +109,7 @@ def run_one(name: str, set_name: str, iso: float, images: list[Any], args: argpa
     method, kind, info = build(name, args)
     t0 = time.perf_counter()
     res = evaluate_camera(method, images, iso=iso, camera=args.camera, seed=args.seed,
+                          conditions=conditions(args), highlights=args.highlights,
                           cache_dir=raw_cache(out, set_name, iso), border=12, evalset=set_name,
                           name=name, kind=kind, worst_crops=2, out_dir=folder, device=args.device,
                           progress=False, info={**info, "bench": bench_info})
@@ -145,10 +154,15 @@ def render_tables(found: dict[tuple[str, str, str], dict[str, Any]], order: list
     info = any_res.get("info", {})
     bench = info.get("bench", {})
     mach = bench.get("machine", {})
+    proto = info.get("camera_protocol", {})
+    capture = proto.get("capture", "daylight, exact as-shot WB, 14 bit")
+    highlights = next((d.get("info", {}).get("camera_protocol", {}).get("highlights")
+                       for d in found.values()
+                       if d.get("info", {}).get("camera_protocol", {}).get("route") == "develop"), "none")
     lines = ["# Camera protocol benchmark\n\n",
-             f"Protocol: simulated DNGs of {info.get('camera', '?')} (daylight, exact as-shot WB, "
-             f"14 bit, random CFA phase and margins, seed {info.get('seed', '?')}), each method on "
-             "the same files (models via `develop`, highlights off; LibRaw with camera WB); "
+             f"Protocol: simulated DNGs of {info.get('camera', '?')} ({capture}, random CFA phase "
+             f"and margins, seed {info.get('seed', '?')}), each method on the same files (models "
+             f"via `develop`, highlights {highlights}; LibRaw with camera WB); "
              "border 12 px; means over images. See src/demosaic/engine/camera_protocol.py.\n\n",
              f"Machine: {mach.get('cores', '?')} cores ({mach.get('cpu', '?')}, "
              f"{mach.get('platform', '?')}). Commands that produced the cached results:\n\n"]
@@ -269,6 +283,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cfa", default="xtrans", help="CFA of the baselines (xtrans | bayer_rggb)")
     parser.add_argument("--camera", default=None, help="camera body (default X-T3 / ILCE-7M3)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--illuminant", default="daylight", help="scene light: daylight | tungsten | shade")
+    parser.add_argument("--wb-error", type=float, default=0.0, help="std of the log as-shot WB error (0: exact)")
+    parser.add_argument("--bits", type=int, default=14, help="raw bit depth (12 | 14 | 16)")
+    parser.add_argument("--exposure", type=float, default=1.0,
+                        help="factor on the default headroom (0.25: two stops under; 2: clipped highlights)")
+    parser.add_argument("--highlights", default="none",
+                        help="models' highlight mode (none: the network alone; clip: demosaic-infer's default)")
     parser.add_argument("--data-root", default=os.environ.get("DEMOSAIC_DATA", "../shared/data"))
     parser.add_argument("--max-images", type=int, default=None, help="first N images per set (quick runs)")
     parser.add_argument("--out", default="logs/bench_camera")

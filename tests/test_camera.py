@@ -371,6 +371,68 @@ def test_a_sensor_that_saturates_below_the_stated_white_level_is_still_caught(tm
     assert clip_threshold(np.linspace(0.0, 0.8, 10_000, dtype=np.float32)) == 0.99
 
 
+def _noisy_plateau_scene(iso: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) normalised raw X-Trans mosaic: a lamp clipping every channel with the noise
+    added after saturation (cut at white: many lamp pixels read below the threshold), an
+    unclipped area at 0.9 of white, a grey wall; and the lamp's ``(H, W)`` bool mask."""
+    raw = _lamp_scene()
+    raw[:, 24:72, 100:140] = 0.9  # bright but unclipped
+    clean = _mosaic(raw, C.XTRANS.array)
+    noisy = np.minimum(NoiseModel().sample(clean, iso, rng), 1.0)
+    lamp = np.zeros(clean.shape, bool)
+    lamp[24:72, 12:48] = True
+    return noisy, lamp
+
+
+@pytest.mark.parametrize("iso, covered", [(800.0, 0.995), (3200.0, 0.995), (12800.0, 0.97)])
+def test_noisy_clipped_plateaus_join_the_clip_mask_and_nothing_else_does(iso, covered, rng):
+    from demosaic.engine.highlights import CLIP_THRESHOLD, clip_mask, raw_clip_mask
+
+    noisy, lamp = _noisy_plateau_scene(iso, rng)
+    plain = raw_clip_mask(noisy, CLIP_THRESHOLD).numpy()
+    mask = clip_mask(noisy, C.XTRANS.array).numpy()
+    inner = np.zeros_like(lamp)
+    inner[28:68, 16:44] = True  # the lamp less the rule's window
+    assert plain[inner].mean() < 0.9  # the noise takes many lamp pixels below the threshold
+    assert mask[inner].mean() > covered
+    # outside the lamp (the 0.9 area included) the mask is the plain threshold's
+    np.testing.assert_array_equal(mask[~lamp], plain[~lamp])
+    # the listed and the dilated candidate searches agree
+    from demosaic.engine.highlights import PLATEAU_MAX_DEPTH, PLATEAU_RADIUS, PLATEAU_SPAN, _candidates
+
+    low = CLIP_THRESHOLD - PLATEAU_SPAN * PLATEAU_MAX_DEPTH
+    sat = torch.from_numpy(plain)
+    listed = _candidates(noisy, sat, low, PLATEAU_RADIUS)
+    dense = _candidates(noisy, sat, low, PLATEAU_RADIUS, sparse_limit=0)
+    for a, b in zip(listed, dense):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_flat_clipped_lamp_keeps_the_plain_mask_and_its_rim():
+    """Clipped areas that read exactly at white (most cameras): the rule adds nothing, even
+    next to an area 5 % below white whose pixels are not clipped."""
+    from demosaic.engine.highlights import CLIP_THRESHOLD, clip_mask, raw_clip_mask
+
+    raw = _lamp_scene()
+    raw[:, 24:72, 48:60] = 0.85  # a rim just outside the lamp
+    mosaic = _mosaic(raw, C.XTRANS.array)
+    assert torch.equal(clip_mask(mosaic, C.XTRANS.array), raw_clip_mask(mosaic, CLIP_THRESHOLD))
+
+
+def test_a_noisy_lamp_at_high_iso_comes_out_neutral(tmp_path, rng):
+    """Through infer_file: the noisy lamp at ISO 3200 is neutral (channel ratio <= 1.02) with
+    ``clip``; the plain threshold mask left its green dark and its colour speckled."""
+    noisy, _ = _noisy_plateau_scene(3200.0, rng)
+    dn = np.rint(1024 + np.clip(noisy, 0.0, 1.0) * (16383 - 1024)).astype(np.uint16)
+    path = write_dng(tmp_path / "noisy_lamp.dng", dn, C.XTRANS, black_level=1024,
+                     white_level=16383, color_matrix=XT3.xyz_to_cam, as_shot_neutral=XT3.neutral)
+    out = tmp_path / "noisy_lamp.exr"
+    infer_file(path, out, model="bilinear", device="cpu", color_space="camera", float32=True)
+    lamp = read_exr(out)[0][:, 36:60, 20:40].reshape(3, -1)
+    assert _ratio(lamp.mean(axis=1)) <= 1.02, lamp.mean(axis=1)
+    assert float((lamp.max(axis=0) - lamp.min(axis=0)).max()) < 0.05
+
+
 def test_linear_dng_output_develops_in_libraw_like_our_srgb_exr(tmp_path):
     """`demosaic-infer in.dng out.dng` writes a LinearRaw DNG that LibRaw reads as a
     demosaicked raw (white balance and colour matrix still to apply) and develops to the same

@@ -179,3 +179,67 @@ def test_cli_bad_values_name_the_key(tmp_path, override, key):
     cfg = _compose(base + ([] if key == "protocol" else ["protocol=camera"]) + [override])
     with pytest.raises(ConfigError, match=key):
         cli_eval.run_evaluation(cfg, "bundled")
+
+
+def test_capture_conditions_change_the_file_as_stated(tmp_path):
+    """Tungsten moves the as-shot white balance towards blue, 12 bit sets LibRaw's levels,
+    over-exposure clips, and the default conditions write the published protocol's file."""
+    rgb = _smooth()
+    base = cp.CameraProtocol(iso=800, seed=2)
+    day = cp.prepare_case("x", rgb, 0, base, tmp_path / "day")
+    assert day.meta["bits"] == 14 and day.meta["conditions"] == {
+        "illuminant": "daylight", "wb_error": 0.0, "bits": 14, "exposure": 1.0}
+    # Without conditions the capture is the one simulate_capture makes with the fixed settings.
+    cap = simulate_capture(rgb, day.layout, cp.capture_rng(base, 0), cp.sim_config(),
+                           body=body_by_name("X-T3", "xtrans"), iso=800)
+    assert day.meta["raw_sha1"] == cp._sha1(cap.raw)
+
+    tung = cp.prepare_case("x", rgb, 0, cp.CameraProtocol(
+        iso=800, seed=2, conditions=cp.CaptureConditions(illuminant="tungsten")), tmp_path / "t")
+    r_day, _, b_day = day.multipliers
+    r_t, _, b_t = tung.multipliers
+    np.testing.assert_allclose([r_t, b_t], [r_day / 1.6, b_day / 0.55], rtol=1e-6)
+    np.testing.assert_allclose(read_raw(tung.dng).wb_multipliers, tung.multipliers, rtol=1e-5)
+
+    twelve = cp.prepare_case("x", rgb, 0, cp.CameraProtocol(
+        iso=800, seed=2, conditions=cp.CaptureConditions(bits=12)), tmp_path / "b12")
+    raw12 = read_raw(twelve.dng)
+    assert (twelve.meta["black"], twelve.meta["white"]) == (256, 4095)
+    assert float(np.abs(raw12.cfa - read_raw(day.dng).cfa).mean()) < 0.01  # same scene, other depth
+
+    over = cp.prepare_case("x", rgb, 0, cp.CameraProtocol(
+        iso=100, seed=2, conditions=cp.CaptureConditions(exposure=3.0)), tmp_path / "o")
+    assert float((read_raw(over.dng).cfa >= 0.999).mean()) > 0.05
+    assert float((read_raw(day.dng).cfa >= 0.999).mean()) == 0.0
+
+
+@pytest.mark.parametrize("kwargs, key", [({"illuminant": "candle"}, "illuminant"),
+                                         ({"wb_error": -0.1}, "wb_error"),
+                                         ({"bits": 10}, "bits"),
+                                         ({"exposure": 0.0}, "exposure")])
+def test_capture_conditions_reject_bad_values(kwargs, key):
+    with pytest.raises(ConfigError, match=key):
+        cp.CameraProtocol(conditions=cp.CaptureConditions(**kwargs)).check()
+
+
+def test_highlights_reach_the_model_route(tmp_path):
+    """``highlights`` is passed to develop: on an over-exposed capture ``clip`` and ``none``
+    differ, and ``clip`` keeps clipped areas neutral (green = red = blue there)."""
+    proto = cp.CameraProtocol(iso=100, seed=0, conditions=cp.CaptureConditions(exposure=2.0))
+    rgb = _smooth()
+    rgb[:, 20:50, 30:70] = 4.0  # a lamp: every raw channel clips, red and blue too
+    case = cp.prepare_case("x", rgb, 0, proto, tmp_path)
+    net = create_model("bilinear", cfa="xtrans")
+    none = cp.make_runner(net, highlights="none")[0](case)
+    clip = cp.make_runner(net, highlights="clip")[0](case)
+    assert not np.allclose(none, clip)
+    # where a whole 7x7 neighbourhood is clipped (every channel), the output is neutral
+    from demosaic.engine.highlights import clip_mask
+
+    raw = read_raw(case.dng)
+    clipped = clip_mask(raw.cfa, raw.layout).float()
+    core = torch.nn.functional.max_pool2d(-clipped[None], 7, 1, 3)[0].numpy() == -1
+    assert core.sum() > 20
+    spread = clip.max(axis=0)[core] - clip.min(axis=0)[core]
+    assert float(spread.max()) < 1e-3
+    assert float((none.max(axis=0) - none.min(axis=0))[core].max()) > 0.1  # magenta without

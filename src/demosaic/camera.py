@@ -313,6 +313,7 @@ def simulate_capture(
     body: CameraBody | None = None,
     iso: float | None = None,
     family: str | None = None,
+    light: Sequence[float] | np.ndarray | None = None,
 ) -> Capture:
     """Simulate a raw capture of a linear-sRGB image (see the module docstring for the order).
 
@@ -324,6 +325,8 @@ def simulate_capture(
         body: A fixed camera (default: drawn from the table of ``family``).
         iso: A fixed ISO (default: log-uniform in ``cfg.iso_range``).
         family: CFA family for drawing a body (default: from the layout's period).
+        light: ``(3,)`` fixed scene-light gains in camera RGB (green 1), e.g. tungsten;
+            default: drawn from ``cfg.illuminant_sigma`` (no draw when it is 0).
 
     Returns:
         :class:`Capture`.
@@ -339,7 +342,12 @@ def simulate_capture(
     bits = int(cfg.bits[int(rng.integers(len(cfg.bits)))])
     black, white = LEVELS[bits]
     # Scene light and the camera's estimate of it (red/blue only; green is the reference).
-    light = np.exp(rng.normal(0.0, float(cfg.illuminant_sigma), 3)) if cfg.illuminant_sigma else np.ones(3)
+    if light is not None:
+        light = np.array(light, dtype=np.float64).reshape(3)
+    elif cfg.illuminant_sigma:
+        light = np.exp(rng.normal(0.0, float(cfg.illuminant_sigma), 3))
+    else:
+        light = np.ones(3)
     err = np.exp(rng.normal(0.0, float(cfg.wb_error), 3)) if cfg.wb_error else np.ones(3)
     light[1] = err[1] = 1.0
     m = (light[:, None] * body.srgb_to_camera) * float(cfg.headroom)

@@ -86,11 +86,65 @@ DEFAULT_BODIES: dict[str, str] = {"xtrans": "X-T3", "bayer": "ILCE-7M3"}
 LIBRAW_MIN_SIDE = 512
 #: ISO of the camera protocol when none is given.
 DEFAULT_ISO = 800.0
+#: Scene light of :class:`CaptureConditions` as red and blue gains in camera RGB relative to
+#: daylight (D65). Tungsten (about 2850 K) moves a typical X-Trans body's as-shot multipliers
+#: from about (2.1, 1, 1.5) to about (1.3, 1, 2.7); shade (about 7500 K) the other way, less.
+ILLUMINANTS: dict[str, tuple[float, float]] = {"daylight": (1.0, 1.0), "tungsten": (1.6, 0.55),
+                                               "shade": (0.85, 1.15)}
 
 
 # --------------------------------------------------------------------------------------
 # Settings and captures
 # --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptureConditions:
+    """How the protocol's camera shoots, beyond ISO and body (defaults: the published tables).
+
+    Attributes:
+        illuminant: Scene light, a key of :data:`ILLUMINANTS`; the as-shot white balance
+            follows it (exactly, unless ``wb_error``).
+        wb_error: Std of the log of the as-shot white balance's error on red and blue (0:
+            exact); drawn per image from the capture's generator.
+        bits: Raw bit depth, a key of :data:`demosaic.camera.LEVELS` (black/white levels).
+        exposure: Factor on the default headroom (0.7 of the white level for an sRGB white):
+            0.25 is two stops under (shadows, more visible noise), 2.0 one stop over (clipped
+            highlights).
+    """
+
+    illuminant: str = "daylight"
+    wb_error: float = 0.0
+    bits: int = 14
+    exposure: float = 1.0
+
+    def check(self) -> None:
+        """Raise :class:`ConfigError` naming the setting that is out of range."""
+        from demosaic.camera import LEVELS
+        from demosaic.schema import check_choice
+
+        check_choice(self.illuminant, tuple(ILLUMINANTS), "illuminant")
+        if not (math.isfinite(float(self.wb_error)) and 0.0 <= float(self.wb_error) <= 1.0):
+            raise ConfigError(f"wb_error={self.wb_error!r} must be in [0, 1] (0.05 is about 5 %)")
+        if int(self.bits) not in LEVELS:
+            raise ConfigError(f"bits={self.bits!r} must be one of {sorted(LEVELS)}")
+        if not (math.isfinite(float(self.exposure)) and 0.0 < float(self.exposure) <= 16.0):
+            raise ConfigError(f"exposure={self.exposure!r} must be in (0, 16] (1 = default)")
+
+    @property
+    def light(self) -> np.ndarray:
+        """``(3,)`` scene-light gains in camera RGB (green 1)."""
+        r, b = ILLUMINANTS[self.illuminant]
+        return np.array([r, 1.0, b])
+
+    def label(self) -> str:
+        """Short text for reports, e.g. ``"tungsten, 12 bit, WB error 0.1, exposure x2"``."""
+        parts = [self.illuminant, f"{int(self.bits)} bit"]
+        if self.wb_error:
+            parts.append(f"WB error {float(self.wb_error):g}")
+        if self.exposure != 1.0:
+            parts.append(f"exposure x{float(self.exposure):g}")
+        return ", ".join(parts)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +159,8 @@ class CameraProtocol:
             ``(seed, index, iso)``.
         max_margin: Largest masked margin per side (px).
         border: px excluded by the metrics on every side.
+        conditions: Light, white-balance error, bit depth and exposure
+            (:class:`CaptureConditions`; the defaults are the published tables' daylight).
     """
 
     family: str = "xtrans"
@@ -113,6 +169,7 @@ class CameraProtocol:
     seed: int = 0
     max_margin: int = 12
     border: int = 12
+    conditions: CaptureConditions = CaptureConditions()
 
     def check(self) -> None:
         """Raise :class:`ConfigError` naming the key of an invalid setting."""
@@ -132,6 +189,7 @@ class CameraProtocol:
             raise ConfigError(f"max_margin={self.max_margin} must be in [0, 64] px")
         if self.border < 0:
             raise ConfigError(f"border={self.border} must be >= 0")
+        self.conditions.check()
         self.body()
 
     def body(self) -> CameraBody:
@@ -198,9 +256,12 @@ def capture_rng(protocol: CameraProtocol, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(protocol.seed), int(index), key]))
 
 
-def sim_config() -> CameraSimConfig:
-    """The fixed simulation settings: daylight, exact white balance, 14 bits."""
-    return CameraSimConfig(enabled=True, illuminant_sigma=0.0, wb_error=0.0, bits=[14])
+def sim_config(conditions: CaptureConditions | None = None) -> CameraSimConfig:
+    """The simulation settings of ``conditions`` (default: daylight, exact white balance, 14
+    bits, default headroom). The light itself is passed to ``simulate_capture`` as ``light``."""
+    c = conditions or CaptureConditions()
+    return CameraSimConfig(enabled=True, illuminant_sigma=0.0, wb_error=float(c.wb_error),
+                           bits=[int(c.bits)], headroom=CameraSimConfig.headroom * float(c.exposure))
 
 
 def _sha1(arr: np.ndarray) -> str:
@@ -249,21 +310,22 @@ def prepare_case(name: str, rgb: np.ndarray, index: int, protocol: CameraProtoco
     p = pattern.period
     (dy, dx), margins = geometry(protocol, index)
     layout = pattern.shifted(dy, dx)
-    cap: Capture = simulate_capture(arr, layout, capture_rng(protocol, index), sim_config(),
-                                    body=body, iso=float(protocol.iso))
+    cfg = sim_config(protocol.conditions)
+    cap: Capture = simulate_capture(arr, layout, capture_rng(protocol, index), cfg,
+                                    body=body, iso=float(protocol.iso), light=protocol.conditions.light)
     folder = Path(cache_dir)
     stem = safe_name(name)
     dng, side = folder / f"{stem}.dng", folder / f"{stem}.json"
     need_pad = min(h, w) < LIBRAW_MIN_SIDE
     padded = folder / f"{stem}.pad{LIBRAW_MIN_SIDE}.dng" if need_pad else None
-    cfg = sim_config()
     meta: dict[str, Any] = {
         "protocol_version": PROTOCOL_VERSION, "name": str(name), "index": int(index),
         "seed": int(protocol.seed), "iso": float(protocol.iso), "family": protocol.family,
         "camera": body.name, "phase": [dy, dx], "margins": list(margins),
         "layout": layout.tolist(), "size": [h, w],
         "multipliers": [float(v) for v in cap.multipliers], "black": cap.black, "white": cap.white,
-        "headroom": cfg.headroom, "bits": 14, "noise": [float(v) for v in cap.noise],
+        "headroom": cfg.headroom, "bits": int(cfg.bits[0]), "noise": [float(v) for v in cap.noise],
+        "conditions": dataclasses.asdict(protocol.conditions),
         "truth_sha1": _sha1(arr), "raw_sha1": _sha1(cap.raw),
         "padded_to": [max(h, LIBRAW_MIN_SIDE), max(w, LIBRAW_MIN_SIDE)] if need_pad else None,
     }
@@ -325,12 +387,12 @@ def libraw_develop(path: str | os.PathLike[str], algorithm: str, size: tuple[int
     return np.ascontiguousarray(out)
 
 
-def make_runner(method: Any, device: str | torch.device = "cpu", tile: int | None = None
-                ) -> tuple[Callable[[CameraCase], np.ndarray], str]:
+def make_runner(method: Any, device: str | torch.device = "cpu", tile: int | None = None,
+                highlights: str = "none") -> tuple[Callable[[CameraCase], np.ndarray], str]:
     """How ``method`` develops a :class:`CameraCase`: ``(runner, route)``.
 
-    ``route`` is ``"develop"`` (a model: ``read_raw`` + :func:`~demosaic.engine.infer.develop`,
-    highlights off), ``"libraw"`` (a :class:`~demosaic.models.baselines.LibRawBaseline`: LibRaw
+    ``route`` is ``"develop"`` (a model: ``read_raw`` + :func:`~demosaic.engine.infer.develop`
+    with ``highlights``, off by default), ``"libraw"`` (a :class:`~demosaic.models.baselines.LibRawBaseline`: LibRaw
     on the DNG) or ``"mosaic"`` (any other baseline: its ``demosaic`` on the balanced mosaic).
     Each runner returns ``(3, H, W)`` float32 balanced camera RGB of the visible area.
     """
@@ -355,7 +417,7 @@ def make_runner(method: Any, device: str | torch.device = "cpu", tile: int | Non
             raw = read_raw(case.dng)
             with torch.inference_mode():
                 rgb = develop(raw, net, device=dev, tile=tile if tile is not None else DEFAULT_TILE,
-                              highlights="none")
+                              highlights=highlights)
             return rgb.float().cpu().numpy()
 
         return run_develop, "develop"
@@ -422,6 +484,8 @@ def evaluate_camera(
     iso: float = DEFAULT_ISO,
     camera: str | None = None,
     seed: int = 0,
+    conditions: CaptureConditions | None = None,
+    highlights: str = "none",
     cache_dir: str | os.PathLike[str],
     border: int = 12,
     max_margin: int = 12,
@@ -444,7 +508,9 @@ def evaluate_camera(
             with ``pattern`` and ``demosaic``; its CFA family picks the simulated sensor.
         images: ``(name, rgb_linear)`` or ``(name, rgb_linear, info)`` items, as
             :func:`demosaic.engine.evaluate.evaluate` takes (e.g. ``images_from_dataset``).
-        iso, camera, seed, max_margin: Capture settings (:class:`CameraProtocol`).
+        iso, camera, seed, max_margin, conditions: Capture settings (:class:`CameraProtocol`).
+        highlights: Highlight mode of the models' ``develop`` (default ``"none"``: the metric
+            sees the network; ``"clip"`` is ``demosaic-infer``'s default). LibRaw always clips.
         cache_dir: Folder of the DNGs (reused across methods and runs).
         border: px excluded by the metrics.
         evalset, name, kind: Names for reports.
@@ -469,11 +535,12 @@ def evaluate_camera(
     if not isinstance(pattern, CFAPattern):
         raise ConfigError(f"cannot evaluate {type(method).__name__}: it has no CFA pattern")
     protocol = CameraProtocol(family=pattern.family, iso=iso, camera=camera, seed=seed,
-                              max_margin=max_margin, border=border)
+                              max_margin=max_margin, border=border,
+                              conditions=conditions or CaptureConditions())
     protocol.check()
     p = pattern.period
     crop_size = crop_size // p * p
-    runner, route = make_runner(method, device, tile)
+    runner, route = make_runner(method, device, tile, highlights)
     label = name or method_name(method)
     kind = kind or ("model" if isinstance(method, torch.nn.Module) else "baseline")
     out_path = Path(out_dir) if out_dir is not None else None
@@ -511,8 +578,8 @@ def evaluate_camera(
 
     mean = _mean([r.metrics for r in results])
     mps = total_px / total_s / 1e6 if total_s > 0 else float("nan")
-    meta = _camera_meta(protocol, route, device, cache_dir, results, mean, p, windows, crop_size,
-                        cases, info)
+    meta = _camera_meta(protocol, route, highlights, device, cache_dir, results, mean, p, windows,
+                        crop_size, cases, info)
     result = EvalResult(label, kind, pattern.name, evalset, border, results, mean, mps, {}, [], meta,
                         str(out_path) if out_path is not None else None)
     if out_path is not None:
@@ -551,7 +618,7 @@ def _measure_case(runner: Any, case: CameraCase, label: str, img_name: str, bord
     return metrics, ps, ts, dt
 
 
-def _camera_meta(protocol: CameraProtocol, route: str, device: str | torch.device,
+def _camera_meta(protocol: CameraProtocol, route: str, highlights: str, device: str | torch.device,
                  cache_dir: str | os.PathLike[str], results: list[Any], mean: dict[str, float],
                  period: int, windows: dict[str, list[float]], crop_size: int,
                  cases: list[dict[str, Any]], info: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -568,8 +635,11 @@ def _camera_meta(protocol: CameraProtocol, route: str, device: str | torch.devic
             "version": PROTOCOL_VERSION, "iso": float(protocol.iso), "camera": body.name,
             "seed": int(protocol.seed), "border": protocol.border,
             "max_margin": protocol.max_margin, "route": route,
-            "highlights": "libraw clip" if route == "libraw" else "none",
-            "capture": "daylight, exact as-shot WB, 14 bit, default headroom/noise",
+            "highlights": "libraw clip" if route == "libraw" else highlights,
+            "capture": ("daylight, exact as-shot WB, 14 bit, default headroom/noise"
+                        if protocol.conditions == CaptureConditions()
+                        else protocol.conditions.label() + ", default noise model"),
+            "conditions": dataclasses.asdict(protocol.conditions),
             "metrics": "psnr: balanced camera RGB (peak 1); others: linear sRGB via the body matrix",
             "cache_dir": str(cache_dir),
         },
@@ -619,7 +689,8 @@ def write_camera_results(result: Any, out_dir: str | os.PathLike[str]) -> tuple[
     return write_results(result, out_dir, render=render_camera_markdown)
 
 
-__all__ = ["CameraCase", "CameraProtocol", "DEFAULT_BODIES", "DEFAULT_ISO", "LIBRAW_MIN_SIDE",
+__all__ = ["CameraCase", "CameraProtocol", "CaptureConditions", "DEFAULT_BODIES", "DEFAULT_ISO",
+           "ILLUMINANTS", "LIBRAW_MIN_SIDE",
            "PROTOCOL_VERSION", "camera_metrics", "capture_rng", "evaluate_camera", "geometry",
            "libraw_develop", "make_runner", "prepare_case",
            "render_camera_markdown", "safe_name", "sim_config", "to_srgb_linear",

@@ -90,6 +90,107 @@ def raw_clip_mask(cfa: np.ndarray | torch.Tensor, threshold: float = CLIP_THRESH
     return torch.from_numpy(a.reshape(a.shape[-2], a.shape[-1]) >= threshold)
 
 
+#: Noisy plateaus (:func:`clip_mask`): a pixel below the threshold joins a clipped area when
+#: at least this share of its colour's pixels in its window is clipped (a saturated area with
+#: noise has half or more of them at the white level; an unclipped area 2 % below white at
+#: ISO 3200 about a third) ...
+PLATEAU_SHARE = 0.35
+#: ... and that colour's unclipped pixels there lie, on average, at most this far (white = 1)
+#: below the threshold: the noise of a saturated area (about 0.7 sigma: 0.045 at ISO 12800 in
+#: the noise model of :mod:`demosaic.camera`), not an edge to a darker area ...
+PLATEAU_MAX_DEPTH = 0.08
+#: ... and the pixel itself is within this many times that mean depth of the threshold
+#: (about 3 sigma of the noise).
+PLATEAU_SPAN = 5.0
+#: Window radius (px) of those statistics (9 x 9: about 45 green and 18 red/blue X-Trans pixels).
+PLATEAU_RADIUS = 4
+
+
+def clip_mask(cfa: np.ndarray, layout: np.ndarray, threshold: float | None = None,
+              batch: int = 1 << 16) -> torch.Tensor:
+    """``(H, W)`` bool: the raw pixels that saturated, noisy plateaus included.
+
+    A pixel at or above ``threshold`` (default :func:`clip_threshold`) is clipped. When noise
+    is added to a saturated area before the data is cut at the white level (read noise after
+    the photosite fills, or a simulation that adds noise to clipped values), many of its
+    pixels read below the threshold; left out of the mask they reach the network as
+    unbalanced colour (a magenta, speckled lamp at high ISO). Such a pixel joins the mask
+    when, among the pixels **of its colour** in its ``(2 PLATEAU_RADIUS + 1)^2`` window, at
+    least :data:`PLATEAU_SHARE` are clipped and the others sit on average at most
+    :data:`PLATEAU_MAX_DEPTH` below the threshold (noise, not an edge to a darker area), and
+    the pixel lies within :data:`PLATEAU_SPAN` times that mean depth of the threshold. Files
+    whose clipped areas read exactly at the white level (most cameras) get the plain
+    threshold mask plus, at most, pixels within a few per cent of white at a highlight's rim.
+    Only pixels near a clipped one are examined, in batches (cost and memory follow the
+    clipped area, not the frame).
+
+    Args:
+        cfa: ``(H, W)`` normalised raw mosaic (black 0, white 1), unbalanced.
+        layout: ``(P, P)`` channel indices of its top-left pixels (3 = second green).
+        threshold: Clip level; ``None`` = :func:`clip_threshold` of ``cfa``.
+        batch: Candidate pixels examined at once.
+
+    Returns:
+        ``(H, W)`` bool CPU tensor.
+    """
+    a = np.asarray(cfa)
+    a = a.reshape(a.shape[-2], a.shape[-1])
+    thr = clip_threshold(a) if threshold is None else float(threshold)
+    sat = raw_clip_mask(a, thr)
+    if not bool(sat.any()):
+        return sat
+    k = PLATEAU_RADIUS
+    ys, xs = _candidates(a, sat, thr - PLATEAU_SPAN * PLATEAU_MAX_DEPTH, k)
+    if ys.size == 0:
+        return sat
+    colour = np.where(np.asarray(layout) == 3, 1, np.asarray(layout)).astype(np.int8)
+    p = colour.shape[0]
+    h, w = a.shape
+    dy, dx = (d.ravel() for d in np.mgrid[-k:k + 1, -k:k + 1])
+    keep = np.zeros(ys.size, dtype=bool)
+    for s in range(0, ys.size, batch):
+        y, x = ys[s:s + batch, None], xs[s:s + batch, None]
+        yy, xx = y + dy, x + dx
+        inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+        yy, xx = np.clip(yy, 0, h - 1), np.clip(xx, 0, w - 1)
+        own = inside & (colour[yy % p, xx % p] == colour[y % p, x % p])
+        v = a[yy, xx]
+        is_sat = own & (v >= thr)
+        under = own & ~is_sat
+        share = is_sat.sum(1) / np.maximum(own.sum(1), 1)
+        depth = np.where(under, thr - v, 0.0).sum(1) / np.maximum(under.sum(1), 1)
+        gap = thr - a[y[:, 0], x[:, 0]]
+        keep[s:s + batch] = ((share >= PLATEAU_SHARE) & (depth <= PLATEAU_MAX_DEPTH)
+                             & (gap <= PLATEAU_SPAN * depth))
+    out = sat.clone()
+    out[torch.from_numpy(ys[keep]), torch.from_numpy(xs[keep])] = True
+    if keep.any():
+        log.debug("clip mask: %d px at or above %.4f, %d more on noisy plateaus", int(sat.sum()),
+                  thr, int(keep.sum()))
+    return out
+
+
+def _candidates(a: np.ndarray, sat: torch.Tensor, low: float, radius: int,
+                sparse_limit: int = 1 << 23) -> tuple[np.ndarray, np.ndarray]:
+    """``(ys, xs)`` of the unclipped pixels at or above ``low`` within ``radius`` of a clipped
+    one, row-major. Few clipped pixels: their neighbourhoods are listed directly (cost follows
+    the clipped count); many (more than ``sparse_limit`` neighbourhood entries): the mask is
+    dilated over the frame. Both give the same set."""
+    h, w = a.shape
+    sy, sx = (t.numpy() for t in torch.nonzero(sat, as_tuple=True))
+    n = (2 * radius + 1) ** 2
+    if sy.size * n <= sparse_limit:
+        dy, dx = (d.ravel() for d in np.mgrid[-radius:radius + 1, -radius:radius + 1])
+        yy, xx = (sy[:, None] + dy).ravel(), (sx[:, None] + dx).ravel()
+        ok = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+        flat = np.unique(yy[ok].astype(np.int64) * w + xx[ok])
+        ys, xs = flat // w, flat % w
+        keep = ~sat.numpy()[ys, xs] & (a[ys, xs] >= low)
+        return ys[keep], xs[keep]
+    near = _dilate(sat.float(), radius).bool().numpy()
+    return np.nonzero(near & ~sat.numpy() & (a >= low))
+
+
 def clip_mosaic(balanced: np.ndarray, clipped: torch.Tensor, multipliers: np.ndarray, *,
                 copy: bool = True) -> np.ndarray:
     """The ``clip`` mode's input step: clipped raw pixels of a balanced mosaic set to
@@ -234,5 +335,6 @@ def _reconstruct(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarray, m
     return out
 
 
-__all__ = ["HIGHLIGHT_MODES", "CLIP_THRESHOLD", "PLATEAU_MIN", "apply_highlights",
-           "clip_in_place", "clip_mosaic", "clip_threshold", "clip_weight", "raw_clip_mask"]
+__all__ = ["HIGHLIGHT_MODES", "CLIP_THRESHOLD", "PLATEAU_MAX_DEPTH", "PLATEAU_MIN",
+           "PLATEAU_RADIUS", "PLATEAU_SHARE", "PLATEAU_SPAN", "apply_highlights", "clip_in_place",
+           "clip_mask", "clip_mosaic", "clip_threshold", "clip_weight", "raw_clip_mask"]

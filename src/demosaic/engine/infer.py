@@ -83,9 +83,8 @@ from demosaic.engine.tiling import (
 from demosaic.engine.highlights import (
     HIGHLIGHT_MODES,
     apply_highlights,
+    clip_mask,
     clip_mosaic,
-    clip_threshold,
-    raw_clip_mask,
 )
 from demosaic.errors import CFAError, ConfigError, DemosaicError, RawReadError
 from demosaic.io.dng import FLIP_TO_TIFF_ORIENTATION, PREVIEW_SIDE, preview_image, write_linear_dng
@@ -363,7 +362,7 @@ def develop(
         overlap = auto_overlap(net)
     balanced = white_balance_mosaic(raw.cfa, raw.layout, mult)
     _lap(timer, "white balance")
-    clipped = raw_clip_mask(raw.cfa, clip_threshold(raw.cfa))
+    clipped = clip_mask(raw.cfa, raw.layout)
     if highlights == "clip":
         balanced = clip_mosaic(balanced, clipped, mult, copy=False)  # our own copy
     _lap(timer, "clip mask")

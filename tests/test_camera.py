@@ -377,6 +377,7 @@ def _noisy_plateau_scene(iso: float, rng: np.random.Generator) -> tuple[np.ndarr
     unclipped area at 0.9 of white, a grey wall; and the lamp's ``(H, W)`` bool mask."""
     raw = _lamp_scene()
     raw[:, 24:72, 100:140] = 0.9  # bright but unclipped
+    raw[:, 76:, :] = 0.5  # mid-grey: where the noise level is estimated
     clean = _mosaic(raw, C.XTRANS.array)
     noisy = np.minimum(NoiseModel().sample(clean, iso, rng), 1.0)
     lamp = np.zeros(clean.shape, bool)
@@ -406,6 +407,36 @@ def test_noisy_clipped_plateaus_join_the_clip_mask_and_nothing_else_does(iso, co
     dense = _candidates(noisy, sat, low, PLATEAU_RADIUS, sparse_limit=0)
     for a, b in zip(listed, dense):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("iso", [100.0, 3200.0, 12800.0])
+def test_noise_at_white_is_estimated_from_the_data(iso, rng):
+    """Flat grey under the noise model: the estimate is within 10 % of the model's sigma at
+    white; a noise-free gradient gives almost nothing; too few mid-tones give None."""
+    from demosaic.engine.highlights import noise_at_white
+
+    a, b = NoiseModel().params(iso)
+    flat = NoiseModel().sample(np.full((300, 300), 0.5, np.float32), iso, rng)
+    assert noise_at_white(flat, 6) == pytest.approx(float(np.sqrt(a + b * b)), rel=0.1)
+    ramp = np.tile(np.linspace(0.3, 0.9, 300, dtype=np.float32), (300, 1))
+    assert noise_at_white(ramp, 6) < 1e-4
+    assert noise_at_white(np.full((300, 300), 0.05, np.float32), 6) is None
+
+
+def test_noise_free_near_white_texture_is_not_taken_for_a_noisy_plateau():
+    """Clipped and 3 %-below-white pixels interleaved like noise, in a file with no noise
+    (a mid-grey ramp shows it): the file's noise level vetoes the plateau rule."""
+    from demosaic.engine.highlights import CLIP_THRESHOLD, clip_mask, raw_clip_mask
+
+    raw = np.tile(np.linspace(0.3, 0.9, 240, dtype=np.float32), (3, 96, 1))
+    texture = np.where(np.random.default_rng(1).random((48, 48)) < 0.5, 1.0, 0.96)
+    raw[:, 24:72, 12:60] = texture.astype(np.float32)
+    mosaic = _mosaic(raw, C.XTRANS.array)
+    plain = raw_clip_mask(mosaic, CLIP_THRESHOLD)
+    assert torch.equal(clip_mask(mosaic, C.XTRANS.array), plain)
+    noisy = mosaic + np.random.default_rng(2).normal(0.0, 0.02, mosaic.shape).astype(np.float32)
+    noisy = np.minimum(noisy, 1.0)  # the same texture with noise: now the rule may act
+    assert clip_mask(noisy, C.XTRANS.array).sum() > raw_clip_mask(noisy, CLIP_THRESHOLD).sum()
 
 
 def test_a_flat_clipped_lamp_keeps_the_plain_mask_and_its_rim():

@@ -102,8 +102,16 @@ PLATEAU_MAX_DEPTH = 0.08
 #: ... and the pixel itself is within this many times that mean depth of the threshold
 #: (about 3 sigma of the noise).
 PLATEAU_SPAN = 5.0
+#: ... where the file's own noise allows: the mean depth may not exceed this many times the
+#: noise at white (:func:`noise_at_white`; a saturated area's is about 0.7 sigma), so a
+#: noise-free file keeps its near-white detail ...
+PLATEAU_NOISE_DEPTH = 1.5
 #: Window radius (px) of those statistics (9 x 9: about 45 green and 18 red/blue X-Trans pixels).
 PLATEAU_RADIUS = 4
+#: ... and the clipped pixels of its colour there surround it: their mean offset from it is at
+#: most this fraction of the radius (noise scatters them all round; at the edge of a clipped
+#: area, or of a smooth highlight in a noise-free image, they lie on one side).
+PLATEAU_CENTRED = 0.5
 
 
 def clip_mask(cfa: np.ndarray, layout: np.ndarray, threshold: float | None = None,
@@ -116,9 +124,10 @@ def clip_mask(cfa: np.ndarray, layout: np.ndarray, threshold: float | None = Non
     pixels read below the threshold; left out of the mask they reach the network as
     unbalanced colour (a magenta, speckled lamp at high ISO). Such a pixel joins the mask
     when, among the pixels **of its colour** in its ``(2 PLATEAU_RADIUS + 1)^2`` window, at
-    least :data:`PLATEAU_SHARE` are clipped and the others sit on average at most
-    :data:`PLATEAU_MAX_DEPTH` below the threshold (noise, not an edge to a darker area), and
-    the pixel lies within :data:`PLATEAU_SPAN` times that mean depth of the threshold. Files
+    least :data:`PLATEAU_SHARE` are clipped, scattered all round it (:data:`PLATEAU_CENTRED`),
+    and the others sit on average at most :data:`PLATEAU_MAX_DEPTH` below the threshold
+    (noise, not an edge to a darker area), and the pixel lies within :data:`PLATEAU_SPAN`
+    times that mean depth of the threshold. Files
     whose clipped areas read exactly at the white level (most cameras) get the plain
     threshold mask plus, at most, pixels within a few per cent of white at a highlight's rim.
     Only pixels near a clipped one are examined, in batches (cost and memory follow the
@@ -140,7 +149,9 @@ def clip_mask(cfa: np.ndarray, layout: np.ndarray, threshold: float | None = Non
     if not bool(sat.any()):
         return sat
     k = PLATEAU_RADIUS
-    ys, xs = _candidates(a, sat, thr - PLATEAU_SPAN * PLATEAU_MAX_DEPTH, k)
+    sigma = noise_at_white(a, np.asarray(layout).shape[0], thr)
+    max_depth = PLATEAU_MAX_DEPTH if sigma is None else min(PLATEAU_MAX_DEPTH, PLATEAU_NOISE_DEPTH * sigma)
+    ys, xs = _candidates(a, sat, thr - PLATEAU_SPAN * max_depth, k)
     if ys.size == 0:
         return sat
     colour = np.where(np.asarray(layout) == 3, 1, np.asarray(layout)).astype(np.int8)
@@ -157,17 +168,59 @@ def clip_mask(cfa: np.ndarray, layout: np.ndarray, threshold: float | None = Non
         v = a[yy, xx]
         is_sat = own & (v >= thr)
         under = own & ~is_sat
+        n_sat = np.maximum(is_sat.sum(1), 1)
         share = is_sat.sum(1) / np.maximum(own.sum(1), 1)
         depth = np.where(under, thr - v, 0.0).sum(1) / np.maximum(under.sum(1), 1)
         gap = thr - a[y[:, 0], x[:, 0]]
-        keep[s:s + batch] = ((share >= PLATEAU_SHARE) & (depth <= PLATEAU_MAX_DEPTH)
-                             & (gap <= PLATEAU_SPAN * depth))
+        # the clipped pixels surround the candidate (an edge has them on one side)
+        cy, cx = (is_sat * dy).sum(1) / n_sat, (is_sat * dx).sum(1) / n_sat
+        centred = np.hypot(cy, cx) <= PLATEAU_CENTRED * k
+        keep[s:s + batch] = ((share >= PLATEAU_SHARE) & (depth <= max_depth)
+                             & (gap <= PLATEAU_SPAN * depth) & centred)
     out = sat.clone()
     out[torch.from_numpy(ys[keep]), torch.from_numpy(xs[keep])] = True
     if keep.any():
         log.debug("clip mask: %d px at or above %.4f, %d more on noisy plateaus", int(sat.sum()),
                   thr, int(keep.sum()))
     return out
+
+
+def noise_at_white(cfa: np.ndarray, period: int, threshold: float = CLIP_THRESHOLD,
+                   step: int | None = None, min_samples: int = 1000) -> float | None:
+    """Standard deviation of the raw noise at the white level, estimated from the data.
+
+    Each pixel is compared with the mean of the same-colour pixels one CFA period to its left
+    and right (a second difference: flat and linear content cancel, noise remains with
+    variance ``1.5 sigma^2``) over unclipped pixels between 0.3 and 0.9 of white on every
+    ``step``-th row; the 10th percentile of the absolute values (``0.1257 sqrt(1.5) sigma``
+    for Gaussian noise; a low percentile, so the smooth parts of a picture decide, not its
+    texture) gives ``sigma`` at their mean level ``m``, and shot noise (variance proportional
+    to the signal) scales it to white: ``sigma(1) = sigma(m) / sqrt(m)`` (an over-estimate
+    where read noise dominates). Texture can only raise the estimate.
+
+    Args:
+        cfa: ``(H, W)`` normalised raw mosaic (black 0, white 1), unbalanced.
+        period: CFA period (2 or 6).
+        threshold: Clip level; pixels at or above it are left out.
+        step: Row subsampling; ``None``: every ``H // 512``-th row (about 0.05 s on 24 MP).
+        min_samples: Fewer usable pixels: ``None`` (unknown).
+
+    Returns:
+        ``sigma`` at white (white = 1), or ``None``.
+    """
+    a = np.asarray(cfa)
+    a = a[::step or max(1, a.shape[0] // 512)]
+    if a.shape[1] <= 2 * period:
+        return None
+    left, mid, right = a[:, :-2 * period], a[:, period:-period], a[:, 2 * period:]
+    use = (mid >= 0.3) & (mid <= 0.9) & (left < threshold) & (right < threshold)
+    n = int(np.count_nonzero(use))
+    if n < min_samples:
+        return None
+    m = mid[use]
+    e = m - 0.5 * (left[use] + right[use])
+    sigma = float(np.quantile(np.abs(e), 0.1)) / 0.12566 / np.sqrt(1.5)
+    return sigma / float(np.sqrt(max(float(m.mean()), 1e-3)))
 
 
 def _candidates(a: np.ndarray, sat: torch.Tensor, low: float, radius: int,
@@ -335,6 +388,7 @@ def _reconstruct(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarray, m
     return out
 
 
-__all__ = ["HIGHLIGHT_MODES", "CLIP_THRESHOLD", "PLATEAU_MAX_DEPTH", "PLATEAU_MIN",
+__all__ = ["HIGHLIGHT_MODES", "CLIP_THRESHOLD", "PLATEAU_CENTRED", "PLATEAU_MAX_DEPTH", "PLATEAU_MIN", "PLATEAU_NOISE_DEPTH",
            "PLATEAU_RADIUS", "PLATEAU_SHARE", "PLATEAU_SPAN", "apply_highlights", "clip_in_place",
-           "clip_mask", "clip_mosaic", "clip_threshold", "clip_weight", "raw_clip_mask"]
+           "clip_mask", "clip_mosaic", "clip_threshold", "clip_weight", "noise_at_white",
+           "raw_clip_mask"]

@@ -171,9 +171,21 @@ def test_cli_camera_protocol_with_bilinear(tmp_path):
     assert len(res.crops) == 1 and (tmp_path / res.crops[0].path).is_file()
 
 
+def test_cli_capture_conditions_reach_the_files(tmp_path):
+    cfg = _compose(["model=bilinear", "evalset=bundled", "protocol=camera", "iso=800",
+                    f"out_dir={tmp_path}", "compare=[]", "progress=false", "device=cpu",
+                    "worst_crops=0", "conditions.illuminant=tungsten", "conditions.bits=12"])
+    res = cli_eval.run_evaluation(cfg, "bundled")
+    assert res.info["camera_protocol"]["conditions"]["illuminant"] == "tungsten"
+    sides = list((tmp_path / "raws" / "bundled_iso800_tungsten_12bit").glob("*.json"))
+    assert sides and all(json.loads(p.read_text())["white"] == 4095 for p in sides)
+
+
 @pytest.mark.parametrize("override, key", [("protocol=noisy", "protocol"), ("iso=-5", "iso"),
                                            ("protocol_seed=-1", "protocol_seed"),
-                                           ("camera=NoSuchBody", "camera")])
+                                           ("camera=NoSuchBody", "camera"),
+                                           ("conditions.illuminant=candle", "conditions.illuminant"),
+                                           ("conditions.exposure=0", "conditions.exposure")])
 def test_cli_bad_values_name_the_key(tmp_path, override, key):
     base = ["model=bilinear", f"out_dir={tmp_path}", "progress=false", "device=cpu"]
     cfg = _compose(base + ([] if key == "protocol" else ["protocol=camera"]) + [override])
@@ -214,6 +226,7 @@ def test_capture_conditions_change_the_file_as_stated(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, key", [({"illuminant": "candle"}, "illuminant"),
+                                         ({"exposure": "bright"}, "exposure"),
                                          ({"wb_error": -0.1}, "wb_error"),
                                          ({"bits": 10}, "bits"),
                                          ({"exposure": 0.0}, "exposure")])

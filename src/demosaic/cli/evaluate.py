@@ -74,6 +74,7 @@ class EvalSchema:
     camera: Optional[str] = None
     protocol_seed: int = 0
     raw_cache: Optional[str] = None
+    conditions: Any = None
 
 
 #: Values of the ``protocol`` key.
@@ -192,8 +193,27 @@ def check_protocol(c: dict[str, Any], family: str) -> str:
         from demosaic.engine.camera_protocol import CameraProtocol
 
         CameraProtocol(family=family, iso=c.get("iso", 800), camera=c.get("camera"),
-                       seed=c.get("protocol_seed", 0), border=int(c.get("border", 12))).check()
+                       seed=c.get("protocol_seed", 0), border=int(c.get("border", 12)),
+                       conditions=capture_conditions(c)).check()
     return protocol
+
+
+def capture_conditions(c: dict[str, Any]) -> Any:
+    """The :class:`~demosaic.engine.camera_protocol.CaptureConditions` of ``conditions=``
+    (an unknown key raises :class:`ConfigError` naming it and the valid ones)."""
+    import dataclasses
+
+    from demosaic.engine.camera_protocol import CaptureConditions
+
+    given = c.get("conditions") or {}
+    if not isinstance(given, dict):
+        raise ConfigError(f"conditions={given!r} must be a mapping, e.g. "
+                          "conditions.illuminant=tungsten conditions.bits=12")
+    known = [f.name for f in dataclasses.fields(CaptureConditions)]
+    unknown = sorted(set(given) - set(known))
+    if unknown:
+        raise ConfigError(f"conditions.{unknown[0]} is not a capture condition; use {known}")
+    return CaptureConditions(**given)
 
 
 def _run_camera(c: dict[str, Any], method: Any, name: str, kind: str, info: dict[str, Any],
@@ -204,12 +224,14 @@ def _run_camera(c: dict[str, Any], method: Any, name: str, kind: str, info: dict
     from demosaic.engine.evaluate import images_from_dataset
 
     iso = float(c.get("iso", 800))
-    iso_tag = f"{iso:g}"
+    conditions = capture_conditions(c)
+    iso_tag = f"{iso:g}" + conditions.tag()
     out_dir = Path(c.get("out_dir") or Path("logs") / "eval" / f"{name}_{sname}_camera_iso{iso_tag}")
     cache = Path(c.get("raw_cache") or out_dir / "raws") / f"{sname}_iso{iso_tag}"
     result = evaluate_camera(
         method, images_from_dataset(dataset), iso=iso, camera=c.get("camera"),
-        seed=int(c.get("protocol_seed", 0)), cache_dir=cache, border=int(c.get("border", 12)),
+        seed=int(c.get("protocol_seed", 0)), conditions=conditions, cache_dir=cache,
+        border=int(c.get("border", 12)),
         evalset=sname, name=name, kind=kind, worst_crops=int(c.get("worst_crops", 4)),
         crop_size=int(c.get("crop_size", 96)), zoom=int(c.get("zoom", 2)), out_dir=out_dir,
         device=device, progress=bool(c.get("progress", True)), info=info)

@@ -118,24 +118,39 @@ class CaptureConditions:
     bits: int = 14
     exposure: float = 1.0
 
-    def check(self) -> None:
-        """Raise :class:`ConfigError` naming the setting that is out of range."""
+    def check(self, prefix: str = "conditions.") -> None:
+        """Raise :class:`ConfigError` naming the setting (``prefix`` + field) that is out of
+        range or of the wrong type."""
         from demosaic.camera import LEVELS
         from demosaic.schema import check_choice
 
-        check_choice(self.illuminant, tuple(ILLUMINANTS), "illuminant")
-        if not (math.isfinite(float(self.wb_error)) and 0.0 <= float(self.wb_error) <= 1.0):
-            raise ConfigError(f"wb_error={self.wb_error!r} must be in [0, 1] (0.05 is about 5 %)")
+        check_choice(self.illuminant, tuple(ILLUMINANTS), f"{prefix}illuminant")
+        for key, low, high in (("wb_error", 0.0, 1.0), ("exposure", 1e-6, 16.0), ("bits", 0, 64)):
+            value = getattr(self, key)
+            try:
+                ok = math.isfinite(float(value)) and low <= float(value) <= high
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise ConfigError(f"{prefix}{key}={value!r} must be a number in [{low:g}, {high:g}]")
         if int(self.bits) not in LEVELS:
-            raise ConfigError(f"bits={self.bits!r} must be one of {sorted(LEVELS)}")
-        if not (math.isfinite(float(self.exposure)) and 0.0 < float(self.exposure) <= 16.0):
-            raise ConfigError(f"exposure={self.exposure!r} must be in (0, 16] (1 = default)")
+            raise ConfigError(f"{prefix}bits={self.bits!r} must be one of {sorted(LEVELS)}")
 
     @property
     def light(self) -> np.ndarray:
         """``(3,)`` scene-light gains in camera RGB (green 1)."""
         r, b = ILLUMINANTS[self.illuminant]
         return np.array([r, 1.0, b])
+
+    def tag(self) -> str:
+        """File-name suffix of non-default conditions (``""`` for the defaults), e.g.
+        ``"_tungsten_12bit_wb0.1_exp2"``."""
+        d = CaptureConditions()
+        parts = [self.illuminant] if self.illuminant != d.illuminant else []
+        parts += [f"{int(self.bits)}bit"] if int(self.bits) != d.bits else []
+        parts += [f"wb{float(self.wb_error):g}"] if float(self.wb_error) != d.wb_error else []
+        parts += [f"exp{float(self.exposure):g}"] if float(self.exposure) != d.exposure else []
+        return "".join(f"_{p}" for p in parts)
 
     def label(self) -> str:
         """Short text for reports, e.g. ``"tungsten, 12 bit, WB error 0.1, exposure x2"``."""

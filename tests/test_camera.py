@@ -371,27 +371,31 @@ def test_a_sensor_that_saturates_below_the_stated_white_level_is_still_caught(tm
     assert clip_threshold(np.linspace(0.0, 0.8, 10_000, dtype=np.float32)) == 0.99
 
 
-def _noisy_plateau_scene(iso: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _noisy_plateau_scene(iso: float, rng: np.random.Generator,
+                         layout: np.ndarray = C.XTRANS.array) -> tuple[np.ndarray, np.ndarray]:
     """(H, W) normalised raw X-Trans mosaic: a lamp clipping every channel with the noise
     added after saturation (cut at white: many lamp pixels read below the threshold), an
     unclipped area at 0.9 of white, a grey wall; and the lamp's ``(H, W)`` bool mask."""
     raw = _lamp_scene()
     raw[:, 24:72, 100:140] = 0.9  # bright but unclipped
     raw[:, 76:, :] = 0.5  # mid-grey: where the noise level is estimated
-    clean = _mosaic(raw, C.XTRANS.array)
+    clean = _mosaic(raw, layout)
     noisy = np.minimum(NoiseModel().sample(clean, iso, rng), 1.0)
     lamp = np.zeros(clean.shape, bool)
     lamp[24:72, 12:48] = True
     return noisy, lamp
 
 
-@pytest.mark.parametrize("iso, covered", [(800.0, 0.995), (3200.0, 0.995), (12800.0, 0.97)])
-def test_noisy_clipped_plateaus_join_the_clip_mask_and_nothing_else_does(iso, covered, rng):
+@pytest.mark.parametrize("cfa, iso, covered", [("xtrans", 800.0, 0.995), ("xtrans", 3200.0, 0.995),
+                                                ("xtrans", 12800.0, 0.97),
+                                                ("bayer_rggb", 3200.0, 0.99)])
+def test_noisy_clipped_plateaus_join_the_clip_mask_and_nothing_else_does(cfa, iso, covered, rng):
     from demosaic.engine.highlights import CLIP_THRESHOLD, clip_mask, raw_clip_mask
 
-    noisy, lamp = _noisy_plateau_scene(iso, rng)
+    layout = C.get_pattern(cfa).array
+    noisy, lamp = _noisy_plateau_scene(iso, rng, layout)
     plain = raw_clip_mask(noisy, CLIP_THRESHOLD).numpy()
-    mask = clip_mask(noisy, C.XTRANS.array).numpy()
+    mask = clip_mask(noisy, layout).numpy()
     inner = np.zeros_like(lamp)
     inner[28:68, 16:44] = True  # the lamp less the rule's window
     assert plain[inner].mean() < 0.9  # the noise takes many lamp pixels below the threshold

@@ -361,6 +361,26 @@ def test_per_channel_black_levels_and_missing_white_balance(tmp_path: Path,
     np.testing.assert_array_equal(img.layout, cfa.BAYER_RGGB.array)
 
 
+def test_a_dng_without_colour_matrix_is_read_as_libraw_reads_it(tmp_path: Path,
+                                                                  rng: np.random.Generator,
+                                                                  caplog: pytest.LogCaptureFixture
+                                                                  ) -> None:
+    """No ColorMatrix1 (LibRaw leaves both of its matrices empty): camera RGB is taken for
+    linear sRGB (identity rgb_cam), with a warning naming the file, instead of an error about
+    a singular matrix; demosaic-infer's colour step then works."""
+    data = rng.integers(1100, 4000, (48, 48)).astype(np.uint16)
+    path = _write_tiff_dng(tmp_path / "nomatrix.dng", data, PHOTOMETRIC_CFA, [
+        (33421, "H", 2, (2, 2), True), (33422, "B", 4, (0, 1, 1, 2), True),
+        (50710, "B", 3, (0, 1, 2), True), (50711, "H", 1, 1, True),
+        (50714, "I", 1, 1024, True), (50717, "I", 1, 4095, True),
+    ])
+    with caplog.at_level("WARNING", logger="demosaic.io.raw"):
+        img = read_raw(path)
+    assert any("nomatrix.dng" in r.message and "no colour matrix" in r.message for r in caplog.records)
+    np.testing.assert_allclose(img.cam_to_srgb, np.eye(3))
+    np.testing.assert_allclose(camera_to_output_matrix(img.xyz_to_cam, "srgb"), np.eye(3), atol=1e-9)
+
+
 def test_linear_dng_rejected(tmp_path: Path) -> None:
     data = np.zeros((24, 24, 3), np.uint16)
     path = _write_tiff_dng(tmp_path / "linear.dng", data, PHOTOMETRIC_LINEAR_RAW,

@@ -329,6 +329,28 @@ def _multipliers(values: list[float], fallback: tuple[float, float, float] | Non
     return (float(m[0]), float(m[1]), float(m[2]))
 
 
+def _colour_matrices(raw: rawpy.RawPy, path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(cam_to_srgb, xyz_to_cam)`` of an open file (both ``(3, 3)`` float64).
+
+    LibRaw's ``rgb_xyz_matrix`` when it has one, else recovered from its ``rgb_cam`` (DNG
+    files). A file with neither (a DNG without ``ColorMatrix1``, a camera LibRaw does not know)
+    is treated as LibRaw treats it: its camera RGB is taken for linear sRGB (identity
+    ``rgb_cam``), with a warning that names the file, since its colours cannot be right.
+    """
+    cam_to_srgb = np.asarray(raw.color_matrix, dtype=np.float64)[:3, :3].copy()
+    xyz_to_cam = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3, :3].copy()
+    if np.any(xyz_to_cam):
+        return cam_to_srgb, xyz_to_cam
+    if np.all(np.isfinite(cam_to_srgb)) and abs(float(np.linalg.det(cam_to_srgb))) > 1e-9:
+        log.debug("%s: LibRaw has no rgb_xyz_matrix; recovering it from rgb_cam", path)
+        return cam_to_srgb, xyz_to_cam_from_rgb_cam(cam_to_srgb)
+    log.warning("%s: the file has no colour matrix (no DNG ColorMatrix1, or a camera LibRaw "
+                "does not know); its camera RGB is taken for linear sRGB, as LibRaw does, so "
+                "colours will be off (write --color-space camera to keep camera RGB as is)", path)
+    identity = np.eye(3)
+    return identity, xyz_to_cam_from_rgb_cam(identity)
+
+
 def _readonly(a: np.ndarray) -> np.ndarray:
     a.flags.writeable = False
     return a
@@ -375,11 +397,7 @@ def read_raw(path: str | os.PathLike[str]) -> RawImage:
             cfa /= np.float32(white) - black
         daylight = _multipliers(list(raw.daylight_whitebalance), None, "daylight", p)
         as_shot = _multipliers(list(raw.camera_whitebalance), daylight, "as-shot", p)
-        cam_to_srgb = np.asarray(raw.color_matrix, dtype=np.float64)[:3, :3].copy()
-        xyz_to_cam = np.asarray(raw.rgb_xyz_matrix, dtype=np.float64)[:3, :3].copy()
-        if not np.any(xyz_to_cam):
-            log.debug("%s: LibRaw has no rgb_xyz_matrix; recovering it from rgb_cam", p)
-            xyz_to_cam = xyz_to_cam_from_rgb_cam(cam_to_srgb)
+        cam_to_srgb, xyz_to_cam = _colour_matrices(raw, p)
         meta = read_metadata(p)
         image = RawImage(
             path=p,

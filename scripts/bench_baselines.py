@@ -36,7 +36,7 @@ import torch
 from demosaic.cli.common import setup_logging
 from demosaic.data import DATASETS
 from demosaic.engine.evaluate import (
-    EvalResult, evaluate, images_from_dataset, markdown_table,
+    EvalResult, ReportSpec, evaluate, images_from_dataset, markdown_table,
 )
 from demosaic.errors import DemosaicError
 from demosaic.io.atomic import atomic_path
@@ -199,10 +199,11 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 dataset = DATASETS.build(spec, where="bench", pattern=cfa_name, split="val", seed=0)
                 t0 = time.perf_counter()
-                res = evaluate(method, images_from_dataset(dataset), border=12, evalset=set_name,
-                               name=name, kind="baseline", worst_crops=2, compare=(),
-                               out_dir=Path(args.out) / cfa_name / f"{name}_{set_name}",
-                               device=args.device, progress=False)
+                report = ReportSpec(evalset=set_name, name=name, kind="baseline", worst_crops=2,
+                                    out_dir=Path(args.out) / cfa_name / f"{name}_{set_name}",
+                                    progress=False)
+                res = evaluate(method, images_from_dataset(dataset), border=12, report=report,
+                               compare=(), device=args.device)
                 log.info("%-14s %-9s %-10s PSNR %.3f  sRGB %.3f  SSIM %.4f  %.2f MP/s  (%.0f s)",
                          name, cfa_name, set_name, res.mean["psnr"], res.mean["psnr_srgb"],
                          res.mean["ssim"], res.megapixels_per_s, time.perf_counter() - t0)

@@ -99,6 +99,7 @@ def run_one(name: str, set_name: str, iso: float, images: list[Any], args: argpa
             bench_info: dict[str, Any]) -> dict[str, Any] | None:
     """Evaluate one (method, set, ISO) unless cached; returns the results dict."""
     from demosaic.engine.camera_protocol import evaluate_camera
+    from demosaic.engine.evaluate import ReportSpec
 
     out = Path(args.out)
     folder = result_dir(out, name, set_name, iso)
@@ -108,11 +109,12 @@ def run_one(name: str, set_name: str, iso: float, images: list[Any], args: argpa
         return json.loads(js.read_text(encoding="utf-8"))
     method, kind, info = build(name, args)
     t0 = time.perf_counter()
+    report = ReportSpec(evalset=set_name, name=name, kind=kind, worst_crops=2, out_dir=folder,
+                        progress=False, info={**info, "bench": bench_info})
     res = evaluate_camera(method, images, iso=iso, camera=args.camera, seed=args.seed,
                           conditions=conditions(args), highlights=args.highlights,
-                          cache_dir=raw_cache(out, set_name, iso), border=12, evalset=set_name,
-                          name=name, kind=kind, worst_crops=2, out_dir=folder, device=args.device,
-                          progress=False, info={**info, "bench": bench_info})
+                          cache_dir=raw_cache(out, set_name, iso), border=12, report=report,
+                          device=args.device)
     log.info("%-14s %-9s ISO %-5s PSNR %.3f  sRGB %.3f  levels %.2f  FC %.3g  (%.0f s)", name,
              set_name, iso_tag(iso), res.mean["psnr"], res.mean["psnr_srgb"],
              res.mean.get("periodic_levels", float("nan")), res.mean.get("false_colour_score", float("nan")),

@@ -15,12 +15,15 @@ from demosaic.cfa import XTRANS
 from demosaic.cli import evaluate as cli_eval
 from demosaic.color import white_balance_mosaic
 from demosaic.engine import camera_protocol as cp
+from demosaic.engine.evaluate import ReportSpec
 from demosaic.errors import ConfigError
 from demosaic.io.dng import write_dng
 from demosaic.io.raw import read_raw
 from demosaic.metrics import psnr
 from demosaic.models import create_model
 from demosaic.models.baselines import build_method
+
+QUIET = ReportSpec(worst_crops=0, progress=False)  # nothing written, no bar
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +124,8 @@ class _MosaicBilinear:
 
 def test_bilinear_model_and_mosaic_route(tmp_path, bundled):
     res = cp.evaluate_camera(create_model("bilinear", cfa="xtrans"), bundled, iso=800,
-                             cache_dir=tmp_path / "raws", progress=False, out_dir=tmp_path / "out")
+                             cache_dir=tmp_path / "raws",
+                             report=ReportSpec(worst_crops=0, out_dir=tmp_path / "out", progress=False))
     assert res.info["protocol"] == "camera" and res.info["camera"] == "Fujifilm X-T3"
     assert res.info["camera_protocol"]["route"] == "develop"
     for r in res.images:
@@ -132,24 +136,24 @@ def test_bilinear_model_and_mosaic_route(tmp_path, bundled):
     assert data["info"]["iso"] == 800 and data["info"]["seed"] == 0
     assert "Camera protocol" in (tmp_path / "out" / "results.md").read_text()
     other = cp.evaluate_camera(_MosaicBilinear(), bundled, iso=800, cache_dir=tmp_path / "raws",
-                               progress=False)
+                               report=QUIET)
     assert other.info["camera_protocol"]["route"] == "mosaic"
     assert other.mean["psnr"] == pytest.approx(res.mean["psnr"], abs=1e-3)
 
 
 def test_protocol_is_deterministic(tmp_path, bundled):
     net = create_model("bilinear", cfa="xtrans")
-    a = cp.evaluate_camera(net, bundled, iso=3200, seed=5, cache_dir=tmp_path / "c1", progress=False)
+    a = cp.evaluate_camera(net, bundled, iso=3200, seed=5, cache_dir=tmp_path / "c1", report=QUIET)
     dng = tmp_path / "c1" / f"{bundled[0][0]}.dng"
     stamp = dng.stat().st_mtime_ns
-    b = cp.evaluate_camera(net, bundled, iso=3200, seed=5, cache_dir=tmp_path / "c1", progress=False)
-    c = cp.evaluate_camera(net, bundled, iso=3200, seed=5, cache_dir=tmp_path / "c2", progress=False)
+    b = cp.evaluate_camera(net, bundled, iso=3200, seed=5, cache_dir=tmp_path / "c1", report=QUIET)
+    c = cp.evaluate_camera(net, bundled, iso=3200, seed=5, cache_dir=tmp_path / "c2", report=QUIET)
     assert dng.stat().st_mtime_ns == stamp  # reused from the cache
     assert (tmp_path / "c1" / f"{bundled[0][0]}.dng").read_bytes() == (
         tmp_path / "c2" / f"{bundled[0][0]}.dng").read_bytes()
     for r in (b, c):
         assert [x.metrics["psnr"] for x in r.images] == [x.metrics["psnr"] for x in a.images]
-    d = cp.evaluate_camera(net, bundled, iso=3200, seed=6, cache_dir=tmp_path / "c1", progress=False)
+    d = cp.evaluate_camera(net, bundled, iso=3200, seed=6, cache_dir=tmp_path / "c1", report=QUIET)
     assert [x.metrics["psnr"] for x in d.images] != [x.metrics["psnr"] for x in a.images]
 
 

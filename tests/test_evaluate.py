@@ -14,9 +14,11 @@ from demosaic import tracking
 from demosaic.cli import evaluate as cli_eval
 from demosaic.engine import checkpoint as checkpoint_mod
 from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
-from demosaic.engine.evaluate import evaluate, images_from_dataset, load_results
+from demosaic.engine.evaluate import ReportSpec, evaluate, images_from_dataset, load_results
 from demosaic.errors import CheckpointError, ConfigError
 from demosaic.models import create_model
+
+QUIET = ReportSpec(worst_crops=0, progress=False)  # nothing written, no bar
 
 
 def _images(n: int = 2, h: int = 96, w: int = 102, seed: int = 0) -> list[tuple[str, np.ndarray]]:
@@ -61,8 +63,8 @@ def _oracle(images, perturb) -> Oracle:
 def test_metrics_flow_with_hand_computed_psnr(tmp_path):
     images = _images(2, 96, 100)  # 100 is cropped to 96 (period multiple)
     method = _oracle(images, lambda shape: np.full(shape, 0.01))  # MSE 1e-4 -> exactly 40 dB
-    res = evaluate(method, images, border=6, evalset="tiny", worst_crops=0, out_dir=tmp_path,
-                   hdr_gain=0, progress=False)
+    res = evaluate(method, images, border=6, hdr_gain=0,
+                   report=ReportSpec(evalset="tiny", worst_crops=0, out_dir=tmp_path, progress=False))
     assert [r.name for r in res.images] == ["img0", "img1"]
     assert all((r.height, r.width) == (96, 96) for r in res.images)
     for r in res.images:
@@ -81,9 +83,10 @@ def test_metrics_flow_with_hand_computed_psnr(tmp_path):
 def test_bilinear_end_to_end_with_crops_exr_and_hdr_probe(tmp_path):
     images = _images(2, 120, 126, seed=1)
     model = create_model("bilinear", cfa="xtrans")
-    res = evaluate(model, images, border=12, evalset="tiny", worst_crops=1, crop_size=48, zoom=2,
-                   compare=["libraw_linear", "not_a_method"], out_dir=tmp_path, save_exr=True,
-                   hdr_gain=4.0, hdr_probe_size=96, progress=False)
+    res = evaluate(model, images, border=12, compare=["libraw_linear", "not_a_method"],
+                   save_exr=True, hdr_gain=4.0, hdr_probe_size=96,
+                   report=ReportSpec(evalset="tiny", worst_crops=1, crop_size=48, zoom=2,
+                                     out_dir=tmp_path, progress=False))
     assert 25 < res.mean["psnr"] < 60
     # bilinear is linear in exposure: highlights scale exactly, probe ratio 1
     assert res.mean["hdr_probe_ratio"] == pytest.approx(1.0, abs=1e-3)
@@ -105,8 +108,8 @@ def test_periodic_artifact_detector_flags_a_6px_grid(tmp_path):
     cell = (cell - cell.mean()) / cell.std()  # unit RMS: same error energy as the noise
     grid = _oracle(images, lambda shape: 0.02 * np.tile(cell, (1, shape[1] // 6, shape[2] // 6)))
     noise = _oracle(images, lambda shape: np.random.default_rng(1).normal(0, 0.02, size=shape))
-    flagged = evaluate(grid, images, worst_crops=0, hdr_gain=0, progress=False)
-    clean = evaluate(noise, images, worst_crops=0, hdr_gain=0, progress=False)
+    flagged = evaluate(grid, images, hdr_gain=0, report=QUIET)
+    clean = evaluate(noise, images, hdr_gain=0, report=QUIET)
     assert flagged.summary["periodic_artifact_flag"] == 1.0
     assert clean.summary["periodic_artifact_flag"] == 0.0
     assert flagged.mean["periodic_artifact_score"] > 10 * clean.mean["periodic_artifact_score"]
@@ -117,7 +120,7 @@ def test_periodic_artifact_detector_flags_a_6px_grid(tmp_path):
     # a faint but perfectly periodic error (what every demosaicker leaves): a huge spectral
     # score, yet far below a visible level -> not flagged
     faint = _oracle(images, lambda shape: 0.0005 * np.tile(cell, (1, shape[1] // 6, shape[2] // 6)))
-    res = evaluate(faint, images, worst_crops=0, hdr_gain=0, progress=False)
+    res = evaluate(faint, images, hdr_gain=0, report=QUIET)
     assert res.mean["periodic_artifact_score"] > 100 and res.mean["periodic_levels"] < 0.5
     assert res.summary["periodic_artifact_flag"] == 0.0
 
@@ -128,7 +131,7 @@ def test_torture_results_per_pattern_type():
     ds = DATASETS.build({"name": "torture", "count": 3, "patch_size": 60, "types": [0, 4, 12]},
                         pattern="xtrans", split="val", seed=0)
     res = evaluate(create_model("bilinear", cfa="xtrans"), images_from_dataset(ds), border=6,
-                   worst_crops=0, hdr_gain=0, progress=False)
+                   hdr_gain=0, report=QUIET)
     assert list(res.per_type) == ["0_stripes", "4_edges", "12_perlin_fbm"]
     assert all(v["count"] == 1.0 for v in res.per_type.values())
     assert res.images[1].name == "00001_edges" and res.images[1].type_id == 4

@@ -14,7 +14,7 @@ from PIL import Image
 from demosaic import cfa as cfa_mod
 from demosaic.data import build_dataset
 from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
-from demosaic.engine.evaluate import evaluate, load_results, write_results
+from demosaic.engine.evaluate import ReportSpec, evaluate, load_results, write_results
 from demosaic.errors import CheckpointError, ConfigError
 from demosaic.models import create_model
 from demosaic.research.curriculum import crop_batch, curriculum_size
@@ -221,8 +221,8 @@ def test_cfa_statistics_plots_and_detects_a_phase_bias(tmp_path):
 
 
 def _eval(model, images, out: Path) -> Path:
-    result = evaluate(model, images, border=6, worst_crops=0, hdr_gain=0.0, progress=False, out_dir=out,
-                      evalset=out.name)
+    result = evaluate(model, images, border=6, hdr_gain=0.0,
+                      report=ReportSpec(evalset=out.name, worst_crops=0, out_dir=out, progress=False))
     write_results(result, out)
     return out
 

@@ -166,12 +166,10 @@ def run_evaluation(cfg: DictConfig | dict[str, Any], evalset_choice: str | None 
         return _run_camera(c, method, name, kind, info, dataset, sname, device)
     out_dir = Path(c.get("out_dir") or Path("logs") / "eval" / f"{name}_{sname}")
     result = evaluate(
-        method, images_from_dataset(dataset), pattern, border=int(c.get("border", 12)), evalset=sname,
-        name=name, kind=kind, worst_crops=int(c.get("worst_crops", 4)),
-        crop_size=int(c.get("crop_size", 96)), zoom=int(c.get("zoom", 2)), compare=list(compare),
-        out_dir=out_dir, save_exr=bool(c.get("save_exr", False)),
-        hdr_gain=float(c.get("hdr_gain", 4.0)), hdr_probe_size=int(c.get("hdr_probe_size", 256)),
-        device=device, progress=bool(c.get("progress", True)), info=info)
+        method, images_from_dataset(dataset), pattern, border=int(c.get("border", 12)),
+        report=report_spec(c, sname, name, kind, out_dir, info), compare=list(compare),
+        save_exr=bool(c.get("save_exr", False)), hdr_gain=float(c.get("hdr_gain", 4.0)),
+        hdr_probe_size=int(c.get("hdr_probe_size", 256)), device=device)
     if kind == "checkpoint" and info.get("run_name"):
         rec = tracking.record_eval(info["run_name"], sname, result.summary,
                                    str(out_dir / "results.json"), runs_dir=c.get("runs_dir"))
@@ -179,6 +177,17 @@ def run_evaluation(cfg: DictConfig | dict[str, Any], evalset_choice: str | None 
             log.info("attached the %s results to run record %s", sname, rec.name)
     log.info("results: %s", out_dir / "results.md")
     return result
+
+
+def report_spec(c: dict[str, Any], sname: str, name: str, kind: str, out_dir: Path,
+                info: dict[str, Any]) -> Any:
+    """The :class:`~demosaic.engine.evaluate.ReportSpec` of the config's report keys
+    (``worst_crops``, ``crop_size``, ``zoom``, ``progress``), the same for both protocols."""
+    from demosaic.engine.evaluate import ReportSpec
+
+    return ReportSpec(evalset=sname, name=name, kind=kind, worst_crops=int(c.get("worst_crops", 4)),
+                      crop_size=int(c.get("crop_size", 96)), zoom=int(c.get("zoom", 2)),
+                      out_dir=out_dir, progress=bool(c.get("progress", True)), info=info)
 
 
 def check_protocol(c: dict[str, Any], family: str) -> str:
@@ -231,10 +240,8 @@ def _run_camera(c: dict[str, Any], method: Any, name: str, kind: str, info: dict
     result = evaluate_camera(
         method, images_from_dataset(dataset), iso=iso, camera=c.get("camera"),
         seed=int(c.get("protocol_seed", 0)), conditions=conditions, cache_dir=cache,
-        border=int(c.get("border", 12)),
-        evalset=sname, name=name, kind=kind, worst_crops=int(c.get("worst_crops", 4)),
-        crop_size=int(c.get("crop_size", 96)), zoom=int(c.get("zoom", 2)), out_dir=out_dir,
-        device=device, progress=bool(c.get("progress", True)), info=info)
+        border=int(c.get("border", 12)), report=report_spec(c, sname, name, kind, out_dir, info),
+        device=device)
     if kind == "checkpoint" and info.get("run_name"):
         rec = tracking.record_eval(info["run_name"], f"{sname}_camera_iso{iso_tag}", result.summary,
                                    str(out_dir / "results.json"), runs_dir=c.get("runs_dir"))

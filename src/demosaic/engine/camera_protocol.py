@@ -73,6 +73,7 @@ import demosaic
 from demosaic.camera import CameraBody, CameraSimConfig, Capture, body_by_name, simulate_capture
 from demosaic.cfa import CANONICAL, CFAPattern
 from demosaic.color import camera_to_output_matrix, normalize_multipliers, white_balance_mosaic
+from demosaic.engine.evaluate import ReportSpec
 from demosaic.errors import ConfigError, DemosaicError
 from demosaic.io.atomic import atomic_path
 
@@ -504,17 +505,9 @@ def evaluate_camera(
     cache_dir: str | os.PathLike[str],
     border: int = 12,
     max_margin: int = 12,
-    evalset: str = "",
-    name: str | None = None,
-    kind: str | None = None,
-    worst_crops: int = 0,
-    crop_size: int = 96,
-    zoom: int = 2,
-    out_dir: str | os.PathLike[str] | None = None,
+    report: ReportSpec | None = None,
     device: str | torch.device = "cpu",
     tile: int | None = None,
-    progress: bool = True,
-    info: Mapping[str, Any] | None = None,
 ) -> Any:
     """Evaluate a model or baseline under the camera protocol (module docstring).
 
@@ -528,14 +521,12 @@ def evaluate_camera(
             sees the network; ``"clip"`` is ``demosaic-infer``'s default). LibRaw always clips.
         cache_dir: Folder of the DNGs (reused across methods and runs).
         border: px excluded by the metrics.
-        evalset, name, kind: Names for reports.
-        worst_crops, crop_size, zoom: PNGs of the worst regions (truth | output, sRGB view),
-            saved under ``out_dir/crops`` (0: none; the worst window of every image is
-            recorded in ``info["worst_windows"]`` anyway as ``[score, y, x]``).
-        out_dir: Where ``results.json``/``results.md`` go (``None``: nothing written).
+        report: :class:`~demosaic.engine.evaluate.ReportSpec` (names, output folder,
+            progress bar, extra ``results.json`` fields); its worst crops are PNGs of truth |
+            output in the sRGB view under ``out_dir/crops``, and the worst window of every
+            image is recorded in ``info["worst_windows"]`` anyway as ``[score, y, x]``.
+            Default: nothing written, no crops.
         device, tile: Torch device and tile size of models.
-        progress: Progress bar.
-        info: Extra fields for ``results.json``.
 
     Returns:
         :class:`~demosaic.engine.evaluate.EvalResult` with ``info["protocol"] == "camera"``.
@@ -543,7 +534,7 @@ def evaluate_camera(
     from tqdm import tqdm
 
     from demosaic.engine.evaluate import (
-        EvalResult, ImageResult, _mean, _normalise_item, _worst_window, method_name, push_worst,
+        EvalResult, ImageResult, _mean, _normalise_item, _worst_window, push_worst,
     )
 
     pattern = getattr(method, "pattern", None)
@@ -554,11 +545,10 @@ def evaluate_camera(
                               conditions=conditions or CaptureConditions())
     protocol.check()
     p = pattern.period
-    crop_size = crop_size // p * p
+    rep = report or ReportSpec(worst_crops=0)
+    crop_size, worst_crops, evalset = rep.crop_size // p * p, rep.worst_crops, rep.evalset
     runner, route = make_runner(method, device, tile, highlights)
-    label = name or method_name(method)
-    kind = kind or ("model" if isinstance(method, torch.nn.Module) else "baseline")
-    out_path = Path(out_dir) if out_dir is not None else None
+    label, kind, out_path = rep.label(method), rep.kind_of(method), rep.out_path
 
     results: list[ImageResult] = []
     windows: dict[str, list[float]] = {}
@@ -567,7 +557,7 @@ def evaluate_camera(
     total_px, total_s = 0, 0.0
     items = (_normalise_item(it, i) for i, it in enumerate(images))
     for index, (img_name, rgb, extra) in enumerate(tqdm(items, desc=f"camera {label}", unit="img",
-                                                       disable=not progress)):
+                                                       disable=not rep.progress)):
         case = prepare_case(img_name, rgb, index, protocol, cache_dir)
         metrics, ps, ts, dt = _measure_case(runner, case, label, img_name, border, p)
         h, w = case.target.shape[1:]
@@ -594,13 +584,13 @@ def evaluate_camera(
     mean = _mean([r.metrics for r in results])
     mps = total_px / total_s / 1e6 if total_s > 0 else float("nan")
     meta = _camera_meta(protocol, route, highlights, device, cache_dir, results, mean, p, windows,
-                        crop_size, cases, info)
+                        crop_size, cases, rep.info)
     result = EvalResult(label, kind, pattern.name, evalset, border, results, mean, mps, {}, [], meta,
                         str(out_path) if out_path is not None else None)
     if out_path is not None:
         if candidates:
             result.crops = _save_crops(sorted(candidates, key=lambda c: -c[0]), label, crop_size,
-                                       zoom, out_path)
+                                       rep.zoom, out_path)
         write_camera_results(result, out_path)
     log.info("%s on %s, camera protocol (%s, ISO %g, %d images): PSNR %.3f dB (camera RGB), "
              "sRGB PSNR %.3f dB", label, evalset or "images", meta["camera"], float(iso),

@@ -216,6 +216,46 @@ def method_name(method: Any) -> str:
     return str(getattr(method, "name", type(method).__name__))
 
 
+@dataclasses.dataclass(frozen=True)
+class ReportSpec:
+    """How an evaluation is named and what it writes, for both protocols
+    (:func:`evaluate` and :func:`demosaic.engine.camera_protocol.evaluate_camera`).
+
+    Attributes:
+        evalset: Name of the set in reports.
+        name, kind: Method name (default :func:`method_name`) and kind (``checkpoint``/
+            ``model``/``baseline``; default ``model`` for an ``nn.Module``, else ``baseline``).
+        worst_crops: Worst regions saved as PNG comparisons under ``out_dir/crops`` (0: none).
+        crop_size: Side of those regions in px (rounded down to the CFA period).
+        zoom: Nearest-neighbour magnification of the PNG panels.
+        out_dir: Where ``results.json``/``results.md`` go; ``None`` writes nothing.
+        progress: Show a progress bar.
+        info: Extra fields for ``results.json`` (checkpoint path, run name ...).
+    """
+
+    evalset: str = ""
+    name: str | None = None
+    kind: str | None = None
+    worst_crops: int = 4
+    crop_size: int = 96
+    zoom: int = 2
+    out_dir: str | os.PathLike[str] | None = None
+    progress: bool = True
+    info: Mapping[str, Any] | None = None
+
+    def label(self, method: Any) -> str:
+        """The method's name in reports."""
+        return self.name or method_name(method)
+
+    def kind_of(self, method: Any) -> str:
+        """The method's kind in reports."""
+        return self.kind or ("model" if isinstance(method, torch.nn.Module) else "baseline")
+
+    @property
+    def out_path(self) -> Path | None:
+        return Path(self.out_dir) if self.out_dir is not None else None
+
+
 # --------------------------------------------------------------------------------------
 # Evaluation
 # --------------------------------------------------------------------------------------
@@ -336,20 +376,12 @@ def evaluate(
     pattern: CFAPattern | str | None = None,
     *,
     border: int = 12,
-    evalset: str = "",
-    name: str | None = None,
-    kind: str | None = None,
-    worst_crops: int = 4,
-    crop_size: int = 96,
-    zoom: int = 2,
+    report: ReportSpec | None = None,
     compare: Sequence[str] = (),
-    out_dir: str | os.PathLike[str] | None = None,
     save_exr: bool = False,
     hdr_gain: float = 4.0,
     hdr_probe_size: int = 256,
     device: str | torch.device = "cpu",
-    progress: bool = True,
-    info: Mapping[str, Any] | None = None,
 ) -> EvalResult:
     """Evaluate a model or baseline on ground-truth images.
 
@@ -363,20 +395,14 @@ def evaluate(
             :func:`images_from_dataset` adapts a dataset.
         pattern: CFA to mosaic with; default (and it must equal) ``method.pattern``.
         border: px excluded on every side by the metrics.
-        evalset: Name of the set (for reports).
-        name, kind: Method name and kind (``checkpoint``/``model``/``baseline``) for reports.
-        worst_crops: Number of worst regions saved as PNG comparisons (0: none).
-        crop_size: Side of those regions in px (rounded down to the period).
-        zoom: Nearest-neighbour magnification of the PNG panels.
+        report: Names, worst crops, output folder, progress bar and extra ``results.json``
+            fields (:class:`ReportSpec`; default: its defaults, nothing written).
         compare: Baseline names (:func:`demosaic.models.baselines.build_method`) shown next
             to the output in the crops; a baseline that cannot run is skipped with a warning.
-        out_dir: Where to write results; ``None`` writes nothing (crops are then skipped).
         save_exr: Also write each output as ``exr/<name>.exr`` (linear float32).
         hdr_gain: Exposure gain of the HDR probe; 0 disables it.
         hdr_probe_size: Side of the centre crop the HDR probe uses (px).
         device: Torch device for models.
-        progress: Show a progress bar.
-        info: Extra fields for ``results.json`` (checkpoint path, run name ...).
 
     Returns:
         The :class:`EvalResult` (also written as JSON and Markdown when ``out_dir`` is set).
@@ -387,16 +413,15 @@ def evaluate(
     from tqdm import tqdm
 
     dev = torch.device(device)
+    rep = report or ReportSpec()
     pat = _check_method(method, pattern, border)
     p = pat.period
-    crop_size = crop_size // p * p
+    crop_size, worst_crops, evalset = rep.crop_size // p * p, rep.worst_crops, rep.evalset
     if worst_crops and crop_size < p:
         raise ConfigError(f"crop_size must be at least one CFA period ({p} px)")
     if isinstance(method, torch.nn.Module):
         method = method.to(dev).eval()
-    label = name or method_name(method)
-    kind = kind or ("model" if isinstance(method, torch.nn.Module) else "baseline")
-    out_path = Path(out_dir) if out_dir is not None else None
+    label, kind, out_path = rep.label(method), rep.kind_of(method), rep.out_path
 
     results: list[ImageResult] = []
     candidates: list[tuple[float, int, dict[str, Any]]] = []  # min-heap of worst crops
@@ -404,7 +429,7 @@ def evaluate(
     items = (_normalise_item(it, i) for i, it in enumerate(images))
     with torch.inference_mode():
         for index, (img_name, rgb, extra) in enumerate(tqdm(items, desc=f"eval {label}", unit="img",
-                                                           disable=not progress)):
+                                                           disable=not rep.progress)):
             truth_np, pred_np, dt, metrics = _evaluate_image(
                 method, label, img_name, rgb, pat, border, hdr_gain, hdr_probe_size, dev,
                 warm_up=index == 0)
@@ -434,7 +459,7 @@ def evaluate(
                      "hdr_gain": hdr_gain, "hdr_probe_size": hdr_probe_size},
         "flagged_images": [r.name for r in results if r.metrics.get("periodic_artifact_flag")],
         "verdicts": set_verdicts(mean, p),
-        **dict(info or {}),
+        **dict(rep.info or {}),
     }
     result = EvalResult(label, kind, pat.name, evalset, border, results, mean, mps,
                         _per_type(results), [], meta, str(out_path) if out_path is not None else None)
@@ -442,7 +467,8 @@ def evaluate(
         if candidates:
             worst = [e for _, _, e in sorted(candidates, key=lambda c: -c[0])]
             scores = sorted((c[0] for c in candidates), reverse=True)
-            result.crops = _save_crops(worst, scores, label, pat, compare, crop_size, zoom, out_path, dev)
+            result.crops = _save_crops(worst, scores, label, pat, compare, crop_size, rep.zoom,
+                                       out_path, dev)
         write_results(result, out_path)
     log.info("%s on %s (%d images): PSNR %.3f dB, sRGB PSNR %.3f dB, SSIM %.4f, %.2f MP/s",
              label, evalset or "images", len(results), mean.get("psnr", float("nan")),

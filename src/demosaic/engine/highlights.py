@@ -90,28 +90,27 @@ def raw_clip_mask(cfa: np.ndarray | torch.Tensor, threshold: float = CLIP_THRESH
     return torch.from_numpy(a.reshape(a.shape[-2], a.shape[-1]) >= threshold)
 
 
-#: Noisy plateaus (:func:`clip_mask`): a pixel below the threshold joins a clipped area when
-#: at least this share of its colour's pixels in its window is clipped (a saturated area with
-#: noise has half or more of them at the white level; an unclipped area 2 % below white at
-#: ISO 3200 about a third) ...
+#: Noisy plateaus (:func:`clip_mask`). A pixel below the threshold joins a clipped area when,
+#: among the pixels of its colour within this radius (9 x 9: about 45 green and 18 red/blue
+#: X-Trans pixels) ...
+PLATEAU_RADIUS = 4
+#: ... at least this share is clipped (a saturated area with noise has half or more of them at
+#: the white level; an unclipped area 2 % below white at ISO 3200 about a third) ...
 PLATEAU_SHARE = 0.35
-#: ... and that colour's unclipped pixels there lie, on average, at most this far (white = 1)
-#: below the threshold: the noise of a saturated area (about 0.7 sigma: 0.045 at ISO 12800 in
-#: the noise model of :mod:`demosaic.camera`), not an edge to a darker area ...
+#: ... and they surround it: their mean offset from it is at most this fraction of the radius
+#: (noise scatters them all round; at the edge of a clipped area, or of a smooth highlight in
+#: a noise-free image, they lie on one side) ...
+PLATEAU_CENTRED = 0.5
+#: ... and the unclipped ones lie, on average, at most this far (white = 1) below the
+#: threshold: the noise of a saturated area (about 0.7 sigma: 0.045 at ISO 12800 in the noise
+#: model of :mod:`demosaic.camera`), not an edge to a darker area ...
 PLATEAU_MAX_DEPTH = 0.08
-#: ... and the pixel itself is within this many times that mean depth of the threshold
+#: ... and at most this many times the file's own noise at white (:func:`noise_at_white`), so
+#: a noise-free file keeps its near-white detail ...
+PLATEAU_NOISE_DEPTH = 1.5
+#: ... and the pixel itself lies within this many times that mean depth of the threshold
 #: (about 3 sigma of the noise).
 PLATEAU_SPAN = 5.0
-#: ... where the file's own noise allows: the mean depth may not exceed this many times the
-#: noise at white (:func:`noise_at_white`; a saturated area's is about 0.7 sigma), so a
-#: noise-free file keeps its near-white detail ...
-PLATEAU_NOISE_DEPTH = 1.5
-#: Window radius (px) of those statistics (9 x 9: about 45 green and 18 red/blue X-Trans pixels).
-PLATEAU_RADIUS = 4
-#: ... and the clipped pixels of its colour there surround it: their mean offset from it is at
-#: most this fraction of the radius (noise scatters them all round; at the edge of a clipped
-#: area, or of a smooth highlight in a noise-free image, they lie on one side).
-PLATEAU_CENTRED = 0.5
 
 
 def clip_mask(cfa: np.ndarray, layout: np.ndarray, threshold: float | None = None,
@@ -125,13 +124,13 @@ def clip_mask(cfa: np.ndarray, layout: np.ndarray, threshold: float | None = Non
     unbalanced colour (a magenta, speckled lamp at high ISO). Such a pixel joins the mask
     when, among the pixels **of its colour** in its ``(2 PLATEAU_RADIUS + 1)^2`` window, at
     least :data:`PLATEAU_SHARE` are clipped, scattered all round it (:data:`PLATEAU_CENTRED`),
-    and the others sit on average at most :data:`PLATEAU_MAX_DEPTH` below the threshold
-    (noise, not an edge to a darker area), and the pixel lies within :data:`PLATEAU_SPAN`
-    times that mean depth of the threshold. Files
-    whose clipped areas read exactly at the white level (most cameras) get the plain
-    threshold mask plus, at most, pixels within a few per cent of white at a highlight's rim.
-    Only pixels near a clipped one are examined, in batches (cost and memory follow the
-    clipped area, not the frame).
+    the others sit on average at most :data:`PLATEAU_MAX_DEPTH` below the threshold and at
+    most :data:`PLATEAU_NOISE_DEPTH` times the file's noise at white (noise, not an edge to a
+    darker area), and the pixel lies within :data:`PLATEAU_SPAN` times that mean depth of the
+    threshold. Files whose clipped areas read exactly at the white level (most cameras) get
+    the plain threshold mask plus, at most, pixels within a few per cent of white inside a
+    highlight's texture. Only pixels near a clipped one are examined, in batches (cost and
+    memory follow the clipped area, not the frame).
 
     Args:
         cfa: ``(H, W)`` normalised raw mosaic (black 0, white 1), unbalanced.
@@ -150,7 +149,9 @@ def clip_mask(cfa: np.ndarray, layout: np.ndarray, threshold: float | None = Non
         return sat
     k = PLATEAU_RADIUS
     sigma = noise_at_white(a, np.asarray(layout).shape[0], thr)
-    max_depth = PLATEAU_MAX_DEPTH if sigma is None else min(PLATEAU_MAX_DEPTH, PLATEAU_NOISE_DEPTH * sigma)
+    max_depth = PLATEAU_MAX_DEPTH
+    if sigma is not None:
+        max_depth = min(max_depth, PLATEAU_NOISE_DEPTH * sigma)
     ys, xs = _candidates(a, sat, thr - PLATEAU_SPAN * max_depth, k)
     if ys.size == 0:
         return sat
@@ -388,7 +389,7 @@ def _reconstruct(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarray, m
     return out
 
 
-__all__ = ["HIGHLIGHT_MODES", "CLIP_THRESHOLD", "PLATEAU_CENTRED", "PLATEAU_MAX_DEPTH", "PLATEAU_MIN", "PLATEAU_NOISE_DEPTH",
-           "PLATEAU_RADIUS", "PLATEAU_SHARE", "PLATEAU_SPAN", "apply_highlights", "clip_in_place",
-           "clip_mask", "clip_mosaic", "clip_threshold", "clip_weight", "noise_at_white",
-           "raw_clip_mask"]
+__all__ = ["CLIP_THRESHOLD", "HIGHLIGHT_MODES", "PLATEAU_CENTRED", "PLATEAU_MAX_DEPTH",
+           "PLATEAU_MIN", "PLATEAU_NOISE_DEPTH", "PLATEAU_RADIUS", "PLATEAU_SHARE",
+           "PLATEAU_SPAN", "apply_highlights", "clip_in_place", "clip_mask", "clip_mosaic",
+           "clip_threshold", "clip_weight", "noise_at_white", "raw_clip_mask"]

@@ -230,6 +230,54 @@ def test_clipped_lamp_is_neutral_and_unclipped_values_above_one_survive(lamp_dng
     np.testing.assert_allclose(red.mean(), 0.8 * mult[0], rtol=0.01)
 
 
+def test_other_white_balances_rescale_the_output_and_keep_the_lamp_neutral(lamp_dng, tmp_path):
+    """--white-balance R,G,B: away from clipping the output is the as-shot output times
+    t / w per channel (exact for linear data); the clipped lamp stays neutral with clip; the
+    EXR header records both balances; camera-space primaries keep a grey at D65."""
+    from demosaic.engine.infer import output_multipliers, output_rgb_to_xyz
+
+    raw = read_raw(lamp_dng)
+    mult = np.asarray(raw.wb_multipliers, dtype=np.float64)  # about 1 / XT3.neutral
+    target = np.array([1.3, 1.0, 2.7])
+    outs = {}
+    for wb in ("as_shot", "1.3,1,2.7"):
+        outs[wb] = tmp_path / f"{wb}.exr"
+        infer_file(lamp_dng, outs[wb], model="bilinear", device="cpu", color_space="camera",
+                   float32=True, white_balance=wb)
+    base, custom = read_exr(outs["as_shot"])[0], read_exr(outs["1.3,1,2.7"])
+    wall = (slice(None), slice(80, 92), slice(100, 170))  # far from the lamp and the red
+    np.testing.assert_allclose(custom[0][wall], base[wall] * (target / mult)[:, None, None],
+                               rtol=1e-5)
+    lamp = custom[0][:, 36:60, 20:40].reshape(3, -1).mean(axis=1)
+    assert _ratio(lamp) <= 1.02, lamp
+    assert "[1.3, 1.0, 2.7]" in custom[1]["demosaic:whiteBalance"]
+    np.testing.assert_allclose(output_multipliers(raw, "1.3,1,2.7"), target)
+    grey_xyz = output_rgb_to_xyz(raw, "camera", "1.3,1,2.7") @ (target / mult)
+    np.testing.assert_allclose(grey_xyz / grey_xyz[1],
+                               output_rgb_to_xyz(raw, "camera", "as_shot").sum(1)
+                               / output_rgb_to_xyz(raw, "camera", "as_shot").sum(1)[1], rtol=1e-9)
+
+
+@pytest.mark.parametrize("bad", ["tungsten", "2,0,1", "1,1", "a,b,c"])
+def test_a_bad_white_balance_is_refused_before_any_work(lamp_dng, tmp_path, bad):
+    out = tmp_path / "x.exr"
+    with pytest.raises(ConfigError, match="white_balance"):
+        infer_file(lamp_dng, out, model="bilinear", device="cpu", white_balance=bad)
+    assert not out.exists()
+
+
+def test_a_linear_dng_carries_the_white_balance_asked_for(lamp_dng, tmp_path):
+    """A LinearRaw DNG keeps unbalanced camera RGB; its AsShotNeutral is the balance asked
+    for, so a raw converter opens it with that balance (LibRaw reads it back)."""
+    import rawpy
+
+    out = tmp_path / "wb.dng"
+    infer_file(lamp_dng, out, model="bilinear", device="cpu", white_balance="1.3,1,2.7")
+    with rawpy.imread(str(out)) as raw:
+        cam = np.asarray(raw.camera_whitebalance[:3], dtype=np.float64)
+    np.testing.assert_allclose(cam / cam[1], (1.3, 1.0, 2.7), rtol=1e-3)
+
+
 def test_without_highlight_handling_the_lamp_is_magenta(lamp_dng, tmp_path):
     out = tmp_path / "none.exr"
     infer_file(lamp_dng, out, model="bilinear", device="cpu", color_space="camera", float32=True, highlights="none")

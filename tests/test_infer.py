@@ -259,6 +259,9 @@ def test_console_scripts_are_declared(capsys):
     with pytest.raises(SystemExit) as exc:
         infer_main(["--help"])
     assert exc.value.code == 0 and "--color-space" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:  # a bad white balance: usage error naming the flag
+        infer_main(["in.raf", "out.exr", "--white-balance", "2,0,1"])
+    assert exc.value.code == 2 and "--white-balance" in capsys.readouterr().err
     from importlib.metadata import entry_points
 
     names = {ep.name: ep.value for ep in entry_points(group="console_scripts")}

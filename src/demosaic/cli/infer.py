@@ -30,6 +30,7 @@ from demosaic.engine.infer import (
     COLOR_SPACES,
     HIGHLIGHT_MODES,
     WHITE_BALANCES,
+    check_white_balance,
     infer_batch,
     infer_file,
     is_glob,
@@ -43,6 +44,15 @@ from demosaic.errors import ConfigError
 log = logging.getLogger(__name__)
 
 _EXT = {"exr": ".exr", "tiff": ".tif", "dng": ".dng"}
+
+
+def _white_balance(value: str) -> str:
+    """argparse type of ``--white-balance``: a named balance or ``R,G,B`` multipliers."""
+    try:
+        check_white_balance(value, "--white-balance")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,10 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="output colours, all linear: srgb (Rec.709 primaries, D65), rec2020, "
                         "acescg (AP1, ACES white, Bradford-adapted) or camera (the camera's own "
                         "RGB, labelled with its primaries)")
-    p.add_argument("--white-balance", choices=WHITE_BALANCES, default="as_shot",
-                   help="as_shot: balance the mosaic with the file's as-shot multipliers before "
-                        "the network (always done) and keep it; none: divide them out after "
-                        "(unbalanced camera RGB)")
+    p.add_argument("--white-balance", type=_white_balance, default="as_shot",
+                   metavar="{" + ",".join(WHITE_BALANCES) + ",R,G,B}",
+                   help="the network always sees the mosaic balanced with the file's as-shot "
+                        "multipliers; the output keeps them (as_shot), or is rescaled to the "
+                        "camera's daylight balance (daylight), to multipliers R,G,B (e.g. "
+                        "2.1,1,1.5), or divided back to unbalanced camera RGB (none). With "
+                        "--highlights clip, clipped areas stay neutral under the new balance")
     p.add_argument("--highlights", choices=HIGHLIGHT_MODES, default="clip",
                    help="clipped raw channels: clip (neutral, like LibRaw; unclipped values "
                         "above 1.0 kept), reconstruct (recover from unclipped channels), none")

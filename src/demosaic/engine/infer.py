@@ -83,6 +83,7 @@ from demosaic.engine.tiling import (
 from demosaic.engine.highlights import (
     HIGHLIGHT_MODES,
     apply_highlights,
+    clip_in_place,
     clip_mask,
     clip_mosaic,
 )
@@ -102,7 +103,8 @@ from demosaic.schema import check_choice
 log = logging.getLogger(__name__)
 
 COLOR_SPACES = ("camera", "srgb", "rec2020", "acescg")
-WHITE_BALANCES = ("as_shot", "none")
+#: Named values of ``white_balance`` (besides three multipliers ``"R,G,B"``).
+WHITE_BALANCES = ("as_shot", "daylight", "none")
 OUTPUT_EXTENSIONS = (".exr", ".tif", ".tiff", ".dng")
 #: Models usable without a checkpoint, built for each file's CFA family: the parameter-free
 #: ``bilinear`` and ``quality``, the family's packaged quality network as a geometric
@@ -294,18 +296,52 @@ def output_kind(path: Path) -> Literal["exr", "tiff", "dng"]:
                       f"{OUTPUT_EXTENSIONS} (.exr keeps highlights above 1.0)")
 
 
+def check_white_balance(value: str, key: str = "white_balance") -> None:
+    """Raise :class:`ConfigError` naming ``key`` unless ``value`` is one of
+    :data:`WHITE_BALANCES` or three positive multipliers ``"R,G,B"``."""
+    _custom_multipliers(value, key)
+
+
+def _custom_multipliers(value: str, key: str = "white_balance") -> np.ndarray | None:
+    """``(3,)`` multipliers (G = 1) of a ``"R,G,B"`` white balance; ``None`` for a named one."""
+    if value in WHITE_BALANCES:
+        return None
+    try:
+        parts = [float(v) for v in str(value).split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) != 3 or not all(np.isfinite(v) and v > 0 for v in parts):
+        raise ConfigError(f"{key}={value!r} is not valid; choose one of {list(WHITE_BALANCES)} "
+                          "or three positive multipliers R,G,B (e.g. 2.1,1,1.5)")
+    return normalize_multipliers(parts)
+
+
+def output_multipliers(raw: RawImage, white_balance: str) -> np.ndarray:
+    """``(3,)`` the white balance the output carries (G = 1): the file's as-shot multipliers,
+    its camera's daylight (D65) ones, ``(1, 1, 1)`` for ``"none"`` (unbalanced camera RGB) or
+    the given ``"R,G,B"``."""
+    custom = _custom_multipliers(white_balance)
+    if custom is not None:
+        return custom
+    if white_balance == "daylight":
+        return normalize_multipliers(raw.daylight_multipliers)
+    if white_balance == "none":
+        return np.ones(3)
+    return normalize_multipliers(raw.wb_multipliers)
+
+
 def color_transform(raw: RawImage, color_space: str, white_balance: str) -> np.ndarray | None:
     """The single ``(3, 3)`` matrix applied to the output of :func:`develop` (``None`` =
     identity).
 
     White balance is no longer part of it: :func:`develop` balances the **mosaic** before the
-    network (LibRaw's order) and, for ``white_balance="none"``, divides the multipliers out
-    again afterwards. ``color_space`` ``"srgb"``/``"rec2020"`` maps camera RGB to linear
+    network (LibRaw's order) and, for another ``white_balance``, rescales the output to it
+    afterwards (``"none"``: the multipliers divided out again). ``color_space`` ``"srgb"``/``"rec2020"`` maps camera RGB to linear
     sRGB / Rec.2020 (D65); without white balance that matrix meets unbalanced camera RGB
     (neutral surfaces keep the sensor's colour cast, as LibRaw does with unit multipliers).
     """
     check_choice(color_space, COLOR_SPACES, "color_space")
-    check_choice(white_balance, WHITE_BALANCES, "white_balance")
+    check_white_balance(white_balance)
     if color_space == "camera":
         return None
     try:
@@ -340,13 +376,17 @@ def develop(
     3. clipped raw pixels handled by ``highlights`` (:mod:`demosaic.engine.highlights`):
        ``clip`` sets them to ``S = min(w)`` before the network (so a clipped area is neutral
        for the network too) and limits the output near them to ``S`` after it;
-    4. ``white_balance="none"``: divided by the multipliers (unbalanced camera RGB).
+    4. another ``white_balance`` than ``"as_shot"`` (:func:`output_multipliers` ``t``): each
+       channel times ``t_c / w_c``, exact for linear data; ``"none"`` (``t = 1``) gives
+       unbalanced camera RGB; for ``"daylight"`` or ``"R,G,B"`` with ``clip``, the channels
+       near clipped pixels are limited again to ``S min_c(t_c / w_c)``, so a clipped area
+       stays neutral under the new balance (LibRaw clips at its multipliers' minimum too).
 
     Args:
         raw: From :func:`demosaic.io.raw.read_raw`.
         net: A demosaicker of the file's CFA family (canonical phase in, ``(1, 3, H, W)`` out).
         device, tile, overlap, amp, progress: See :func:`infer_file`.
-        white_balance: ``"as_shot"`` or ``"none"``.
+        white_balance: ``"as_shot"``, ``"daylight"``, ``"none"`` or ``"R,G,B"``.
         highlights: One of :data:`demosaic.engine.highlights.HIGHLIGHT_MODES`.
         timer: Records the time of each step (:class:`StageTimer`), if given.
 
@@ -355,7 +395,7 @@ def develop(
         full-size copy) in the file's visible area and sensor orientation; balanced camera
         RGB (green = 1 at the white level), values above 1.0 kept.
     """
-    check_choice(white_balance, WHITE_BALANCES, "white_balance")
+    check_white_balance(white_balance)
     check_choice(highlights, HIGHLIGHT_MODES, "highlights")
     mult = normalize_multipliers(raw.wb_multipliers)
     if tile and overlap is None:
@@ -376,9 +416,22 @@ def develop(
     _lap(timer, "tiles (network)")
     with torch.inference_mode():  # the tiled output is an inference tensor; clip works in place
         rgb = apply_highlights(rgb, clipped, raw.layout, mult, highlights)
-    if white_balance == "none":
-        rgb = rgb / torch.from_numpy(mult.astype(np.float32)).view(3, 1, 1)
+        rgb = _rebalance(rgb, clipped, raw, mult, white_balance, highlights)
     _lap(timer, "highlights")
+    return rgb
+
+
+def _rebalance(rgb: torch.Tensor, clipped: torch.Tensor, raw: RawImage, mult: np.ndarray,
+               white_balance: str, highlights: str) -> torch.Tensor:
+    """Step 4 of :func:`develop`: the as-shot-balanced output rescaled to
+    :func:`output_multipliers` (``rgb`` itself when they are the as-shot ones)."""
+    gain = output_multipliers(raw, white_balance) / mult
+    if np.allclose(gain, 1.0, rtol=1e-6, atol=0.0):
+        return rgb
+    rgb = rgb * torch.from_numpy(gain.astype(np.float32)).view(3, 1, 1)
+    if highlights == "clip" and white_balance != "none" and bool(clipped.any()):
+        level = float(np.min(mult)) * float(np.min(gain))
+        rgb = clip_in_place(rgb, clipped, level, int(np.asarray(raw.layout).shape[0]))
     return rgb
 
 
@@ -386,7 +439,7 @@ def output_rgb_to_xyz(raw: RawImage, color_space: str, white_balance: str) -> np
     """``(3, 3)`` linear RGB -> XYZ of what :func:`infer_file` writes: Rec.709 / Rec.2020
     primaries with D65 for ``srgb`` / ``rec2020``, AP1 with the ACES white for ``acescg``;
     for ``camera``, the camera's own primaries (balanced camera RGB -> XYZ, white D65; with
-    ``white_balance="none"`` the white is the camera's neutral instead). ``None`` when the
+    another ``white_balance`` the white moves with it: the camera's neutral for ``"none"``). ``None`` when the
     file's matrix cannot give them (logged)."""
     if color_space == "srgb":
         return SRGB_TO_XYZ
@@ -396,8 +449,9 @@ def output_rgb_to_xyz(raw: RawImage, color_space: str, white_balance: str) -> np
         return ACESCG_TO_XYZ
     try:
         to_xyz = camera_to_output_matrix(raw.xyz_to_cam, "xyz")
-        if white_balance == "none":
-            to_xyz = to_xyz @ np.diag(normalize_multipliers(raw.wb_multipliers))
+        gain = output_multipliers(raw, white_balance) / normalize_multipliers(raw.wb_multipliers)
+        if not np.allclose(gain, 1.0, rtol=1e-6, atol=0.0):  # camera RGB balanced otherwise
+            to_xyz = to_xyz @ np.diag(1.0 / gain)
         chromaticities(to_xyz)  # raises for a degenerate matrix
         return to_xyz
     except DemosaicError as exc:
@@ -466,8 +520,11 @@ def _metadata(raw: RawImage, source: ModelSource, settings: dict[str, Any]) -> d
                                                                     " linear D65"),
         "demosaic:whiteBalance": (
             f"{settings['white_balance']}: multipliers {settings['wb_multipliers']} applied to "
-            "the mosaic before demosaicking" + (", divided out of the output"
-                                                 if settings["white_balance"] == "none" else "")),
+            "the mosaic before demosaicking" + {
+                "as_shot": "",
+                "none": ", divided out of the output (unbalanced camera RGB)",
+            }.get(settings["white_balance"],
+                  f"; output rebalanced to {settings['output_multipliers']}")),
         "demosaic:highlights": settings["highlights"],
         "demosaic:sourceOrientation": (f"TIFF orientation "
                                        f"{FLIP_TO_TIFF_ORIENTATION[raw.orientation]}, applied "
@@ -564,7 +621,7 @@ def check_output_settings(out: Path, settings: dict[str, Any]) -> None:
     """Validate the output name and the choices of :func:`infer_file` before any work."""
     output_kind(out)
     check_choice(settings["color_space"], COLOR_SPACES, "color_space")
-    check_choice(settings["white_balance"], WHITE_BALANCES, "white_balance")
+    check_white_balance(settings["white_balance"])
     check_choice(settings["highlights"], HIGHLIGHT_MODES, "highlights")
     check_choice(settings["tiff_encoding"], TRANSFERS, "tiff_encoding")
     check_choice(settings["exr_compression"], EXR_COMPRESSIONS, "exr_compression")
@@ -598,7 +655,10 @@ def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: dict
     run = dict(device=source.device, tile=tile, overlap=overlap, highlights=settings["highlights"],
                amp=settings["amp"], progress=settings["progress"], timer=timer)
     if kind == "dng":  # a raw converter's input: unbalanced camera RGB, sensor orientation
-        return _linear_dng_output(out, raw, develop(raw, net, white_balance="none", **run), mult)
+        neutral = 1.0 / (mult if settings["white_balance"] in ("as_shot", "none")
+                         else output_multipliers(raw, settings["white_balance"]))
+        return _linear_dng_output(out, raw, develop(raw, net, white_balance="none", **run), mult,
+                                  neutral)
     color_space, white_balance = settings["color_space"], settings["white_balance"]
     matrix = color_transform(raw, color_space, white_balance)
     rgb = develop(raw, net, white_balance=white_balance, **run)
@@ -619,8 +679,10 @@ def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: dict
         record = {
             "color_space": color_space, "white_balance": white_balance,
             "white_balance_applied": "mosaic before the network" + (
-                ", divided out after" if white_balance == "none" else ""),
+                "" if white_balance == "as_shot" else ", output rescaled after"),
             "wb_multipliers": [round(float(v), 6) for v in raw.wb_multipliers],
+            "output_multipliers": [round(float(v), 6)
+                                   for v in output_multipliers(raw, white_balance)],
             "highlights": settings["highlights"], "tile": tile, "overlap": overlap,
             "device": str(source.device), "amp": settings["amp"],
             "orientation_flip": raw.orientation,
@@ -641,15 +703,17 @@ def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: dict
                                       exif=exif)
 
 
-def _linear_dng_output(out: Path, raw: RawImage, rgb: torch.Tensor, mult: np.ndarray
-                       ) -> tuple[tuple[int, int], Callable[[], Any]]:
+def _linear_dng_output(out: Path, raw: RawImage, rgb: torch.Tensor, mult: np.ndarray,
+                       neutral: np.ndarray) -> tuple[tuple[int, int], Callable[[], Any]]:
     """:func:`develop`'s unbalanced camera RGB as a linear DNG with an sRGB preview and the
     source's EXIF (and DNG colour tags): the upright ``(H, W)`` a converter shows, and the
-    function that writes it."""
+    function that writes it. ``neutral``: its ``AsShotNeutral`` (the as-shot one, or the
+    white balance asked for)."""
     arr = rgb.numpy()
     preview = None
     try:
-        to_srgb = (camera_to_output_matrix(raw.xyz_to_cam, "srgb") @ np.diag(mult)).astype(np.float32)
+        to_srgb = (camera_to_output_matrix(raw.xyz_to_cam, "srgb")
+                   @ np.diag(1.0 / neutral)).astype(np.float32)
         k = max(1, -(-max(arr.shape[1:]) // PREVIEW_SIDE))
         preview = preview_image(np.einsum("ck,khw->chw", to_srgb, arr[:, ::k, ::k]))
     except DemosaicError as exc:
@@ -658,7 +722,7 @@ def _linear_dng_output(out: Path, raw: RawImage, rgb: torch.Tensor, mult: np.nda
     exif.update({f"Exif.Image.{tag}": value for tag, value in raw.metadata.dng_colour.items()})
     h, w = int(arr.shape[1]), int(arr.shape[2])
     return ((w, h) if raw.orientation & 4 else (h, w)), lambda: write_linear_dng(
-        out, arr, xyz_to_cam=raw.xyz_to_cam, as_shot_neutral=1.0 / mult, make=raw.make,
+        out, arr, xyz_to_cam=raw.xyz_to_cam, as_shot_neutral=neutral, make=raw.make,
         model=raw.model, orientation=FLIP_TO_TIFF_ORIENTATION[raw.orientation],
         preview=preview, exif=exif)
 
@@ -839,4 +903,5 @@ def _pipeline(todo: list[tuple[Path, Path]], source: ModelSource, kwargs: dict[s
 
 __all__ = ["ModelSource", "InferResult", "StageTimer", "BatchResult", "infer_file", "infer_batch",
            "collect_inputs", "color_transform", "develop", "HIGHLIGHT_MODES", "output_kind", "DEFAULT_CHECKPOINT",
-           "COLOR_SPACES", "WHITE_BALANCES", "BUILTIN_MODELS"]
+           "COLOR_SPACES", "WHITE_BALANCES", "BUILTIN_MODELS", "check_white_balance",
+           "output_multipliers"]

@@ -381,6 +381,37 @@ def test_a_dng_without_colour_matrix_is_read_as_libraw_reads_it(tmp_path: Path,
     np.testing.assert_allclose(camera_to_output_matrix(img.xyz_to_cam, "srgb"), np.eye(3), atol=1e-9)
 
 
+def test_as_shot_white_xy_gives_the_as_shot_and_the_daylight_balance(tmp_path: Path,
+                                                                       rng: np.random.Generator
+                                                                       ) -> None:
+    """A DNG whose as-shot white is ``AsShotWhiteXY`` (tungsten) instead of AsShotNeutral:
+    the as-shot multipliers are that white's, ``1 / (ColorMatrix @ XYZ(x, y))`` (what LibRaw
+    falls back to), and the daylight ones come from the matrix at D65, not from that white."""
+    from demosaic.camera import body_by_name
+    from demosaic.color import D65_XYZ
+
+    cm = np.asarray(body_by_name("X-T3", "xtrans").xyz_to_cam, dtype=np.float64)
+    x, y = 0.4476, 0.4074
+    srational = [v for c in cm.ravel() for v in (int(round(c * 10000)), 10000)]
+    data = rng.integers(1100, 4000, (48, 48)).astype(np.uint16)
+    path = _write_tiff_dng(tmp_path / "whitexy.dng", data, PHOTOMETRIC_CFA, [
+        (33421, "H", 2, (2, 2), True), (33422, "B", 4, (0, 1, 1, 2), True),
+        (50710, "B", 3, (0, 1, 2), True), (50711, "H", 1, 1, True),
+        (50721, "2i", 9, srational, True), (50778, "H", 1, 21, True),
+        (50729, "2I", 2, [4476, 10000, 4074, 10000], True),
+    ])
+    img = read_raw(path)
+
+    def mult(xyz: np.ndarray) -> np.ndarray:
+        m = 1.0 / (np.round(cm * 10000) / 10000 @ xyz)
+        return m / m[1]
+
+    np.testing.assert_allclose(img.wb_multipliers, mult(np.array([x / y, 1.0, (1 - x - y) / y])),
+                               rtol=2e-3)
+    np.testing.assert_allclose(img.daylight_multipliers, mult(D65_XYZ), rtol=2e-3)
+    assert img.wb_multipliers[2] > 2.5 > img.daylight_multipliers[2]  # tungsten: much more blue
+
+
 def test_linear_dng_rejected(tmp_path: Path) -> None:
     data = np.zeros((24, 24, 3), np.uint16)
     path = _write_tiff_dng(tmp_path / "linear.dng", data, PHOTOMETRIC_LINEAR_RAW,

@@ -41,7 +41,7 @@ import rawpy
 import torch
 
 from demosaic.cfa import Alignment, CFAPattern, align, crop_to_canonical
-from demosaic.color import normalize_multipliers, xyz_to_cam_from_rgb_cam
+from demosaic.color import D65_XYZ, normalize_multipliers, xyz_to_cam_from_rgb_cam
 from demosaic.errors import CFAError, DemosaicError, RawReadError
 from demosaic.io.metadata import CaptureMetadata, read_metadata
 
@@ -329,6 +329,87 @@ def _multipliers(values: list[float], fallback: tuple[float, float, float] | Non
     return (float(m[0]), float(m[1]), float(m[2]))
 
 
+#: DNG tags: the as-shot white as CIE xy chromaticity (the alternative to ``AsShotNeutral``),
+#: the two colour matrices and their calibration illuminants.
+AS_SHOT_WHITE_XY, COLOR_MATRIX_1, COLOR_MATRIX_2 = 50729, 50721, 50722
+CALIBRATION_ILLUMINANT_1, CALIBRATION_ILLUMINANT_2 = 50778, 50779
+#: EXIF LightSource codes of daylight-like illuminants, best first (D65, D55, D50, D75, daylight).
+_DAYLIGHT_CODES = (21, 20, 23, 22, 1)
+
+
+def _white_balances(raw: rawpy.RawPy, path: Path
+                    ) -> tuple[tuple[float, float, float], tuple[float, float, float]]:
+    """``(daylight, as_shot)`` multipliers (G = 1) of an open file.
+
+    LibRaw's ``cam_mul`` is the as-shot balance and its ``pre_mul`` the daylight one, except
+    for a DNG that gives its as-shot white as ``AsShotWhiteXY``: LibRaw then leaves
+    ``cam_mul`` empty and puts that white's balance in ``pre_mul`` (what its own
+    ``use_camera_wb`` falls back to). That is kept as the as-shot balance, and the daylight
+    one is computed from the DNG's daylight colour matrix (``1 / (ColorMatrix @ XYZ(D65))``).
+    """
+    pre_mul = _multipliers(list(raw.daylight_whitebalance), None, "daylight", path)
+    shot = list(raw.camera_whitebalance)
+    tags = None if _valid_multipliers(shot) else _dng_white_tags(path)
+    if tags is None:
+        return pre_mul, _multipliers(shot, pre_mul, "as-shot", path)
+    (x, y), matrix = tags
+    log.info("%s: as-shot white balance from AsShotWhiteXY (%.4f, %.4f): %s", path, x, y,
+             np.round(pre_mul, 4).tolist())
+    daylight = pre_mul
+    if matrix is not None:
+        neutral = matrix @ D65_XYZ
+        if np.all(np.isfinite(neutral)) and np.all(neutral > 0):
+            daylight = _multipliers((1.0 / neutral).tolist(), pre_mul, "daylight", path)
+    return daylight, pre_mul
+
+
+def _valid_multipliers(values: list[float]) -> bool:
+    try:
+        normalize_multipliers(values[:3])
+    except DemosaicError:
+        return False
+    return True
+
+
+def _dng_white_tags(path: Path) -> tuple[tuple[float, float], np.ndarray | None] | None:
+    """``((x, y), daylight ColorMatrix or None)`` of a DNG with ``AsShotWhiteXY``; ``None``
+    for any other file (not a DNG, no such tag, unreadable)."""
+    import tifffile
+
+    if path.suffix.lower() != ".dng":
+        return None
+    try:
+        with tifffile.TiffFile(path) as tif:
+            tags = tif.pages[0].tags
+            values = {code: _rationals(tags.get(code)) for code in
+                      (AS_SHOT_WHITE_XY, COLOR_MATRIX_1, COLOR_MATRIX_2,
+                       CALIBRATION_ILLUMINANT_1, CALIBRATION_ILLUMINANT_2)}
+    except Exception as exc:  # noqa: BLE001 - tifffile raises several types on odd files
+        log.debug("%s: cannot read its DNG white tags (%s)", path, exc)
+        return None
+    xy = values[AS_SHOT_WHITE_XY]
+    if xy is None or len(xy) != 2 or not (0.0 < xy[0] < 1.0 and 0.0 < xy[1] < 1.0):
+        return None
+    matrices = [(values[ill], values[cm]) for cm, ill in ((COLOR_MATRIX_1, CALIBRATION_ILLUMINANT_1),
+                                                         (COLOR_MATRIX_2, CALIBRATION_ILLUMINANT_2))
+                if values[cm] is not None and len(values[cm]) == 9]
+    rank = {code: i for i, code in enumerate(_DAYLIGHT_CODES)}
+    matrices.sort(key=lambda m: rank.get(int(m[0][0]) if m[0] else -1, len(rank)))
+    matrix = np.asarray(matrices[0][1], dtype=np.float64).reshape(3, 3) if matrices else None
+    return (xy[0], xy[1]), matrix
+
+
+def _rationals(tag: object) -> list[float] | None:
+    """A TIFF tag's values as floats (``None`` without the tag); (S)RATIONAL pairs divided."""
+    if tag is None:
+        return None
+    raw_values = [float(v) for v in np.ravel(getattr(tag, "value"))]
+    if getattr(tag, "dtype", None) in (5, 10):  # RATIONAL, SRATIONAL: numerator, denominator
+        pairs = zip(raw_values[0::2], raw_values[1::2])
+        return [n / d if d else float("nan") for n, d in pairs]
+    return raw_values
+
+
 def _colour_matrices(raw: rawpy.RawPy, path: Path) -> tuple[np.ndarray, np.ndarray]:
     """``(cam_to_srgb, xyz_to_cam)`` of an open file (both ``(3, 3)`` float64).
 
@@ -395,9 +476,8 @@ def read_raw(path: str | os.PathLike[str]) -> RawImage:
             black = np.tile(black4[block], reps)[:h, :w].astype(np.float32)
             cfa -= black
             cfa /= np.float32(white) - black
-        daylight = _multipliers(list(raw.daylight_whitebalance), None, "daylight", p)
-        as_shot = _multipliers(list(raw.camera_whitebalance), daylight, "as-shot", p)
         cam_to_srgb, xyz_to_cam = _colour_matrices(raw, p)
+        daylight, as_shot = _white_balances(raw, p)
         meta = read_metadata(p)
         image = RawImage(
             path=p,

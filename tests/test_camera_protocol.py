@@ -178,9 +178,11 @@ def test_cli_camera_protocol_with_bilinear(tmp_path):
 def test_cli_capture_conditions_reach_the_files(tmp_path):
     cfg = _compose(["model=bilinear", "evalset=bundled", "protocol=camera", "iso=800",
                     f"out_dir={tmp_path}", "compare=[]", "progress=false", "device=cpu",
-                    "worst_crops=0", "conditions.illuminant=tungsten", "conditions.bits=12"])
+                    "worst_crops=0", "conditions.illuminant=tungsten", "conditions.bits=12",
+                    "highlights=clip"])
     res = cli_eval.run_evaluation(cfg, "bundled")
     assert res.info["camera_protocol"]["conditions"]["illuminant"] == "tungsten"
+    assert res.info["camera_protocol"]["highlights"] == "clip"
     sides = list((tmp_path / "raws" / "bundled_iso800_tungsten_12bit").glob("*.json"))
     assert sides and all(json.loads(p.read_text())["white"] == 4095 for p in sides)
 
@@ -189,7 +191,8 @@ def test_cli_capture_conditions_reach_the_files(tmp_path):
                                            ("protocol_seed=-1", "protocol_seed"),
                                            ("camera=NoSuchBody", "camera"),
                                            ("conditions.illuminant=candle", "conditions.illuminant"),
-                                           ("conditions.exposure=0", "conditions.exposure")])
+                                           ("conditions.exposure=0", "conditions.exposure"),
+                                           ("highlights=magenta", "highlights")])
 def test_cli_bad_values_name_the_key(tmp_path, override, key):
     base = ["model=bilinear", f"out_dir={tmp_path}", "progress=false", "device=cpu"]
     cfg = _compose(base + ([] if key == "protocol" else ["protocol=camera"]) + [override])

@@ -74,6 +74,7 @@ class EvalSchema:
     camera: Optional[str] = None
     protocol_seed: int = 0
     raw_cache: Optional[str] = None
+    highlights: str = "none"
     conditions: Any = None
 
 
@@ -204,6 +205,10 @@ def check_protocol(c: dict[str, Any], family: str) -> str:
         CameraProtocol(family=family, iso=c.get("iso", 800), camera=c.get("camera"),
                        seed=c.get("protocol_seed", 0), border=int(c.get("border", 12)),
                        conditions=capture_conditions(c)).check()
+        from demosaic.engine.highlights import HIGHLIGHT_MODES
+        from demosaic.schema import check_choice
+
+        check_choice(c.get("highlights", "none"), HIGHLIGHT_MODES, "highlights")
     return protocol
 
 
@@ -235,15 +240,18 @@ def _run_camera(c: dict[str, Any], method: Any, name: str, kind: str, info: dict
     iso = float(c.get("iso", 800))
     conditions = capture_conditions(c)
     iso_tag = f"{iso:g}" + conditions.tag()
-    out_dir = Path(c.get("out_dir") or Path("logs") / "eval" / f"{name}_{sname}_camera_iso{iso_tag}")
+    highlights = str(c.get("highlights", "none"))
+    run_tag = iso_tag + ("" if highlights == "none" else f"_{highlights}")
+    out_dir = Path(c.get("out_dir") or Path("logs") / "eval" / f"{name}_{sname}_camera_iso{run_tag}")
     cache = Path(c.get("raw_cache") or out_dir / "raws") / f"{sname}_iso{iso_tag}"
     result = evaluate_camera(
         method, images_from_dataset(dataset), iso=iso, camera=c.get("camera"),
-        seed=int(c.get("protocol_seed", 0)), conditions=conditions, cache_dir=cache,
+        seed=int(c.get("protocol_seed", 0)), conditions=conditions,
+        highlights=str(c.get("highlights", "none")), cache_dir=cache,
         border=int(c.get("border", 12)), report=report_spec(c, sname, name, kind, out_dir, info),
         device=device)
     if kind == "checkpoint" and info.get("run_name"):
-        rec = tracking.record_eval(info["run_name"], f"{sname}_camera_iso{iso_tag}", result.summary,
+        rec = tracking.record_eval(info["run_name"], f"{sname}_camera_iso{run_tag}", result.summary,
                                    str(out_dir / "results.json"), runs_dir=c.get("runs_dir"))
         if rec is not None:
             log.info("attached the %s camera-protocol results to run record %s", sname, rec.name)

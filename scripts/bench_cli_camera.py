@@ -10,6 +10,11 @@ before comparing with it.
 Usage::
 
     python scripts/bench_cli_camera.py [--set kodak24] [--iso 800] [--images kodim01 kodim05]
+    python scripts/bench_cli_camera.py --set cbsd68 --iso 3200 --illuminant tungsten \
+        --out logs/stress/tungsten --images 101085 101087 102061   # a harder capture's DNGs
+
+``--illuminant``, ``--wb-error``, ``--bits`` and ``--exposure`` must be those the
+``bench_camera.py`` run in ``--out`` used (they pick its cached DNGs).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench_camera import iso_tag, load_images, raw_cache, result_dir
+from bench_camera import conditions, iso_tag, load_images, raw_cache, result_dir
 
 #: Report name in bench_camera's results -> extra demosaic-infer arguments.
 METHODS = {"default": [], "quality": ["--model", "quality"]}
@@ -39,9 +44,14 @@ def main() -> int:
     p.add_argument("--data-root", default=os.environ.get("DEMOSAIC_DATA", "../shared/data"))
     p.add_argument("--out", default="logs/bench_camera")
     p.add_argument("--tmp", default="logs/bench_cli_camera")
+    p.add_argument("--illuminant", default="daylight")
+    p.add_argument("--wb-error", type=float, default=0.0)
+    p.add_argument("--bits", type=int, default=14)
+    p.add_argument("--exposure", type=float, default=1.0)
     args = p.parse_args()
 
-    protocol = CameraProtocol(family="xtrans", iso=args.iso, camera=None, seed=0)
+    protocol = CameraProtocol(family="xtrans", iso=args.iso, camera=None, seed=0,
+                              conditions=conditions(args))
     cache = raw_cache(Path(args.out), args.set, args.iso)
     cases = {}
     for index, (name, rgb, *_) in enumerate(load_images(Path(args.data_root), args.set, "xtrans", None)):

@@ -246,8 +246,8 @@ def _run_camera(c: dict[str, Any], method: Any, name: str, kind: str, info: dict
     cache = Path(c.get("raw_cache") or out_dir / "raws") / f"{sname}_iso{iso_tag}"
     result = evaluate_camera(
         method, images_from_dataset(dataset), iso=iso, camera=c.get("camera"),
-        seed=int(c.get("protocol_seed", 0)), conditions=conditions,
-        highlights=str(c.get("highlights", "none")), cache_dir=cache,
+        seed=int(c.get("protocol_seed", 0)), conditions=conditions, highlights=highlights,
+        cache_dir=cache,
         border=int(c.get("border", 12)), report=report_spec(c, sname, name, kind, out_dir, info),
         device=device)
     if kind == "checkpoint" and info.get("run_name"):

@@ -153,7 +153,7 @@ def clip_mask(cfa: np.ndarray, layout: np.ndarray, threshold: float | None = Non
     ys, xs = _candidates(a, sat, thr - PLATEAU_SPAN * max_depth, k)
     if ys.size == 0:
         return sat
-    colour = np.where(np.asarray(layout) == 3, 1, np.asarray(layout)).astype(np.int8)
+    colour = _rgb_layout(layout).astype(np.int8)
     out = sat.clone()
     keep = _plateau_listed(a, colour, ys, xs, thr, max_depth)
     out[torch.from_numpy(ys[keep]), torch.from_numpy(xs[keep])] = True
@@ -332,11 +332,17 @@ def clip_weight(clipped: torch.Tensor, period: int) -> torch.Tensor:
     return _blur(m, r).clamp_(0.0, 1.0)
 
 
+def _rgb_layout(layout: np.ndarray) -> np.ndarray:
+    """A ``(P, P)`` layout with LibRaw's second green (3) folded into green (1)."""
+    a = np.asarray(layout)
+    return np.where(a == 3, 1, a)
+
+
 def _channel_masks(clipped: torch.Tensor, layout: np.ndarray, radius: int) -> torch.Tensor:
     """``(3, H, W)`` bool: where each channel's value rests on clipped raw pixels of that
     colour (the clipped pixels of colour ``c``, dilated by ``radius``)."""
     h, w = clipped.shape
-    tiled = torch.from_numpy(tile_layout(np.where(layout == 3, 1, layout), h, w))
+    tiled = torch.from_numpy(tile_layout(_rgb_layout(layout), h, w))
     per = torch.stack([(clipped & (tiled == c)).float() for c in range(3)])
     return _dilate(per, radius) > 0
 

@@ -330,6 +330,14 @@ def output_multipliers(raw: RawImage, white_balance: str) -> np.ndarray:
     return normalize_multipliers(raw.wb_multipliers)
 
 
+def output_gain(raw: RawImage, white_balance: str) -> np.ndarray | None:
+    """``(3,)`` per-channel factor from the as-shot-balanced output of the network to the
+    balance asked for (:func:`output_multipliers` over the as-shot multipliers); ``None`` when
+    that is the as-shot balance itself (within 1e-6)."""
+    gain = output_multipliers(raw, white_balance) / normalize_multipliers(raw.wb_multipliers)
+    return None if np.allclose(gain, 1.0, rtol=1e-6, atol=0.0) else gain
+
+
 def color_transform(raw: RawImage, color_space: str, white_balance: str) -> np.ndarray | None:
     """The single ``(3, 3)`` matrix applied to the output of :func:`develop` (``None`` =
     identity).
@@ -425,8 +433,8 @@ def _rebalance(rgb: torch.Tensor, clipped: torch.Tensor, raw: RawImage, mult: np
                white_balance: str, highlights: str) -> torch.Tensor:
     """Step 4 of :func:`develop`: the as-shot-balanced output rescaled to
     :func:`output_multipliers` (``rgb`` itself when they are the as-shot ones)."""
-    gain = output_multipliers(raw, white_balance) / mult
-    if np.allclose(gain, 1.0, rtol=1e-6, atol=0.0):
+    gain = output_gain(raw, white_balance)
+    if gain is None:
         return rgb
     rgb = rgb * torch.from_numpy(gain.astype(np.float32)).view(3, 1, 1)
     if highlights == "clip" and white_balance != "none" and bool(clipped.any()):
@@ -449,8 +457,8 @@ def output_rgb_to_xyz(raw: RawImage, color_space: str, white_balance: str) -> np
         return ACESCG_TO_XYZ
     try:
         to_xyz = camera_to_output_matrix(raw.xyz_to_cam, "xyz")
-        gain = output_multipliers(raw, white_balance) / normalize_multipliers(raw.wb_multipliers)
-        if not np.allclose(gain, 1.0, rtol=1e-6, atol=0.0):  # camera RGB balanced otherwise
+        gain = output_gain(raw, white_balance)
+        if gain is not None:  # camera RGB balanced otherwise
             to_xyz = to_xyz @ np.diag(1.0 / gain)
         chromaticities(to_xyz)  # raises for a degenerate matrix
         return to_xyz
@@ -655,10 +663,9 @@ def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: dict
     run = dict(device=source.device, tile=tile, overlap=overlap, highlights=settings["highlights"],
                amp=settings["amp"], progress=settings["progress"], timer=timer)
     if kind == "dng":  # a raw converter's input: unbalanced camera RGB, sensor orientation
-        neutral = 1.0 / (mult if settings["white_balance"] in ("as_shot", "none")
-                         else output_multipliers(raw, settings["white_balance"]))
-        return _linear_dng_output(out, raw, develop(raw, net, white_balance="none", **run), mult,
-                                  neutral)
+        wb = settings["white_balance"]
+        neutral = 1.0 / (mult if wb == "none" else output_multipliers(raw, wb))
+        return _linear_dng_output(out, raw, develop(raw, net, white_balance="none", **run), neutral)
     color_space, white_balance = settings["color_space"], settings["white_balance"]
     matrix = color_transform(raw, color_space, white_balance)
     rgb = develop(raw, net, white_balance=white_balance, **run)
@@ -703,8 +710,8 @@ def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: dict
                                       exif=exif)
 
 
-def _linear_dng_output(out: Path, raw: RawImage, rgb: torch.Tensor, mult: np.ndarray,
-                       neutral: np.ndarray) -> tuple[tuple[int, int], Callable[[], Any]]:
+def _linear_dng_output(out: Path, raw: RawImage, rgb: torch.Tensor, neutral: np.ndarray
+                       ) -> tuple[tuple[int, int], Callable[[], Any]]:
     """:func:`develop`'s unbalanced camera RGB as a linear DNG with an sRGB preview and the
     source's EXIF (and DNG colour tags): the upright ``(H, W)`` a converter shows, and the
     function that writes it. ``neutral``: its ``AsShotNeutral`` (the as-shot one, or the
@@ -904,4 +911,4 @@ def _pipeline(todo: list[tuple[Path, Path]], source: ModelSource, kwargs: dict[s
 __all__ = ["ModelSource", "InferResult", "StageTimer", "BatchResult", "infer_file", "infer_batch",
            "collect_inputs", "color_transform", "develop", "HIGHLIGHT_MODES", "output_kind", "DEFAULT_CHECKPOINT",
            "COLOR_SPACES", "WHITE_BALANCES", "BUILTIN_MODELS", "check_white_balance",
-           "output_multipliers"]
+           "output_gain", "output_multipliers"]

@@ -315,11 +315,18 @@ class RawImage:
                 f"{w}x{h}, crop=({self.alignment.dy},{self.alignment.dx}), flip={self.orientation})")
 
 
+def _normalised(values: list[float]) -> np.ndarray | None:
+    """``values[:3]`` as multipliers with G = 1, or ``None`` when they are not valid ones."""
+    try:
+        return normalize_multipliers(values[:3])
+    except DemosaicError:
+        return None
+
+
 def _multipliers(values: list[float], fallback: tuple[float, float, float] | None,
                  what: str, path: Path) -> tuple[float, float, float]:
-    try:
-        m = normalize_multipliers(values[:3])
-    except DemosaicError:
+    m = _normalised(values)
+    if m is None:
         if fallback is None:
             log.warning("%s: no valid %s white balance (%s); using (1, 1, 1)", path, what, values)
             return (1.0, 1.0, 1.0)
@@ -349,7 +356,7 @@ def _white_balances(raw: rawpy.RawPy, path: Path
     """
     pre_mul = _multipliers(list(raw.daylight_whitebalance), None, "daylight", path)
     shot = list(raw.camera_whitebalance)
-    tags = None if _valid_multipliers(shot) else _dng_white_tags(path)
+    tags = None if _normalised(shot) is not None else _dng_white_tags(path)
     if tags is None:
         return pre_mul, _multipliers(shot, pre_mul, "as-shot", path)
     (x, y), matrix = tags
@@ -361,14 +368,6 @@ def _white_balances(raw: rawpy.RawPy, path: Path
         if np.all(np.isfinite(neutral)) and np.all(neutral > 0):
             daylight = _multipliers((1.0 / neutral).tolist(), pre_mul, "daylight", path)
     return daylight, pre_mul
-
-
-def _valid_multipliers(values: list[float]) -> bool:
-    try:
-        normalize_multipliers(values[:3])
-    except DemosaicError:
-        return False
-    return True
 
 
 def _dng_white_tags(path: Path) -> tuple[tuple[float, float], np.ndarray | None] | None:

@@ -248,3 +248,19 @@ def test_missing_root_errors(tmp_path):
                       pattern="xtrans", split="train", seed=0)
     with pytest.raises(ConfigError, match="source"):
         build_raw_teacher(tmp_path / "nope", tmp_path / "o", progress=False)
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["raw_teacher", "source=x"], "out=..."),
+    (["raw_teacher"], "source=..., out=..."),
+    (["sharpness"], "root=..."),
+    (["torture", "count=3"], "out=..."),
+])
+def test_prepare_names_its_missing_keys(argv, named):
+    """Required keys are declared once, as MISSING in each mode's dataclass."""
+    from demosaic.cli.prepare import parse
+
+    with pytest.raises(ConfigError, match=f"missing {named}"):
+        parse(argv)
+    mode, args = parse(argv + [f"{k.rstrip('=.')}=d" for k in named.split(", ")])
+    assert mode == argv[0] and all(getattr(args, k.rstrip("=.")) == "d" for k in named.split(", "))

@@ -26,10 +26,10 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Optional
 
-from omegaconf import OmegaConf
+from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from demosaic.cli.common import report_errors, setup_logging
@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 class RawTeacherArgs:
     """Arguments of ``demosaic-prepare raw_teacher``."""
 
-    source: Optional[str] = None
-    out: Optional[str] = None
+    source: str = MISSING
+    out: str = MISSING
     pairing: str = "downsample"
     factor: int = 4
     algorithm: str = "dht"
@@ -58,7 +58,7 @@ class RawTeacherArgs:
 class SharpnessArgs:
     """Arguments of ``demosaic-prepare sharpness``."""
 
-    root: Optional[str] = None
+    root: str = MISSING
     top: int = 200
     out: Optional[str] = None
 
@@ -67,7 +67,7 @@ class SharpnessArgs:
 class TortureArgs:
     """Arguments of ``demosaic-prepare torture``."""
 
-    out: Optional[str] = None
+    out: str = MISSING
     count: int = 5000
     patch_size: int = 96
     seed: int = 0
@@ -77,7 +77,6 @@ class TortureArgs:
 
 MODES: dict[str, type] = {"raw_teacher": RawTeacherArgs, "sharpness": SharpnessArgs,
                           "torture": TortureArgs}
-REQUIRED = {"raw_teacher": ("source", "out"), "sharpness": ("root",), "torture": ("out",)}
 
 
 def parse(argv: Sequence[str]) -> tuple[str, Any]:
@@ -109,11 +108,10 @@ def parse(argv: Sequence[str]) -> tuple[str, Any]:
     except OmegaConfBaseException as exc:
         raise ConfigError(f"demosaic-prepare {mode}: {str(exc).splitlines()[0]}") from None
     merged = merge_into(schema, dotlist, f"demosaic-prepare {mode}")
-    parsed = OmegaConf.to_object(merged)
-    missing = [k for k in REQUIRED[mode] if getattr(parsed, k) is None]
+    missing = [f.name for f in fields(schema) if OmegaConf.is_missing(merged, f.name)]
     if missing:
         raise ConfigError(f"demosaic-prepare {mode}: missing {', '.join(f'{k}=...' for k in missing)}")
-    return mode, parsed
+    return mode, OmegaConf.to_object(merged)
 
 
 def run(mode: str, args: Any) -> Any:

@@ -288,3 +288,24 @@ def test_folder_mode_pipeline_writes_what_single_files_write(scene, tmp_path):
         assert np.array_equal(read_exr(single)[0], read_exr(tmp_path / "out" / f"{name}.exr")[0])
     with pytest.raises(ConfigError, match="unknown setting"):
         infer_batch(src, tmp_path / "out2", model="bilinear", device="cpu", progress=False, tiles=3)
+
+
+def test_colour_step_is_numpys_product_bit_for_bit(caplog):
+    """The chunked torch colour step gives numpy.einsum's float32 sums exactly, on a strided
+    view (the cropped network output), with infinities, NaN and the half-range warning."""
+    rgb = (torch.rand(3, 90, 130, generator=torch.Generator().manual_seed(5)) * 3)[:, 5:, 3:]
+    rgb[0, 4, 4], rgb[1, 6, 6], rgb[2, 8, 8] = 1e5, float("inf"), float("nan")
+    m = np.array([[1.6, -0.5, -0.1], [-0.2, 1.4, -0.2], [0.02, -0.4, 1.4]])
+    ref = np.einsum("ck,khw->chw", m.astype(np.float32), rgb.numpy())
+    for dtype in (np.float32, np.float16):
+        caplog.clear()
+        with np.errstate(over="ignore"):
+            want = ref.astype(dtype)
+        got = infer_mod._apply_matrix_chunked(rgb, m, dtype)
+        assert got.dtype == dtype and got.shape == rgb.shape
+        assert np.array_equal(got, want, equal_nan=True)
+        assert ("half-float range" in caplog.text) == (dtype == np.float16)
+    with np.errstate(over="ignore"):
+        want = rgb.numpy().astype(np.float16)
+    assert np.array_equal(infer_mod._apply_matrix_chunked(rgb, None, np.float16), want,
+                          equal_nan=True)

@@ -335,3 +335,55 @@ def test_unet_blocks_per_level():
     for bad in ([1, 2], [1, -1, 2], [1, 2.5, 3], True, "x"):
         with pytest.raises(ConfigError, match="model.blocks"):
             create_model("unet", width=8, depth=3, blocks=bad)
+
+
+def _interpolate_by_definition(model: BilinearDemosaic, cfa: torch.Tensor) -> torch.Tensor:
+    """The normalised convolution written plainly: phase-preserving pad by concatenation,
+    ``((x0 + w1 x1) + w2 x2) ...`` with every product on its own, a full-size denominator."""
+    r, p = model.radius, model.pattern.period
+    h, w = cfa.shape[-2:]
+    x = cfa * model.sampling_mask(cfa)
+    x = torch.cat([x[..., p - r:p, :], x, x[..., h - p:h - p + r, :]], dim=-2)
+    x = torch.cat([x[..., :, p - r:p], x, x[..., :, w - p:w - p + r]], dim=-1)
+    for dim in (-1, -2):
+        n = x.shape[dim] - 2 * r
+        terms = [x.narrow(dim, d, n) * float(r + 1 - abs(d - r)) for d in range(2 * r + 1)]
+        acc = terms[0]
+        for t in terms[1:]:
+            acc = acc + t
+        x = acc
+    reps = (1, -(-h // p), -(-w // p))
+    return x * model.inv_den_cell.repeat(*reps)[:, :h, :w]
+
+
+@pytest.mark.parametrize("pattern", ["xtrans", "bayer_gbrg"])
+@pytest.mark.parametrize("radius", [1, 2, 3])
+@pytest.mark.parametrize("size", [(36, 48), (31, 43)])
+def test_bilinear_fast_path_is_the_definition_bit_for_bit(pattern: str, radius: int,
+                                                          size: tuple[int, int]) -> None:
+    """The in-place tent, one-allocation pad and broadcast denominator change no bit."""
+    model = BilinearDemosaic(pattern, radius=min(radius, C.get_pattern(pattern).period))
+    cfa = torch.rand(2, 1, *size, generator=torch.Generator().manual_seed(radius)) * 3
+    assert torch.equal(model.interpolate(cfa), _interpolate_by_definition(model, cfa))
+
+
+@pytest.mark.parametrize("cfa", ["xtrans", "bayer_rggb"])
+def test_channels_last_packing_changes_no_number(cfa: str) -> None:
+    """A channels_last copy packs and unpacks in its own layout (fewer reorders), with the
+    same values as pixel_(un)shuffle and the same output as the default layout's path."""
+    from demosaic.engine.tiling import for_inference
+    from demosaic.models.unet import _shuffle, _unshuffle_channels_last
+
+    x = torch.rand(2, 3, 36, 48)
+    packed = _unshuffle_channels_last(x, 3)
+    assert torch.equal(packed, F.pixel_unshuffle(x, 3))
+    assert packed.is_contiguous(memory_format=torch.channels_last)
+    y = torch.rand(2, 27, 12, 16).contiguous(memory_format=torch.channels_last)
+    assert torch.equal(_shuffle(y, 3), F.pixel_shuffle(y, 3)) and _shuffle(y, 3).is_contiguous()
+    net = create_model("unet", cfa=cfa, packing=3 if cfa == "xtrans" else 2, width=8, depth=2).eval()
+    m = C.mosaic(torch.rand(1, 3, 4 * net.size_multiple, 2 * net.size_multiple), cfa)
+    with torch.no_grad():
+        ref = net(m)
+        fast = for_inference(net, torch.device("cpu"))
+        assert fast.stem.weight.is_contiguous(memory_format=torch.channels_last)
+        torch.testing.assert_close(fast(m), ref, rtol=0, atol=1e-5)

@@ -373,11 +373,12 @@ def apply_highlights(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarra
 
 
 def clip_in_place(rgb: torch.Tensor, clipped: torch.Tensor, level: float, period: int,
-                  rows: int = 256) -> torch.Tensor:
+                  rows: int = 32) -> torch.Tensor:
     """The ``clip`` mode's output step, in place and in row chunks (bounded memory on a 40 MP
     frame): ``rgb -= clip_weight * relu(rgb - level)``. Chunks without a clipped raw pixel
     within the weight's reach are skipped; each chunk computes the weight on a halo wide
-    enough to give exactly the whole-image result.
+    enough to give exactly the whole-image result. Small chunks stay in the caches and skip
+    more rows: 32 rows took 0.13 s on a 24 MP frame with 136 clipped rows, 256 rows 0.33 s.
 
     Returns ``rgb`` (modified)."""
     h = rgb.shape[1]

@@ -31,25 +31,39 @@ log = logging.getLogger(__name__)
 def _phase_pad(x: torch.Tensor, r: int, p: int) -> torch.Tensor:
     """Extend ``(..., H, W)`` by ``r <= p`` pixels on every side with the same-phase pixels
     one CFA period inside (``x[-i] := x[p - i]``, ``x[H - 1 + i] := x[H - 1 + i - p]``), so
-    the extended array is still a valid mosaic of the same pattern. Needs ``H, W >= p``."""
+    the extended array is still a valid mosaic of the same pattern. Needs ``H, W >= p``.
+
+    One allocation and one pass over ``x`` (two concatenations cost 20x more on a 5 MP
+    window: every new large tensor pays its page faults)."""
     h, w = x.shape[-2:]
-    x = torch.cat([x[..., p - r:p, :], x, x[..., h - p:h - p + r, :]], dim=-2)
-    return torch.cat([x[..., :, p - r:p], x, x[..., :, w - p:w - p + r]], dim=-1)
+    out = x.new_empty(x.shape[:-2] + (h + 2 * r, w + 2 * r))
+    out[..., r:h + r, r:w + r] = x
+    out[..., :r, r:w + r] = x[..., p - r:p, :]
+    out[..., h + r:, r:w + r] = x[..., h - p:h - p + r, :]
+    # Columns last, from the padded rows, so the corners are the same-phase corners too.
+    out[..., :, :r] = out[..., :, p:p + r]
+    out[..., :, w + r:] = out[..., :, w - p + r:w - p + 2 * r]
+    return out
 
 
 def _tent_valid(x: torch.Tensor, r: int) -> torch.Tensor:
     """Separable tent filter (weights ``r + 1 - |d|``, unnormalised) over the last two axes,
-    'valid' region only: ``(..., H + 2r, W + 2r) -> (..., H, W)``. Shifted slices and adds:
-    much faster on CPU than a grouped convolution or stride-1 pooling."""
+    'valid' region only: ``(..., H + 2r, W + 2r) -> (..., H, W)``. Shifted slices
+    accumulated in place (``acc += w * term``): much faster on CPU than a grouped
+    convolution, stride-1 pooling or a new tensor per term. Bit-identical to
+    ``((x0 + w1 * x1) + w2 * x2) + ...``: a weight is fused into the add only when it is a
+    power of two (an exact product); any other is multiplied on its own first."""
     for dim in (-1, -2):
         n = x.shape[dim] - 2 * r
-        acc = None
-        for d in range(2 * r + 1):
+        acc = x.narrow(dim, 0, n).clone()  # weight 1
+        for d in range(1, 2 * r + 1):
             weight = r + 1 - abs(d - r)
             term = x.narrow(dim, d, n)
-            term = term * float(weight) if weight != 1 else term
-            acc = term if acc is None else acc + term
-        x = acc  # type: ignore[assignment]
+            if weight & (weight - 1) == 0:  # a power of two: the product is exact, fuse it
+                acc.add_(term, alpha=weight)
+            else:  # round the product on its own, as `acc + weight * term` does
+                acc.add_(term * float(weight))
+        x = acc
     return x
 
 
@@ -88,9 +102,13 @@ class BilinearDemosaic(DemosaicModel):
         if masked is None:
             masked = cfa * self.sampling_mask(cfa)
         num = _tent_valid(_phase_pad(masked, r, p), r)
+        inv_den = self.inv_den_cell.to(cfa.dtype)
+        if h % p == 0 and w % p == 0:  # whole periods: broadcast one cell, no full-size copy
+            n = num.shape[0]
+            num.view(n, 3, h // p, p, w // p, p).mul_(inv_den.view(3, 1, p, 1, p))
+            return num
         reps = (1, -(-h // p), -(-w // p))
-        inv_den = self.inv_den_cell.to(cfa.dtype).repeat(*reps)[:, :h, :w]
-        return num * inv_den
+        return num * inv_den.repeat(*reps)[:, :h, :w]
 
     def forward(self, cfa: torch.Tensor) -> torch.Tensor:
         """Mosaic ``(N, 1, H, W)`` -> linear RGB ``(N, 3, H, W)``."""

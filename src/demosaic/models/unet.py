@@ -107,6 +107,28 @@ class DecoderLevel(nn.Module):
         return self.blocks(x)
 
 
+def _unshuffle_channels_last(x: torch.Tensor, s: int) -> torch.Tensor:
+    """``F.pixel_unshuffle(x, s)``'s values, ``(N, C, H, W) -> (N, C s^2, H/s, W/s)``, laid
+    out ``channels_last``: the layout the convolutions of a ``channels_last`` copy
+    (:func:`demosaic.engine.tiling.for_inference`) work in, so the stem does not reorder it
+    again. Same channel order (``c s^2 + i s + j``), same numbers."""
+    n, c, h, w = x.shape
+    y = x.reshape(n, c, h // s, s, w // s, s).permute(0, 2, 4, 1, 3, 5).contiguous()
+    return y.view(n, h // s, w // s, c * s * s).permute(0, 3, 1, 2)
+
+
+def _shuffle(y: torch.Tensor, s: int) -> torch.Tensor:
+    """``F.pixel_shuffle(y, s)``, ``(N, C s^2, h, w) -> (N, C, h s, w s)`` contiguous; reads
+    a ``channels_last`` ``y`` (the head's output in a ``channels_last`` copy) in its own
+    memory order, which is faster than ``pixel_shuffle``'s strided gather. Same numbers."""
+    if y.is_contiguous() or not y.is_contiguous(memory_format=torch.channels_last):
+        return F.pixel_shuffle(y, s)
+    n, cs2, h, w = y.shape
+    c = cs2 // (s * s)
+    return (y.permute(0, 2, 3, 1).reshape(n, h, w, c, s, s).permute(0, 3, 1, 4, 2, 5)
+            .reshape(n, c, h * s, w * s))
+
+
 def _blocks_per_level(blocks: int | list[int], depth: int) -> list[int]:
     """``model.blocks`` as one count per level; raises :class:`ConfigError` when invalid."""
     if isinstance(blocks, bool):
@@ -198,7 +220,11 @@ class UNetDemosaic(DemosaicModel):
             x = masked if masked is not None else cfa * self.sampling_mask(cfa)
         else:
             x = cfa
-        return F.pixel_unshuffle(x, self.packing) if self.packing > 1 else x
+        if self.packing == 1:
+            return x
+        if self.stem.weight.is_contiguous(memory_format=torch.channels_last):
+            return _unshuffle_channels_last(x, self.packing)
+        return F.pixel_unshuffle(x, self.packing)
 
     def forward(self, cfa: torch.Tensor) -> torch.Tensor:
         """Mosaic ``(N, 1, H, W)`` -> linear RGB ``(N, 3, H, W)``, unclamped."""
@@ -213,7 +239,7 @@ class UNetDemosaic(DemosaicModel):
         for level, skip in zip(self.decoder, reversed(skips[:-1])):
             x = level(x, skip)
         out = self.head(x)
-        out = F.pixel_shuffle(out, self.packing) if self.packing > 1 else out
-        if self.base is not None:
-            out = out + self.base.interpolate(cfa, masked)
+        out = _shuffle(out, self.packing) if self.packing > 1 else out
+        if self.base is not None:  # `out` is a new tensor: add in place, the same sum
+            out = out.add_(self.base.interpolate(cfa, masked))
         return self.keep_measured(cfa, out) if self.keep_samples else out

@@ -217,8 +217,10 @@ def _child(dng: str, out: str, ckpt: str) -> None:
     """Runs in a fresh process: full infer_file, then prints memory figures as JSON."""
     import torch  # noqa: F401 - measured baseline includes torch
 
+    from demosaic.allocator import keep_freed_memory
     from demosaic.engine.infer import infer_file
 
+    keep_freed_memory()  # as demosaic-infer does
     base = _rss_mb()
     t0 = time.perf_counter()
     res = infer_file(dng, out, checkpoint=ckpt, device="cpu")

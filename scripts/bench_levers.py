@@ -11,10 +11,16 @@
    the model's 24 px grid), 2304 and 3048 px: seconds and the computed area over the frame.
 3. **EXR encoding**: a 24 MP half-float image (smooth scene plus noise, as a photograph)
    written with each lossless compression of ``write_exr``: seconds and file size.
+4. **Allocator**: the tile sweep of 2. in fresh processes, glibc's default allocator against
+   :func:`demosaic.allocator.keep_freed_memory` (what ``demosaic-infer`` sets), alternated
+   ``--repeat`` times; median seconds per tile size and mode.
+
+Sections 1-3 run with the allocator as ``demosaic-infer`` sets it.
 
 Usage::
 
     python scripts/bench_levers.py [--repeat 2] [--out logs/bench_levers]
+                                   [--only network tiles exr allocator]
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -134,14 +143,44 @@ def _exr() -> dict[str, dict[str, float]]:
     return out
 
 
+def _allocator(repeat: int) -> dict[str, dict[str, float]]:
+    """Section 4: the tile sweep in fresh processes, per allocator mode, alternated."""
+    runs: dict[str, list[dict[str, dict[str, float]]]] = {"default": [], "tuned": []}
+    for _ in range(repeat):
+        for mode in runs:
+            proc = subprocess.run([sys.executable, __file__, "--allocator-child", mode],
+                                  check=True, capture_output=True, text=True)
+            runs[mode].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return {mode: {tile: statistics.median(r[tile]["seconds"] for r in rs) for tile in rs[0]}
+            for mode, rs in runs.items()}
+
+
+SECTIONS = ("network", "tiles", "exr", "allocator")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("logs/bench_levers"))
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS))
+    parser.add_argument("--allocator-child", choices=("default", "tuned"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    report = {"machine": machine(), "network_24mp": _network(args.repeat),
-              "tile_size_24mp": _tiles(), "exr_24mp_half": _exr()}
+    from demosaic.allocator import keep_freed_memory
+
+    if args.allocator_child:  # one process of section 4
+        if args.allocator_child == "tuned":
+            keep_freed_memory()
+        print(json.dumps(_tiles()))
+        return 0
+    keep_freed_memory()  # as demosaic-infer runs
+    sections = {"network": ("network_24mp", lambda: _network(args.repeat)),
+                "tiles": ("tile_size_24mp", _tiles), "exr": ("exr_24mp_half", _exr),
+                "allocator": ("allocator_tile_sweep_s", lambda: _allocator(args.repeat))}
+    report: dict[str, Any] = {"machine": machine(), "sections": args.only}
+    for name in args.only:
+        key, run = sections[name]
+        report[key] = run()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "levers.json").write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))

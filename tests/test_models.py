@@ -387,3 +387,18 @@ def test_channels_last_packing_changes_no_number(cfa: str) -> None:
         fast = for_inference(net, torch.device("cpu"))
         assert fast.stem.weight.is_contiguous(memory_format=torch.channels_last)
         torch.testing.assert_close(fast(m), ref, rtol=0, atol=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::DeprecationWarning")
+@pytest.mark.parametrize("name, kwargs", [("bilinear", {"radius": 2}),
+                                          ("unet", {"width": 8, "depth": 2, "packing": 3})])
+def test_graph_capture_gets_the_functional_form_with_the_same_numbers(name: str, kwargs: dict
+                                                                      ) -> None:
+    """Eagerly the fast paths write in place; a traced graph (TorchScript, ONNX export) gets
+    the functional forms, and both give the same numbers."""
+    net = create_model(name, cfa="xtrans", **kwargs).eval()
+    x = torch.rand(1, 1, 2 * net.size_multiple, 3 * net.size_multiple)
+    with torch.no_grad():
+        eager = net(x)
+        traced = torch.jit.trace(net, x, check_trace=False)
+    assert torch.equal(traced(x), eager)

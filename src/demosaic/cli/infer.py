@@ -24,6 +24,7 @@ import logging
 import sys
 from pathlib import Path
 
+from demosaic.allocator import keep_freed_memory
 from demosaic.cli.common import EXIT_USAGE, report_errors, setup_logging
 from demosaic.engine.infer import (
     BUILTIN_MODELS,
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     """Console entry point (``demosaic-infer``)."""
     args = build_parser().parse_args(argv)
     setup_logging(logging.DEBUG if args.verbose else logging.INFO)
+    keep_freed_memory()  # tiles reuse freed memory instead of faulting it in again
     if args.tile < 0 or (args.overlap is not None and args.overlap < 0):
         raise ConfigError(f"--tile {args.tile} and --overlap {args.overlap} must be >= 0")
     common = dict(checkpoint=args.checkpoint, model=args.model, device=args.device,

@@ -45,9 +45,12 @@ from demosaic.errors import CFAError, ConfigError
 
 log = logging.getLogger(__name__)
 
-#: Default window side in pixels (rounded down to the alignment multiple). Large windows
-#: waste less work on overlap; the default U-Net needs well under 1 GB for one window.
-DEFAULT_TILE = 2048
+#: Default window side in pixels (rounded down to the alignment multiple: 3048 px for the
+#: shipped models). Large windows waste less work on overlap (computed area 1.22x a 24 MP
+#: frame, against 1.36x at 2048 px) and, with freed memory kept in the process
+#: (:mod:`demosaic.allocator`), are not slower per pixel: the fastest first pass over a 24 MP
+#: frame on a 2-core CPU (docs/BENCHMARKS.md, "Whole process after the speed work").
+DEFAULT_TILE = 3072
 #: Overlap used when a model's receptive field is unbounded (see :func:`auto_overlap`).
 DEFAULT_OVERLAP = 96
 

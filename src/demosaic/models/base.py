@@ -26,6 +26,15 @@ log = logging.getLogger(__name__)
 _MASK_CACHE_MAX_PIXELS = 2048 * 2048
 
 
+def is_eager() -> bool:
+    """Whether the model runs eagerly. Graph capture (TorchScript tracing, ``torch.export``,
+    ONNX export) records writes into views and through ``out=`` wrongly, so the in-place
+    forms of the fast paths apply only when this is true; the functional forms used
+    otherwise compute the same numbers."""
+    return not (torch.jit.is_tracing() or torch.compiler.is_compiling()
+                or torch.onnx.is_in_onnx_export())
+
+
 class DemosaicModel(nn.Module):
     """Base class: holds the CFA pattern and the input size contract.
 
@@ -74,10 +83,42 @@ class DemosaicModel(nn.Module):
         on the mosaic's device and dtype."""
         return self._masks(cfa)[0]
 
-    def keep_measured(self, cfa: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    def _cells(self, x: torch.Tensor, channels: int) -> torch.Tensor | None:
+        """``(N, C, H, W)`` viewed as ``(N, C, H/P, P, W/P, P)`` (one axis per CFA cell
+        coordinate), or ``None`` when ``H`` or ``W`` is not a whole number of periods."""
+        p = self.pattern.period
+        n, _, h, w = x.shape
+        if h % p or w % p:
+            return None
+        return x.reshape(n, channels, h // p, p, w // p, p)
+
+    def masked_mosaic(self, cfa: torch.Tensor) -> torch.Tensor:
+        """``cfa * sampling_mask(cfa)``: ``(N, 1, H, W) -> (N, 3, H, W)``, each sample in its
+        colour's channel, zeros elsewhere. For whole periods, one broadcast product with the
+        ``(3, P, P)`` cell (no full-size mask is built); the same numbers either way."""
+        cells = self._cells(cfa, 1)
+        if cells is None:
+            return cfa * self.sampling_mask(cfa)
+        p = self.pattern.period
+        cell = self.cell_mask.to(cfa.dtype).view(3, 1, p, 1, p)
+        return (cells * cell).reshape(cfa.shape[0], 3, cfa.shape[-2], cfa.shape[-1])
+
+    def keep_measured(self, cfa: torch.Tensor, out: torch.Tensor, in_place: bool = False
+                      ) -> torch.Tensor:
         """``out`` with every sampled position replaced by the measured value, bit-exact:
-        ``mask * cfa + (1 - mask) * out``. Gradients reach ``out`` at the other positions."""
-        return torch.where(self._masks(cfa)[1], cfa, out)
+        ``mask * cfa + (1 - mask) * out``. Gradients reach ``out`` at the other positions.
+
+        ``in_place``: write into ``out`` (a contiguous tensor that does not need gradients,
+        e.g. at inference) and return it, saving a full-size tensor; otherwise a new one."""
+        cells, outs = self._cells(cfa, 1), self._cells(out, 3) if out.is_contiguous() else None
+        if cells is None or outs is None:
+            return torch.where(self._masks(cfa)[1], cfa, out)
+        p = self.pattern.period
+        keep = self.cell_mask.view(3, 1, p, 1, p) > 0
+        if in_place and not out.requires_grad and is_eager():
+            torch.where(keep, cells, outs, out=outs)
+            return out
+        return torch.where(keep, cells, outs).reshape(out.shape)
 
     def check_input(self, cfa: torch.Tensor) -> None:
         """Raise :class:`~demosaic.errors.CFAError` unless ``cfa`` is ``(N, 1, H, W)`` with

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from demosaic.errors import ConfigError
-from demosaic.models.base import DemosaicModel
+from demosaic.models.base import DemosaicModel, is_eager
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +33,13 @@ def _phase_pad(x: torch.Tensor, r: int, p: int) -> torch.Tensor:
     one CFA period inside (``x[-i] := x[p - i]``, ``x[H - 1 + i] := x[H - 1 + i - p]``), so
     the extended array is still a valid mosaic of the same pattern. Needs ``H, W >= p``.
 
-    One allocation and one pass over ``x`` (two concatenations cost 20x more on a 5 MP
-    window: every new large tensor pays its page faults)."""
+    Eagerly, one allocation and one pass over ``x`` (two concatenations cost 20x more on a
+    5 MP window: every new large tensor pays its page faults); concatenations under graph
+    capture (:func:`~demosaic.models.base.is_eager`)."""
     h, w = x.shape[-2:]
+    if not is_eager():
+        x = torch.cat([x[..., p - r:p, :], x, x[..., h - p:h - p + r, :]], dim=-2)
+        return torch.cat([x[..., :, p - r:p], x, x[..., :, w - p:w - p + r]], dim=-1)
     out = x.new_empty(x.shape[:-2] + (h + 2 * r, w + 2 * r))
     out[..., r:h + r, r:w + r] = x
     out[..., :r, r:w + r] = x[..., p - r:p, :]
@@ -49,20 +53,21 @@ def _phase_pad(x: torch.Tensor, r: int, p: int) -> torch.Tensor:
 def _tent_valid(x: torch.Tensor, r: int) -> torch.Tensor:
     """Separable tent filter (weights ``r + 1 - |d|``, unnormalised) over the last two axes,
     'valid' region only: ``(..., H + 2r, W + 2r) -> (..., H, W)``. Shifted slices
-    accumulated in place (``acc += w * term``): much faster on CPU than a grouped
-    convolution, stride-1 pooling or a new tensor per term. Bit-identical to
+    accumulated (in place when eager): much faster on CPU than a grouped convolution,
+    stride-1 pooling or a new tensor per term. Bit-identical to
     ``((x0 + w1 * x1) + w2 * x2) + ...``: a weight is fused into the add only when it is a
     power of two (an exact product); any other is multiplied on its own first."""
+    in_place = is_eager()
     for dim in (-1, -2):
         n = x.shape[dim] - 2 * r
-        acc = x.narrow(dim, 0, n).clone()  # weight 1
+        acc = x.narrow(dim, 0, n)  # weight 1
+        acc = acc.clone() if in_place else acc
         for d in range(1, 2 * r + 1):
             weight = r + 1 - abs(d - r)
             term = x.narrow(dim, d, n)
-            if weight & (weight - 1) == 0:  # a power of two: the product is exact, fuse it
-                acc.add_(term, alpha=weight)
-            else:  # round the product on its own, as `acc + weight * term` does
-                acc.add_(term * float(weight))
+            if weight & (weight - 1):  # not a power of two: round the product on its own
+                term, weight = term * float(weight), 1
+            acc = acc.add_(term, alpha=weight) if in_place else torch.add(acc, term, alpha=weight)
         x = acc
     return x
 
@@ -100,13 +105,15 @@ class BilinearDemosaic(DemosaicModel):
         r, p = self.radius, self.pattern.period
         h, w = cfa.shape[-2:]
         if masked is None:
-            masked = cfa * self.sampling_mask(cfa)
+            masked = self.masked_mosaic(cfa)
         num = _tent_valid(_phase_pad(masked, r, p), r)
         inv_den = self.inv_den_cell.to(cfa.dtype)
         if h % p == 0 and w % p == 0:  # whole periods: broadcast one cell, no full-size copy
-            n = num.shape[0]
-            num.view(n, 3, h // p, p, w // p, p).mul_(inv_den.view(3, 1, p, 1, p))
-            return num
+            cells, cell = num.view(num.shape[0], 3, h // p, p, w // p, p), inv_den.view(3, 1, p, 1, p)
+            if is_eager():
+                cells.mul_(cell)
+                return num
+            return (cells * cell).reshape(num.shape)
         reps = (1, -(-h // p), -(-w // p))
         return num * inv_den.repeat(*reps)[:, :h, :w]
 
@@ -114,4 +121,4 @@ class BilinearDemosaic(DemosaicModel):
         """Mosaic ``(N, 1, H, W)`` -> linear RGB ``(N, 3, H, W)``."""
         self.check_input(cfa)
         out = self.interpolate(cfa)
-        return self.keep_measured(cfa, out) if self.keep_samples else out
+        return self.keep_measured(cfa, out, in_place=True) if self.keep_samples else out

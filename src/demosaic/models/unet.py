@@ -45,7 +45,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from demosaic.errors import ConfigError
-from demosaic.models.base import DemosaicModel
+from demosaic.models.base import DemosaicModel, is_eager
 from demosaic.models.bilinear import BilinearDemosaic
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ class UNetDemosaic(DemosaicModel):
         """Mosaic ``(N, 1, H, W)`` -> network input ``(N, C_in, H/s, W/s)`` (``masked``:
         the 3-channel masked mosaic, if the caller has it)."""
         if self.masked_input:
-            x = masked if masked is not None else cfa * self.sampling_mask(cfa)
+            x = masked if masked is not None else self.masked_mosaic(cfa)
         else:
             x = cfa
         if self.packing == 1:
@@ -229,7 +229,7 @@ class UNetDemosaic(DemosaicModel):
     def forward(self, cfa: torch.Tensor) -> torch.Tensor:
         """Mosaic ``(N, 1, H, W)`` -> linear RGB ``(N, 3, H, W)``, unclamped."""
         self.check_input(cfa)
-        masked = cfa * self.sampling_mask(cfa) if (self.masked_input or self.base is not None) else None
+        masked = self.masked_mosaic(cfa) if (self.masked_input or self.base is not None) else None
         x = self.act(self.stem(self.pack(cfa, masked)))
         skips = []
         for level in self.encoder:
@@ -240,6 +240,7 @@ class UNetDemosaic(DemosaicModel):
             x = level(x, skip)
         out = self.head(x)
         out = _shuffle(out, self.packing) if self.packing > 1 else out
-        if self.base is not None:  # `out` is a new tensor: add in place, the same sum
-            out = out.add_(self.base.interpolate(cfa, masked))
-        return self.keep_measured(cfa, out) if self.keep_samples else out
+        if self.base is not None:
+            base = self.base.interpolate(cfa, masked)
+            out = out.add_(base) if is_eager() else out + base  # `out` is new: in place
+        return self.keep_measured(cfa, out, in_place=True) if self.keep_samples else out

@@ -60,14 +60,16 @@ def _tent_valid(x: torch.Tensor, r: int) -> torch.Tensor:
     in_place = is_eager()
     for dim in (-1, -2):
         n = x.shape[dim] - 2 * r
-        acc = x.narrow(dim, 0, n)  # weight 1
-        acc = acc.clone() if in_place else acc
+        acc = x.narrow(dim, 0, n)  # weight 1; the first sum makes the new tensor
         for d in range(1, 2 * r + 1):
             weight = r + 1 - abs(d - r)
             term = x.narrow(dim, d, n)
             if weight & (weight - 1):  # not a power of two: round the product on its own
                 term, weight = term * float(weight), 1
-            acc = acc.add_(term, alpha=weight) if in_place else torch.add(acc, term, alpha=weight)
+            if in_place and d > 1:
+                acc.add_(term, alpha=weight)
+            else:
+                acc = torch.add(acc, term, alpha=weight)
         x = acc
     return x
 

@@ -12,7 +12,8 @@ Parts:
 
 1. **speed**: a synthetic X-Trans mosaic (``--size``, canonical phase) is written as a DNG
    with :func:`demosaic.io.dng.write_dng`. Ours: ``read_raw`` + ``tiled_demosaic`` (default tile,
-   automatic exact overlap), the model's own time reported separately. LibRaw: ``rawpy.imread``
+   automatic exact overlap) of the model as ``demosaic-infer`` runs it (``channels_last`` copy,
+   :func:`demosaic.allocator.keep_freed_memory`), the model's own time reported separately. LibRaw: ``rawpy.imread``
    + ``postprocess`` with ``demosaic_algorithm=AHD`` (LibRaw runs Markesteijn 3-pass for any
    quality >= 3 on X-Trans) and with ``LINEAR`` (bilinear) as the pipeline-overhead floor. Both
    read the same file in the same process; the best of ``--repeat`` runs counts.
@@ -116,7 +117,7 @@ def bench_speed(model: Any, size: tuple[int, int], repeat: int, folder: Path) ->
     import rawpy
     import torch
 
-    from demosaic.engine.tiling import DEFAULT_TILE, auto_overlap, tiled_demosaic
+    from demosaic.engine.tiling import DEFAULT_TILE, auto_overlap, for_inference, tiled_demosaic
     from demosaic.io.libraw import libraw_params
     from demosaic.io.raw import read_raw
 
@@ -124,6 +125,7 @@ def bench_speed(model: Any, size: tuple[int, int], repeat: int, folder: Path) ->
     dng = _write_mosaic_dng(folder / "speed.dng", h, w)
     mp = h * w / 1e6
     overlap = auto_overlap(model)
+    model = for_inference(model, torch.device("cpu"))  # what demosaic-infer runs
     ours, ours_net, libraw_m3, libraw_lin = [], [], [], []
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -275,7 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import logging
 
+    from demosaic.allocator import keep_freed_memory
+
     logging.basicConfig(level=logging.WARNING)
+    keep_freed_memory()  # as demosaic-infer runs
     model, kind = _load_model(args.checkpoint)
     res: dict[str, Any] = {"command": "python scripts/bench_infer.py " + " ".join(argv or sys.argv[1:]),
                            "machine": machine(), "model_kind": kind,

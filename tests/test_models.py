@@ -402,3 +402,18 @@ def test_graph_capture_gets_the_functional_form_with_the_same_numbers(name: str,
         eager = net(x)
         traced = torch.jit.trace(net, x, check_trace=False)
     assert torch.equal(traced(x), eager)
+
+
+def test_half_head_output_is_promoted_as_before() -> None:
+    """Under autocast the head's output is half precision: the base is added out of place and
+    the measured samples re-inserted into a float32 result, so they stay exact."""
+    net = create_model("unet", cfa="xtrans", width=8, depth=2, packing=3).eval()
+    cfa = torch.rand(1, 1, 2 * net.size_multiple, 2 * net.size_multiple)
+    half = torch.rand(1, 3, *cfa.shape[-2:]).half()
+    kept = net.keep_measured(cfa, half, in_place=True)
+    assert kept.dtype == torch.float32 and half.dtype == torch.float16
+    mask = net.sampling_mask(cfa).bool().expand(1, 3, *cfa.shape[-2:])
+    assert torch.equal(kept[mask], cfa.expand_as(kept)[mask])
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(cfa)
+    assert out.dtype == torch.float32 and torch.equal(out[mask], cfa.expand_as(out)[mask])

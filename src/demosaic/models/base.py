@@ -108,14 +108,15 @@ class DemosaicModel(nn.Module):
         """``out`` with every sampled position replaced by the measured value, bit-exact:
         ``mask * cfa + (1 - mask) * out``. Gradients reach ``out`` at the other positions.
 
-        ``in_place``: write into ``out`` (a contiguous tensor that does not need gradients,
-        e.g. at inference) and return it, saving a full-size tensor; otherwise a new one."""
+        ``in_place``: write into ``out`` (a contiguous tensor of ``cfa``'s dtype that does not
+        need gradients, e.g. at inference) and return it, saving a full-size tensor; otherwise
+        a new one (of the promoted dtype, as ``torch.where`` gives)."""
         cells, outs = self._cells(cfa, 1), self._cells(out, 3) if out.is_contiguous() else None
         if cells is None or outs is None:
             return torch.where(self._masks(cfa)[1], cfa, out)
         p = self.pattern.period
         keep = self.cell_mask.view(3, 1, p, 1, p) > 0
-        if in_place and not out.requires_grad and is_eager():
+        if in_place and not out.requires_grad and out.dtype == cfa.dtype and is_eager():
             torch.where(keep, cells, outs, out=outs)
             return out
         return torch.where(keep, cells, outs).reshape(out.shape)

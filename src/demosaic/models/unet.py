@@ -242,5 +242,7 @@ class UNetDemosaic(DemosaicModel):
         out = _shuffle(out, self.packing) if self.packing > 1 else out
         if self.base is not None:
             base = self.base.interpolate(cfa, masked)
-            out = out.add_(base) if is_eager() else out + base  # `out` is new: in place
+            # `out` is a new tensor: add in place, unless autocast made it half (then the sum
+            # is promoted to the base's float32, as before)
+            out = out.add_(base) if is_eager() and out.dtype == base.dtype else out + base
         return self.keep_measured(cfa, out, in_place=True) if self.keep_samples else out

@@ -265,7 +265,7 @@ def test_console_scripts_are_declared(capsys):
     from importlib.metadata import entry_points
 
     names = {ep.name: ep.value for ep in entry_points(group="console_scripts")}
-    assert names.get("demosaic-infer") == "demosaic.cli.infer:main"
+    assert names.get("demosaic-infer") == "demosaic.cli.infer:run"
     assert names.get("demosaic-export") == "demosaic.cli.export:main"
 
 
@@ -309,3 +309,40 @@ def test_colour_step_is_numpys_product_bit_for_bit(caplog):
         want = rgb.numpy().astype(np.float16)
     assert np.array_equal(infer_mod._apply_matrix_chunked(rgb, None, np.float16), want,
                           equal_nan=True)
+
+
+def test_the_console_script_exits_at_once_with_its_status_and_complete_output(scene, tmp_path):
+    """demosaic-infer skips the interpreter's teardown: its status, its log lines and its
+    output file must all be complete anyway."""
+    import subprocess
+    import sys
+
+    dng, _ = scene
+    code = "from demosaic.cli.infer import run; run()"
+    ok = subprocess.run([sys.executable, "-c", code, str(dng), str(tmp_path / "o.exr"),
+                         "--model", "bilinear", "--no-progress"],
+                        capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr
+    assert "wrote" in ok.stderr  # the INFO line was flushed before the exit
+    rgb, _meta = read_exr(tmp_path / "o.exr")
+    assert rgb.shape[0] == 3 and np.isfinite(rgb).all()
+    bad = subprocess.run([sys.executable, "-c", code, str(tmp_path / "missing.raf"),
+                          str(tmp_path / "x.exr")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "missing.raf" in bad.stderr
+    assert not (tmp_path / "x.exr").exists()
+
+
+@pytest.mark.parametrize("body, status, err", [
+    ("return None", 0, ""), ("return 3", 3, ""), ("raise SystemExit(2)", 2, ""),
+    ("raise SystemExit('bad key')", 1, "bad key"),
+    ("import logging; logging.getLogger('demosaic').error('logged'); return 0", 0, "logged"),
+])
+def test_exit_without_teardown_keeps_status_and_messages(body, status, err):
+    import subprocess
+    import sys
+
+    code = ("import logging, sys\nfrom demosaic.cli.common import exit_without_teardown, "
+            "setup_logging\nsetup_logging()\ndef main():\n    " + body +
+            "\nexit_without_teardown(main)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == status and err in out.stderr

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 from demosaic.allocator import keep_freed_memory
-from demosaic.cli.common import EXIT_USAGE, report_errors, setup_logging
+from demosaic.cli.common import EXIT_USAGE, exit_without_teardown, report_errors, setup_logging
 from demosaic.engine.infer import (
     BUILTIN_MODELS,
     COLOR_SPACES,
@@ -159,5 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> None:
+    """The ``demosaic-infer`` console script: :func:`main`, then an immediate exit
+    (:func:`~demosaic.cli.common.exit_without_teardown`): every output is written and renamed
+    and the folder mode's threads are joined by the time :func:`main` returns."""
+    exit_without_teardown(main)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    run()

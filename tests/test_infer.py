@@ -346,3 +346,18 @@ def test_exit_without_teardown_keeps_status_and_messages(body, status, err):
             "\nexit_without_teardown(main)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == status and err in out.stderr
+
+
+def test_the_raw_to_exr_path_imports_only_what_it_uses(scene, tmp_path):
+    """Start-up is part of the command's time: a raw file to EXR with the shipped model loads
+    neither OmegaConf/Hydra (the checkpoint's spec is rebuilt without them) nor Pillow."""
+    import subprocess
+    import sys
+
+    dng, _ = scene
+    code = ("import sys\nfrom demosaic.cli.infer import main\n"
+            f"main([{str(dng)!r}, {str(tmp_path / 'o.exr')!r}, '--no-progress'])\n"
+            "print(sorted(m for m in ('omegaconf', 'hydra', 'PIL') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

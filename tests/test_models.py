@@ -417,3 +417,15 @@ def test_half_head_output_is_promoted_as_before() -> None:
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
         out = net(cfa)
     assert out.dtype == torch.float32 and torch.equal(out[mask], cfa.expand_as(out)[mask])
+
+
+def test_rebuild_from_a_stored_spec_checks_its_keys() -> None:
+    """A checkpoint's spec is rebuilt without OmegaConf: the same model, unknown keys refused."""
+    net = create_model("unet", width=8, depth=2)
+    again = MODELS.rebuild(net.spec["name"], net.spec["kwargs"], "checkpoint model")
+    assert again.spec == net.spec
+    again.load_state_dict(net.state_dict())
+    with pytest.raises(ConfigError, match=r"checkpoint model.*\['widht'\]"):
+        MODELS.rebuild("unet", {**net.spec["kwargs"], "widht": 8}, "checkpoint model")
+    with pytest.raises(ConfigError, match="unknown model"):
+        MODELS.rebuild("resnet", {}, "checkpoint model")

@@ -14,8 +14,6 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any, Generic, TypeVar
 
-from omegaconf import OmegaConf
-
 from demosaic.errors import ConfigError
 from demosaic.schema import merge_into
 
@@ -80,6 +78,8 @@ class Registry(Generic[T]):
         Raises:
             ConfigError: naming ``where.key`` for unknown keys, wrong types or a missing name.
         """
+        from omegaconf import OmegaConf
+
         where = where or self.kind
         data = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
         if "name" not in data:
@@ -90,6 +90,24 @@ class Registry(Generic[T]):
         merged = merge_into(entry.config_cls, data, where, hint=f"{self.kind} {name!r}")
         kwargs = OmegaConf.to_container(merged, resolve=True)
         return name, dict(kwargs)  # type: ignore[arg-type]
+
+    def rebuild(self, name: str, kwargs: Mapping[str, Any], where: str | None = None) -> T:
+        """Build again from the arguments a :meth:`build` recorded (a checkpoint's model
+        spec): their types were checked when they were first built and the factory checks
+        their values, so only the keys are checked here, against the dataclass's fields.
+        No OmegaConf: loading a model for ``demosaic-infer`` does not import it.
+
+        Raises:
+            ConfigError: an unknown name or key, naming ``where``.
+        """
+        entry = self.entry(name)
+        known = sorted(f.name for f in dataclasses.fields(entry.config_cls))
+        unknown = sorted(set(kwargs) - set(known))
+        if unknown:
+            raise ConfigError(f"{where or self.kind}: unknown key(s) {unknown} for {self.kind} "
+                              f"{name!r}; valid keys: {known}")
+        log.debug("rebuilding %s %r with %s", self.kind, name, dict(kwargs))
+        return entry.factory(**kwargs)
 
     def build(self, cfg: Mapping[str, Any], where: str | None = None, **extra: Any) -> T:
         """Validate ``cfg`` and call the factory with its keys plus ``extra``."""

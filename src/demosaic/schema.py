@@ -5,19 +5,20 @@ trainer, ``demosaic-prepare``'s modes) goes through :func:`merge_into`: OmegaCon
 keys and types against the dataclass, and any failure becomes a
 :class:`~demosaic.errors.ConfigError` naming ``where.key``, the problem and the valid keys.
 :func:`check_choice` is the one check of a value against its allowed names.
-No Hydra here: only OmegaConf, which the configs are written in.
+No Hydra here: only OmegaConf, which the configs are written in, imported when a config is
+merged (``demosaic-infer`` never merges one, and does not pay for the import).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from typing import TYPE_CHECKING, Any
 
 from demosaic.errors import ConfigError
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 
 def merge_into(schema: type, data: Mapping[str, Any] | DictConfig, where: str,
@@ -37,6 +38,9 @@ def merge_into(schema: type, data: Mapping[str, Any] | DictConfig, where: str,
     Raises:
         ConfigError: an unknown key or a value of the wrong type, naming ``where.key``.
     """
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
     try:
         return OmegaConf.merge(OmegaConf.structured(schema), data)  # type: ignore[return-value]
     except OmegaConfBaseException as exc:

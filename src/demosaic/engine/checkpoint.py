@@ -150,11 +150,11 @@ def load_model(source: str | os.PathLike[str] | Mapping[str, Any], device: str |
         source: Checkpoint path or an already loaded checkpoint dict.
         use_ema: Prefer the EMA weights when the checkpoint has them.
     """
-    from demosaic.models import create_model  # local: models import engine utilities
+    from demosaic.models import MODELS  # local: models import engine utilities
 
     ckpt = load_checkpoint(source) if not isinstance(source, Mapping) else dict(source)
     spec = ckpt["model"]
-    model = create_model(spec["name"], **spec["kwargs"])
+    model = MODELS.rebuild(spec["name"], spec["kwargs"], "checkpoint model")
     state = ckpt.get("ema_state_dict") if use_ema and ckpt.get("ema_state_dict") else ckpt["state_dict"]
     try:
         model.load_state_dict(state)

@@ -27,7 +27,6 @@ import numpy as np
 import OpenEXR
 import tifffile
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from demosaic.color import SRGB_TO_XYZ, linear_to_srgb, srgb_to_linear
 from demosaic.errors import ImageIOError
@@ -144,6 +143,8 @@ def _read_png16(path: Path) -> np.ndarray:
 
 
 def _read_pillow(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError  # here: demosaic-infer on raw files never needs it
+
     try:
         with Image.open(path) as im:
             im.load()
@@ -396,6 +397,8 @@ def write_png(path: str | os.PathLike[str], rgb_linear: np.ndarray | torch.Tenso
     _check_suffix(p, (".png",), "write_png")
     arr = _to_numpy_chw(rgb_linear, "write_png", p).astype(np.float64) * float(exposure)
     q = np.rint(np.clip(np.nan_to_num(linear_to_srgb(arr)), 0.0, 1.0) * 255.0).astype(np.uint8)
+    from PIL import Image
+
     with atomic_path(p) as tmp:
         Image.fromarray(np.ascontiguousarray(np.moveaxis(q, 0, -1))).save(tmp, format="PNG")
     return p

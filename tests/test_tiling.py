@@ -213,3 +213,18 @@ def test_window_batches_give_the_same_output(monkeypatch):
                                one, rtol=0, atol=1e-6)
     with pytest.raises(ConfigError, match="tile batch 0"):
         tiling.tiled_demosaic(model, mosaic, tile=96, device="cpu", batch=0)
+
+
+@pytest.mark.parametrize("size", [(437, 545), (100, 130), (30, 50)])
+def test_per_window_padding_equals_padding_the_frame(small_unet, size):
+    """Edge windows are padded on their own (the frame is never copied whole): the output is
+    bit-identical to tiling the frame padded by cfa.period_pad, as before."""
+    g = torch.Generator().manual_seed(2)
+    cfa = torch.rand(*size, generator=g)
+    m = alignment_multiple(small_unet)
+    padded, _ = C.period_pad(cfa, small_unet.pattern, m)
+    assert padded.shape != cfa.shape  # the sizes really need padding
+    h, w = size
+    for tile in (144, 408):
+        want = tiled_demosaic(small_unet, padded, tile=tile, device="cpu")[:, :h, :w]
+        assert torch.equal(tiled_demosaic(small_unet, cfa, tile=tile, device="cpu"), want)

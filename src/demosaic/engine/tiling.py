@@ -20,8 +20,10 @@ Layout along one axis of length ``L`` (a multiple of ``m`` after padding)::
 Windows near the image end are shifted inwards so all windows but a single-window axis
 have exactly ``tile`` pixels; that gives edge tiles more context, never less.
 
-Memory: the input is padded once (one extra copy of the mosaic), the output is allocated
-once, and at most one window's activations are alive at a time (``batch`` of them with
+Memory: the input is never copied whole (each window is copied out of it, those at the
+bottom/right edge padded to the alignment grid by :func:`demosaic.cfa.phase_extend` from the
+same last period of real pixels as a padded frame would be), the output is allocated once,
+and at most one window's activations are alive at a time (``batch`` of them with
 ``tiled_demosaic(batch=...)``).
 """
 
@@ -292,8 +294,12 @@ def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap:
     mosaic = _as_mosaic(cfa)
     h, w = mosaic.shape
     m = alignment_multiple(model)
-    padded, _ = cfa_mod.period_pad(mosaic.cpu(), pattern, m)  # valid mosaic, canonical phase
-    ph, pw = padded.shape
+    if h < pattern.period or w < pattern.period:
+        raise CFAError(f"array of {h}x{w} px is smaller than one CFA period ({pattern.period} px)")
+    # The plan covers the mosaic padded to multiples of m (cfa.period_pad); the padding is made
+    # per window (windows at the bottom/right edge, from the same last period of real pixels),
+    # so the frame is never copied whole.
+    ph, pw = h + -h % m, w + -w % m
     if not tile:
         tile = max(ph, pw)
     plan = plan_tiles(ph, pw, tile, overlap, m)
@@ -305,7 +311,16 @@ def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap:
     # host buffers for these two copies are a lever still to measure on a GPU: allocating
     # page-locked memory for a 100 MP frame can cost more than the pageable copy it speeds up.)
     resident = _RESIDENT_ON_CPU or dev.type != "cpu"
-    src = padded.to(dev, non_blocking=True) if resident else padded
+    src = mosaic.to(dev, non_blocking=True) if resident else mosaic.cpu()
+
+    def window(rs: Span, cs: Span) -> torch.Tensor:
+        """``rs x cs`` of the period-padded mosaic."""
+        r1, c1 = min(rs.win_end, h), min(cs.win_end, w)
+        x = src[rs.win_start:r1, cs.win_start:c1]
+        if r1 < rs.win_end or c1 < cs.win_end:
+            x = cfa_mod.phase_extend(x, pattern.period, bottom=rs.win_end - r1, right=cs.win_end - c1)
+        return x
+
     out = torch.empty((3, h, w), dtype=torch.float32, device=dev if resident else "cpu")
     use_amp = amp and dev.type in ("cuda", "mps")
     autocast = torch.autocast(device_type=dev.type, dtype=torch.float16) if use_amp else nullcontext()
@@ -315,7 +330,7 @@ def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap:
 
         bar = tqdm(total=len(plan), desc="tiles", unit="tile", leave=False)
     for chunk in _batches(plan, batch):
-        x = torch.stack([src[rs.win_start:rs.win_end, cs.win_start:cs.win_end] for rs, cs in chunk])
+        x = torch.stack([window(rs, cs) for rs, cs in chunk])
         x = x.to(dev, non_blocking=True)[:, None]
         with autocast:
             y = model(x)

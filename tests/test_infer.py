@@ -361,3 +361,45 @@ def test_the_raw_to_exr_path_imports_only_what_it_uses(scene, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.parametrize("family, shift", [("xtrans", (2, 3)), ("xtrans", (0, 0)), ("bayer", (1, 1))])
+def test_develop_balances_window_by_window_as_the_whole_mosaic(tmp_path, family, shift):
+    """White balance, the clip step and the canonical-phase rows happen inside the windows;
+    the result is bit-identical to balancing, clipping and padding the whole mosaic first."""
+    from demosaic.color import normalize_multipliers, white_balance_mosaic
+    from demosaic.engine.highlights import clip_mask, clip_mosaic
+    from demosaic.engine.infer import develop
+    from demosaic.engine.tiling import pad_to_canonical, tiled_demosaic
+    from demosaic.io.raw import read_raw
+
+    truth = synthetic_scene(150, 174, seed=4) * np.float32(1.4)  # clips
+    dng = _write_scene_dng(tmp_path / "s.dng", truth, family, shift=shift,
+                           as_shot_neutral=(0.55, 1.0, 0.7))
+    raw = read_raw(dng)
+    torch.manual_seed(0)
+    net = create_model("unet", cfa=raw.alignment.pattern.name, width=8, depth=2).eval()
+    mult = normalize_multipliers(raw.wb_multipliers)
+    clipped = clip_mask(raw.cfa, raw.layout)
+    assert bool(clipped.any())
+    balanced = white_balance_mosaic(raw.cfa, raw.layout, mult)
+    clip_input = clip_mosaic(balanced, clipped, mult)
+    for tile in (48, 0):  # many windows (edge windows padded on their own), one window
+
+        def whole_mosaic_first(mosaic):
+            padded, (a, b) = pad_to_canonical(torch.from_numpy(mosaic), raw.alignment)
+            return tiled_demosaic(net, padded, tile=tile, device="cpu")[:, a:, b:]
+
+        cpu = torch.device("cpu")
+        assert torch.equal(develop(raw, net, device=cpu, tile=tile, highlights="none"),
+                           whole_mosaic_first(balanced))
+        assert torch.equal(develop(raw, net, device=cpu, tile=tile, highlights="clip"),
+                           apply_clip_output(whole_mosaic_first(clip_input), clipped, raw, mult))
+
+
+def apply_clip_output(rgb, clipped, raw, mult):
+    """The clip mode's output step, as develop applies it after the network."""
+    from demosaic.engine.highlights import apply_highlights
+
+    with torch.inference_mode():
+        return apply_highlights(rgb.clone(), clipped, raw.layout, mult, "clip")

@@ -4,12 +4,13 @@ Pipeline of :func:`infer_file`::
 
     read_raw(path)                   visible area, (H, W) float32 linear, observed CFA phase
     family check                     model.pattern.family must equal the file's (else CFAError)
-    white balance (mosaic)           as-shot multipliers x each pixel's colour, BEFORE the
-                                     network (LibRaw's order; the space it was trained in)
-    pad_to_canonical                 prepend (P - dy) % P rows / (P - dx) % P columns copied
-                                     one period inwards, so pixel (0, 0) is canonical phase
-    tiled_demosaic                   (3, H + a, W + b) balanced camera RGB, bounded memory
-    crop [a:, b:]                    back to the file's full visible area (H, W)
+    tiled_demosaic                   window by window, bounded memory:
+      canonical phase                  (P - dy) % P rows / (P - dx) % P columns prepended,
+                                       copied one period inwards, so the window is canonical
+      white balance (mosaic)           as-shot multipliers x each pixel's colour, BEFORE the
+                                       network (LibRaw's order; the space it was trained in)
+      network                          (3, H, W) balanced camera RGB: the cores of the
+                                       windows, back in the file's full visible area
     highlights                       clipped raw channels made neutral (engine.highlights)
     colour matrix                    one 3x3 per pixel, applied in row chunks (no clamp)
     apply_orientation                upright as the file says (LibRaw ``flip``)
@@ -62,7 +63,6 @@ from demosaic.color import (
     camera_to_output_matrix,
     chromaticities,
     normalize_multipliers,
-    white_balance_mosaic,
 )
 from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT, SHIPPED_CHECKPOINTS, shipped_checkpoint
 from demosaic.engine.methods import (
@@ -75,8 +75,10 @@ from demosaic.engine.methods import (
 from demosaic.engine.tiling import (
     DEFAULT_TILE,
     auto_overlap,
+    Span,
+    canonical_prepend,
     for_inference,
-    pad_to_canonical,
+    frame_window,
     resolve_device,
     tiled_demosaic,
 )
@@ -85,7 +87,6 @@ from demosaic.engine.highlights import (
     apply_highlights,
     clip_in_place,
     clip_mask,
-    clip_mosaic,
 )
 from demosaic.errors import CFAError, ConfigError, DemosaicError, RawReadError
 from demosaic.io.dng import FLIP_TO_TIFF_ORIENTATION, PREVIEW_SIDE, preview_image, write_linear_dng
@@ -401,34 +402,54 @@ def develop(
         timer: Records the time of each step (:class:`StageTimer`), if given.
 
     Returns:
-        ``(3, H, W)`` float32 CPU tensor (possibly a strided view of the padded output: no
-        full-size copy) in the file's visible area and sensor orientation; balanced camera
-        RGB (green = 1 at the white level), values above 1.0 kept.
+        ``(3, H, W)`` float32 CPU tensor in the file's visible area and sensor orientation;
+        balanced camera RGB (green = 1 at the white level), values above 1.0 kept. Steps 1-2
+        run window by window (:func:`_balance_window`): no balanced or padded copy of the
+        mosaic is made.
     """
     check_white_balance(white_balance)
     check_choice(highlights, HIGHLIGHT_MODES, "highlights")
     mult = normalize_multipliers(raw.wb_multipliers)
     if tile and overlap is None:
         overlap = auto_overlap(net)
-    balanced = white_balance_mosaic(raw.cfa, raw.layout, mult)
-    _lap(timer, "white balance")
     clipped = clip_mask(raw.cfa, raw.layout)
-    if highlights == "clip":
-        balanced = clip_mosaic(balanced, clipped, mult, copy=False)  # our own copy
     _lap(timer, "clip mask")
-    padded, (a, b) = pad_to_canonical(torch.from_numpy(balanced), raw.alignment)
-    del balanced
-    _lap(timer, "pad")
-    rgb = tiled_demosaic(net, padded, tile=tile, overlap=overlap, device=device, amp=amp,
-                         progress=progress)
-    del padded
-    rgb = rgb[:, a:, b:]
-    _lap(timer, "tiles (network)")
+    prepend = canonical_prepend(raw.alignment)
+    prepare = _balance_window(raw, mult, clipped if highlights == "clip" else None, prepend, device)
+    rgb = tiled_demosaic(net, raw.cfa, tile=tile, overlap=overlap, device=device,
+                         amp=amp, progress=progress, prepend=prepend, prepare=prepare)
+    _lap(timer, "white balance + tiles (network)")
     with torch.inference_mode():  # the tiled output is an inference tensor; clip works in place
         rgb = apply_highlights(rgb, clipped, raw.layout, mult, highlights)
         rgb = _rebalance(rgb, clipped, raw, mult, white_balance, highlights)
     _lap(timer, "highlights")
     return rgb
+
+
+def _balance_window(raw: RawImage, mult: np.ndarray, clipped: torch.Tensor | None,
+                    prepend: tuple[int, int], device: torch.device
+                    ) -> Callable[[torch.Tensor, Span, Span], torch.Tensor]:
+    """Steps 1 and 3 (input side) of :func:`develop`, window by window inside the tiling: each
+    pixel times its colour's multiplier (:func:`~demosaic.color.white_balance_mosaic`'s
+    float32 product) and, given ``clipped`` (the ``clip`` mode), clipped raw pixels set to
+    ``min(mult)`` (:func:`~demosaic.engine.highlights.clip_mosaic`). The same numbers as
+    balancing the whole mosaic first, without a balanced copy of it."""
+    pattern = raw.alignment.pattern
+    p = pattern.period
+    layout = np.where(np.asarray(pattern.array) == 3, 1, np.asarray(pattern.array))  # canonical
+    gain = torch.from_numpy(np.asarray(mult, dtype=np.float64)[layout].astype(np.float32))
+    gain = gain.to(device).view(1, p, 1, p)
+    level = float(np.float32(np.min(mult)))
+    mask = clipped.to(device) if clipped is not None and bool(clipped.any()) else None
+
+    def prepare(x: torch.Tensor, rows: Span, cols: Span) -> torch.Tensor:
+        h, w = x.shape  # whole periods: windows are on the tiling's grid, in canonical phase
+        x.view(h // p, p, w // p, p).mul_(gain)
+        if mask is not None:
+            x[frame_window(mask, rows, cols, prepend, p)] = level
+        return x
+
+    return prepare
 
 
 def _rebalance(rgb: torch.Tensor, clipped: torch.Tensor, raw: RawImage, mult: np.ndarray,

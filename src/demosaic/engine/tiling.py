@@ -33,6 +33,7 @@ import copy
 import logging
 import math
 import warnings
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -236,6 +237,8 @@ def tiled_demosaic(
     amp: bool = False,
     progress: bool = False,
     batch: int = 1,
+    prepend: tuple[int, int] = (0, 0),
+    prepare: Callable[[torch.Tensor, Span, Span], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Demosaic a whole mosaic window by window with bounded memory.
 
@@ -243,8 +246,16 @@ def tiled_demosaic(
         model: A ``DemosaicModel`` (``pattern``, ``size_multiple``, ``forward``), eval mode.
             It is moved to ``device``.
         cfa: Mosaic ``(H, W)``, ``(1, H, W)`` or ``(1, 1, H, W)``, linear light (white = 1.0,
-            unclamped), top-left pixel in the **canonical phase** of ``model.pattern``.
-            ``H, W >= period``.
+            unclamped), top-left pixel in the **canonical phase** of ``model.pattern`` once
+            ``prepend`` rows/columns are put before it. ``H, W >= period``.
+        prepend: ``(a, b)`` same-phase rows and columns before the mosaic that bring it to
+            the canonical phase (:func:`canonical_prepend`; ``(0, 0)`` for a canonical
+            mosaic). They exist only inside the windows: the mosaic is never copied whole.
+        prepare: Called on each window before the model, ``prepare(x, rows, cols)`` with
+            ``x`` the window ``(h, w)`` (a tensor of its own, on the model's device, in
+            canonical phase) and its spans in the padded frame (:func:`frame_window` cuts
+            the same window out of another array, e.g. a mask); returns the window to run
+            (it may change ``x`` in place). For per-pixel steps such as white balance.
         tile: Window side in pixels, rounded down to ``m = lcm(period, size_multiple)``
             (minimum ``m``), raised to ``3 * overlap`` if smaller. ``None`` or ``0`` runs the
             whole image at once.
@@ -260,7 +271,8 @@ def tiled_demosaic(
             output does not depend on it (each window is computed as on its own).
 
     Returns:
-        ``(3, H, W)`` float32 CPU tensor, linear light, unclamped, same phase as the input.
+        ``(3, H, W)`` float32 CPU tensor for the mosaic's own pixels, linear light,
+        unclamped, same phase as the input.
 
     Raises:
         ConfigError: ``batch`` below 1.
@@ -280,7 +292,7 @@ def tiled_demosaic(
             tile_a = raised
     else:
         tile_a, overlap_a = 0, 0
-    return _tiled(model, cfa, tile_a, overlap_a, dev, amp, progress, int(batch))
+    return _tiled(model, cfa, tile_a, overlap_a, dev, amp, progress, int(batch), prepend, prepare)
 
 
 #: Tests run the accelerator path (device-resident mosaic and output) on the CPU with this.
@@ -289,21 +301,26 @@ _RESIDENT_ON_CPU = False
 
 @torch.inference_mode()
 def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap: int,
-           dev: torch.device, amp: bool, progress: bool, batch: int = 1) -> torch.Tensor:
+           dev: torch.device, amp: bool, progress: bool, batch: int = 1,
+           prepend: tuple[int, int] = (0, 0),
+           prepare: Callable[[torch.Tensor, Span, Span], torch.Tensor] | None = None
+           ) -> torch.Tensor:
     pattern = model.pattern
     mosaic = _as_mosaic(cfa)
     h, w = mosaic.shape
     m = alignment_multiple(model)
+    a, b = (int(v) for v in prepend)
     if h < pattern.period or w < pattern.period:
         raise CFAError(f"array of {h}x{w} px is smaller than one CFA period ({pattern.period} px)")
-    # The plan covers the mosaic padded to multiples of m (cfa.period_pad); the padding is made
-    # per window (windows at the bottom/right edge, from the same last period of real pixels),
-    # so the frame is never copied whole.
-    ph, pw = h + -h % m, w + -w % m
+    if not (0 <= a < pattern.period and 0 <= b < pattern.period):
+        raise CFAError(f"prepend {prepend} must be in [0, {pattern.period}) rows and columns")
+    # The plan covers the padded frame: `prepend` before the mosaic, then padding to multiples
+    # of m after it (cfa.period_pad); both exist only inside the windows (frame_window).
+    ph, pw = a + h + -(a + h) % m, b + w + -(b + w) % m
     if not tile:
         tile = max(ph, pw)
     plan = plan_tiles(ph, pw, tile, overlap, m)
-    log.debug("tiling %dx%d (padded %dx%d) into %d windows of %d px, overlap %d, grid %d, batch %d",
+    log.debug("tiling %dx%d (frame %dx%d) into %d windows of %d px, overlap %d, grid %d, batch %d",
               h, w, ph, pw, len(plan), tile, overlap, m, batch)
 
     # On an accelerator the mosaic goes over once and the output stays on the device until the
@@ -312,44 +329,57 @@ def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap:
     # page-locked memory for a 100 MP frame can cost more than the pageable copy it speeds up.)
     resident = _RESIDENT_ON_CPU or dev.type != "cpu"
     src = mosaic.to(dev, non_blocking=True) if resident else mosaic.cpu()
-
-    def window(rs: Span, cs: Span) -> torch.Tensor:
-        """``rs x cs`` of the period-padded mosaic."""
-        r1, c1 = min(rs.win_end, h), min(cs.win_end, w)
-        x = src[rs.win_start:r1, cs.win_start:c1]
-        if r1 < rs.win_end or c1 < cs.win_end:
-            x = cfa_mod.phase_extend(x, pattern.period, bottom=rs.win_end - r1, right=cs.win_end - c1)
-        return x
-
     out = torch.empty((3, h, w), dtype=torch.float32, device=dev if resident else "cpu")
     use_amp = amp and dev.type in ("cuda", "mps")
     autocast = torch.autocast(device_type=dev.type, dtype=torch.float16) if use_amp else nullcontext()
+
+    def window(rs: Span, cs: Span) -> torch.Tensor:
+        x = frame_window(src, rs, cs, (a, b), pattern.period).to(dev, non_blocking=True)
+        return x if prepare is None else prepare(x.clone(), rs, cs)
+
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(plan), desc="tiles", unit="tile", leave=False)
     for chunk in _batches(plan, batch):
-        x = torch.stack([window(rs, cs) for rs, cs in chunk])
-        x = x.to(dev, non_blocking=True)[:, None]
+        x = torch.stack([window(rs, cs) for rs, cs in chunk])[:, None]
         with autocast:
             y = model(x)
         if y.shape != (len(chunk), 3, x.shape[-2], x.shape[-1]):
             raise CFAError(f"model {type(model).__name__} returned shape {tuple(y.shape)} for "
                            f"input {tuple(x.shape)}; expected ({len(chunk)}, 3, H, W)")
         for i, (rs, cs) in enumerate(chunk):
-            # Keep the core, clipped to the unpadded image.
-            r0, r1 = rs.core_start, min(rs.core_end, h)
-            c0, c1 = cs.core_start, min(cs.core_end, w)
+            # Keep the core, clipped to the mosaic's own pixels.
+            r0, r1 = max(rs.core_start, a), min(rs.core_end, a + h)
+            c0, c1 = max(cs.core_start, b), min(cs.core_end, b + w)
             if r1 > r0 and c1 > c0:
                 core = y[i, :, r0 - rs.win_start:r1 - rs.win_start, c0 - cs.win_start:c1 - cs.win_start]
-                out[:, r0:r1, c0:c1] = core.float() if resident else core.float().cpu()
+                out[:, r0 - a:r1 - a, c0 - b:c1 - b] = core.float() if resident else core.float().cpu()
         del x, y
         if bar is not None:
             bar.update(len(chunk))
     if bar is not None:
         bar.close()
     return out.cpu() if resident else out
+
+
+def frame_window(arr: torch.Tensor, rs: Span, cs: Span, prepend: tuple[int, int], period: int
+                 ) -> torch.Tensor:
+    """The window ``rs x cs`` of the padded frame of ``arr`` (``(H, W)``, any dtype): ``arr``
+    with ``prepend = (a, b)`` rows/columns before it and rows/columns after it, all copies of
+    the same CFA phase (:func:`demosaic.cfa.phase_extend`), equal to that window of the
+    whole padded frame. A view of ``arr`` where the window lies inside it (copy it before
+    writing), else a new tensor. Needs the window to hold at least one period of ``arr``
+    at each edge it extends (true for every window of :func:`plan_tiles` on the frame)."""
+    a, b = prepend
+    h, w = arr.shape[-2], arr.shape[-1]
+    r0, r1, c0, c1 = rs.win_start - a, rs.win_end - a, cs.win_start - b, cs.win_end - b
+    x = arr[..., max(r0, 0):min(r1, h), max(c0, 0):min(c1, w)]
+    top, bottom, left, right = max(0, -r0), max(0, r1 - h), max(0, -c0), max(0, c1 - w)
+    if top or bottom or left or right:
+        x = cfa_mod.phase_extend(x, period, top=top, bottom=bottom, left=left, right=right)
+    return x
 
 
 def _batches(plan: list[tuple[Span, Span]], batch: int) -> list[list[tuple[Span, Span]]]:
@@ -359,6 +389,13 @@ def _batches(plan: list[tuple[Span, Span]], batch: int) -> list[list[tuple[Span,
     for rs, cs in plan:
         by_shape.setdefault((rs.win_end - rs.win_start, cs.win_end - cs.win_start), []).append((rs, cs))
     return [group[k:k + batch] for group in by_shape.values() for k in range(0, len(group), batch)]
+
+
+def canonical_prepend(alignment: cfa_mod.Alignment) -> tuple[int, int]:
+    """``(a, b)``: the rows and columns to put before a mosaic whose top-left layout has
+    ``alignment`` so that it starts in the canonical phase (``a = (P - dy) % P``)."""
+    p = alignment.pattern.period
+    return (p - alignment.dy) % p, (p - alignment.dx) % p
 
 
 def pad_to_canonical(cfa: torch.Tensor | np.ndarray, alignment: cfa_mod.Alignment
@@ -382,7 +419,7 @@ def pad_to_canonical(cfa: torch.Tensor | np.ndarray, alignment: cfa_mod.Alignmen
     h, w = t.shape
     if h < p or w < p:
         raise CFAError(f"mosaic of {h}x{w} px is smaller than one CFA period ({p} px)")
-    a, b = (p - alignment.dy) % p, (p - alignment.dx) % p
+    a, b = canonical_prepend(alignment)
     if a == 0 and b == 0:
         return t, (0, 0)
     return cfa_mod.phase_extend(t, p, top=a, left=b), (a, b)

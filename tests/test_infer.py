@@ -364,7 +364,8 @@ def test_the_raw_to_exr_path_imports_only_what_it_uses(scene, tmp_path):
 
 
 @pytest.mark.parametrize("family, shift", [("xtrans", (2, 3)), ("xtrans", (0, 0)), ("bayer", (1, 1))])
-def test_develop_balances_window_by_window_as_the_whole_mosaic(tmp_path, family, shift):
+def test_develop_balances_window_by_window_as_the_whole_mosaic(tmp_path, monkeypatch, family,
+                                                               shift):
     """White balance, the clip step and the canonical-phase rows happen inside the windows;
     the result is bit-identical to balancing, clipping and padding the whole mosaic first."""
     from demosaic.color import normalize_multipliers, white_balance_mosaic
@@ -393,8 +394,14 @@ def test_develop_balances_window_by_window_as_the_whole_mosaic(tmp_path, family,
         cpu = torch.device("cpu")
         assert torch.equal(develop(raw, net, device=cpu, tile=tile, highlights="none"),
                            whole_mosaic_first(balanced))
-        assert torch.equal(develop(raw, net, device=cpu, tile=tile, highlights="clip"),
-                           apply_clip_output(whole_mosaic_first(clip_input), clipped, raw, mult))
+        clip_want = apply_clip_output(whole_mosaic_first(clip_input), clipped, raw, mult)
+        assert torch.equal(develop(raw, net, device=cpu, tile=tile, highlights="clip"), clip_want)
+        # the accelerator path (mosaic, mask and windows resident on the device), on the CPU
+        from demosaic.engine import tiling
+
+        monkeypatch.setattr(tiling, "_RESIDENT_ON_CPU", True)
+        assert torch.equal(develop(raw, net, device=cpu, tile=tile, highlights="clip"), clip_want)
+        monkeypatch.setattr(tiling, "_RESIDENT_ON_CPU", False)
 
 
 def apply_clip_output(rgb, clipped, raw, mult):

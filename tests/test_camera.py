@@ -349,6 +349,16 @@ def test_clip_in_row_chunks_equals_the_whole_image_result():
     whole = rgb - clip_weight(clipped, 6)[None] * torch.relu(rgb - 1.0)
     chunked = clip_in_place(rgb.clone(), clipped, 1.0, 6, rows=16)
     torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
+    # a wide frame with two small highlights: the chunks work on their columns only
+    rgb = torch.rand(3, 120, 700, generator=gen) * 2.5
+    clipped = torch.zeros(120, 700, dtype=torch.bool)
+    clipped[30:34, 100:104] = True
+    clipped[70:72, 640:699] = True
+    whole = rgb - clip_weight(clipped, 6)[None] * torch.relu(rgb - 1.0)
+    for rows in (16, 32, 200):
+        chunked = clip_in_place(rgb.clone(), clipped, 1.0, 6, rows=rows)
+        torch.testing.assert_close(chunked, whole, rtol=0, atol=1e-6)
+    assert not torch.equal(whole, rgb)  # the highlights did change something
 
 
 @pytest.mark.parametrize("shape,radius", [((37, 53), 1), ((2, 64, 40), 10), ((30, 9), 12)])

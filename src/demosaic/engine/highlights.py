@@ -377,21 +377,27 @@ def clip_in_place(rgb: torch.Tensor, clipped: torch.Tensor, level: float, period
     """The ``clip`` mode's output step, in place and in row chunks (bounded memory on a 40 MP
     frame): ``rgb -= clip_weight * relu(rgb - level)``. Chunks without a clipped raw pixel
     within the weight's reach are skipped; each chunk computes the weight on a halo wide
-    enough to give exactly the whole-image result. Small chunks stay in the caches and skip
-    more rows: 32 rows took 0.13 s on a 24 MP frame with 136 clipped rows, 256 rows 0.33 s.
+    enough to give exactly the whole-image result, and only on the columns the weight reaches.
+    Small chunks stay in the caches and skip more rows: 32 rows took 0.13 s on a 24 MP frame
+    with 136 clipped rows, 256 rows 0.33 s.
 
     Returns ``rgb`` (modified)."""
-    h = rgb.shape[1]
+    h, w = rgb.shape[1], rgb.shape[2]
     r = period // 2 + 1
-    halo = period + 2 * r + 1
+    halo = period + 2 * r + 1  # past it the weight is 0, and a window's edge does not reach in
     busy = clipped.any(dim=1)
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
         a, b = max(0, r0 - halo), min(h, r1 + halo)
         if not bool(busy[a:b].any()):
             continue
-        weight = clip_weight(clipped[a:b], period)[r0 - a:r1 - a]
-        chunk = rgb[:, r0:r1]
+        # Columns too: only where the weight can be non-zero, computed with a halo around them
+        # (a photograph's highlights are small; x - 0 * relu(x - level) = x for finite x).
+        cols = torch.nonzero(clipped[a:b].any(dim=0)).flatten()
+        c0, c1 = max(0, int(cols[0]) - halo), min(w, int(cols[-1]) + 1 + halo)
+        ca, cb = max(0, c0 - halo), min(w, c1 + halo)
+        weight = clip_weight(clipped[a:b, ca:cb], period)[r0 - a:r1 - a, c0 - ca:c1 - ca]
+        chunk = rgb[:, r0:r1, c0:c1]
         chunk -= weight[None] * torch.relu(chunk - level)
     return rgb
 

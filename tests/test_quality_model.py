@@ -125,3 +125,26 @@ def test_release_checkpoint_keeps_the_ema_weights_and_checks_float16(tmp_path):
     assert not (tmp_path / "strict.pt").exists()
     full = export_model(src, "checkpoint", tmp_path / "full.pt")
     assert full.max_abs_diff == 0.0
+    # the release carries the measured receptive field, so loading it measures nothing
+    from demosaic.engine.checkpoint import load_model
+    from demosaic.engine.tiling import receptive_field
+
+    assert rel["receptive_field"] == receptive_field(create_model("unet", cfa="xtrans", width=8,
+                                                                  depth=2))
+    assert "receptive_field" not in load_checkpoint(src)  # a training checkpoint does not
+
+
+@pytest.mark.parametrize("family", ["xtrans", "bayer"])
+def test_shipped_receptive_field_is_the_measured_one(family, monkeypatch):
+    """The fast models ship their receptive field; it equals a fresh measurement, and loading
+    them does not run the model to measure it again."""
+    from demosaic.engine.checkpoint import SHIPPED_CHECKPOINTS, load_model
+    from demosaic.engine.tiling import receptive_field
+    from demosaic.models import create_model
+
+    ckpt = load_checkpoint(SHIPPED_CHECKPOINTS[family])
+    fresh = create_model(ckpt["model"]["name"], **ckpt["model"]["kwargs"])
+    assert ckpt["receptive_field"] == receptive_field(fresh)
+    net = load_model(ckpt)
+    monkeypatch.setattr(type(net), "forward", lambda *a, **k: pytest.fail("measured again"))
+    assert receptive_field(net) == ckpt["receptive_field"]

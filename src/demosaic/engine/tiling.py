@@ -193,11 +193,18 @@ def receptive_field(model: nn.Module, max_size: int = 3072) -> int | None:
         log.warning("%s: the receptive field reaches past %d px (a global operation?); tiled "
                     "output cannot equal whole-image output exactly", type(model).__name__, max_size)
     log.debug("%s: receptive-field radius %s px", type(model).__name__, radius)
+    remember_receptive_field(model, radius)
+    return radius
+
+
+def remember_receptive_field(model: nn.Module, radius: int | None) -> None:
+    """Cache ``radius`` as ``model``'s receptive field (what :func:`receptive_field` returns
+    from then on): a measurement, or one stored with a release checkpoint
+    (:func:`demosaic.engine.export.release_checkpoint`) for the same architecture."""
     try:
         model._tiling_receptive_field = radius  # type: ignore[attr-defined]
     except AttributeError:  # pragma: no cover - exotic modules
         pass
-    return radius
 
 
 def auto_overlap(model: nn.Module) -> int:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from typing import Any
 
 import torch
@@ -31,8 +32,12 @@ def is_eager() -> bool:
     ONNX export) records writes into views and through ``out=`` wrongly, so the in-place
     forms of the fast paths apply only when this is true; the functional forms used
     otherwise compute the same numbers."""
-    return not (torch.jit.is_tracing() or torch.compiler.is_compiling()
-                or torch.onnx.is_in_onnx_export())
+    if torch.jit.is_tracing():
+        return False
+    onnx = sys.modules.get("torch.onnx")  # not imported: not exporting (importing it costs 40 ms)
+    if onnx is not None and onnx.is_in_onnx_export():
+        return False
+    return not torch.compiler.is_compiling()
 
 
 class DemosaicModel(nn.Module):

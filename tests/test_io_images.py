@@ -202,6 +202,9 @@ def test_exr_default_compression_is_piz_and_bad_names_fail(tmp_path: Path) -> No
 def test_half_range_check(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
     assert not half_range_exceeded(np.array([np.nan, np.inf, 65504.0, -1.0], np.float32))
     assert half_range_exceeded(np.array([np.nan, -7e4], np.float32))
+    assert not half_range_exceeded(np.zeros((3, 0, 4), np.float32))
+    assert not half_range_exceeded(np.array([-65504.0, 65504.0, -np.inf], np.float32))
+    assert half_range_exceeded(np.array([[1.0, 2.0], [3.0, 65505.0 * 1.01]], np.float32))
     with caplog.at_level("WARNING"):
         write_exr(tmp_path / "big.exr", np.full((3, 2, 2), 1e5, np.float32))
     assert "half-float range" in caplog.text

@@ -266,6 +266,10 @@ EXR_COMPRESSIONS = ("piz", "zip", "zips", "rle", "none")
 def half_range_exceeded(arr: np.ndarray) -> bool:
     """Whether a finite value of ``arr`` lies beyond the half-float range (+-65504), i.e.
     would become infinite in a half EXR."""
+    if arr.size == 0:
+        return False
+    if arr.min() >= -_HALF_MAX and arr.max() <= _HALF_MAX:  # the usual case: two passes, no
+        return False  # temporaries (a NaN fails this test and takes the exact path below)
     big = np.abs(arr) > _HALF_MAX  # NaN compares False
     return bool(np.any(big & np.isfinite(arr))) if np.any(big) else False
 

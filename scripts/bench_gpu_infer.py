@@ -9,8 +9,10 @@ simulation, Fujifilm X-T3, ISO 400, 14 bits), on ``--device`` (default ``cuda``)
    one shape per forward pass (``tiled_demosaic(batch=...)``);
 2. **whole command**: ``demosaic-infer IN.dng OUT.exr --device DEVICE [--amp]`` as a user runs
    it (a fresh process: imports, model load, read, develop, write), median of ``--repeat``;
-3. **memory**: peak device memory (``torch.cuda.max_memory_allocated``) of one in-process
-   ``infer_file`` per size;
+3. **memory and stages**: peak device memory (``torch.cuda.max_memory_allocated``) and the
+   stage timings (:attr:`~demosaic.engine.infer.InferResult.stages`: what the host does around
+   the device's network) of one in-process ``infer_file`` per size; ``--stages-only`` runs
+   just this, on any device (the host-side stages are the same code on a CPU);
 4. **quality of half precision**: PSNR of the ``--amp`` output against the fp32 output
    (whole 24 MP frame), so the speed/quality trade is visible.
 
@@ -21,6 +23,7 @@ smoke test of the script on a machine without a GPU.
 Usage::
 
     python scripts/bench_gpu_infer.py --out OUT_DIR [--device cuda] [--repeat 3] [--sizes 24 100]
+    python scripts/bench_gpu_infer.py --out OUT_DIR --device cpu --sizes 100 --stages-only
 """
 
 from __future__ import annotations
@@ -101,8 +104,11 @@ def whole_command(dng: Path, out: Path, device: str, amp: bool, repeat: int) -> 
     return statistics.median(times)
 
 
-def memory_and_output(dng: Path, out: Path, device: str, amp: bool) -> tuple[float, Any]:
-    """Peak device memory (GiB) of one in-process infer_file, and its image."""
+def memory_and_output(dng: Path, out: Path, device: str, amp: bool, float32: bool = True
+                      ) -> tuple[float, Any, dict[str, float]]:
+    """Peak device memory (GiB) of one in-process infer_file, its image and its stages
+    (seconds: what runs on the host around the device's network, e.g.). ``float32``: a float
+    EXR (to compare precisions), else the command's default half EXR."""
     import torch
 
     from demosaic.engine.infer import infer_file
@@ -110,9 +116,9 @@ def memory_and_output(dng: Path, out: Path, device: str, amp: bool) -> tuple[flo
 
     if device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
-    infer_file(dng, out, device=device, amp=amp, float32=True)
+    res = infer_file(dng, out, device=device, amp=amp, float32=float32)
     peak = torch.cuda.max_memory_allocated() / 2**30 if device.startswith("cuda") else float("nan")
-    return peak, read_exr(out)[0]
+    return peak, read_exr(out)[0], {k: round(v, 3) for k, v in res.stages.items()}
 
 
 def main() -> int:
@@ -124,13 +130,25 @@ def main() -> int:
     parser.add_argument("--sizes", type=float, nargs="+", default=[24.0, 100.0])
     parser.add_argument("--batches", type=int, nargs="*", default=[4],
                         help="also time the network (fp32) with this many windows per pass")
+    parser.add_argument("--stages-only", action="store_true",
+                        help="only the stages of one in-process infer_file per size, half EXR as "
+                             "the command writes (the host-side stages around the network, on "
+                             "any device)")
     args = parser.parse_args()
+    from demosaic.allocator import keep_freed_memory
     from demosaic.engine.export import psnr
 
+    keep_freed_memory()  # as demosaic-infer runs
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for mp in args.sizes:
         dng = make_dng(args.out / f"xtrans_{mp:g}mp.dng", mp)
+        if args.stages_only:
+            _, _, stages = memory_and_output(dng, args.out / f"stages_{mp:g}.exr", args.device,
+                                             False, float32=False)
+            print(json.dumps({"megapixels": mp, "device": args.device, "stages_s": stages}),
+                  flush=True)
+            continue
         mosaic = canonical_mosaic(dng)
         row: dict[str, Any] = {"megapixels": mp}
         outputs = {}
@@ -141,7 +159,7 @@ def main() -> int:
                                     args.repeat)
             row[f"command_s_{tag}"] = seconds
             row[f"command_mp_s_{tag}"] = mp / seconds
-            row[f"peak_gib_{tag}"], outputs[tag] = memory_and_output(
+            row[f"peak_gib_{tag}"], outputs[tag], row[f"stages_s_{tag}"] = memory_and_output(
                 dng, args.out / f"mem_{mp:g}_{tag}.exr", args.device, amp)
         row["psnr_amp_vs_fp32_db"] = float(psnr(outputs["amp"], outputs["fp32"]))
         for b in args.batches:
@@ -149,6 +167,8 @@ def main() -> int:
         del mosaic
         rows.append(row)
         print(json.dumps(row), flush=True)
+    if args.stages_only:
+        return 0
     (args.out / "gpu_infer.json").write_text(json.dumps({"device": args.device, "rows": rows},
                                                         indent=1))
     print("\n| MP | network MP/s fp32 / amp | command MP/s fp32 / amp | peak GiB fp32 / amp | "

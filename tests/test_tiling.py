@@ -228,3 +228,20 @@ def test_per_window_padding_equals_padding_the_frame(small_unet, size):
     for tile in (144, 408):
         want = tiled_demosaic(small_unet, padded, tile=tile, device="cpu")[:, :h, :w]
         assert torch.equal(tiled_demosaic(small_unet, cfa, tile=tile, device="cpu"), want)
+
+
+@pytest.mark.parametrize("size", [(6, 6), (7, 13), (50, 7), (121, 33)])
+@pytest.mark.parametrize("prepend", [(5, 1), (1, 5), (0, 3)])
+def test_prepended_rows_made_per_window_equal_padding_the_mosaic(size, prepend):
+    """``prepend`` (the canonical-phase rows/columns) exists only inside the windows, for tiny
+    and narrow mosaics too: the output equals tiling the mosaic padded with cfa.phase_extend."""
+    torch.manual_seed(0)
+    net = create_model("unet", cfa="xtrans", width=4, depth=2).eval()
+    x = torch.rand(*size, generator=torch.Generator().manual_seed(3))
+    a, b = prepend
+    full = C.phase_extend(x, 6, top=a, left=b)
+    for tile in (0, 48):
+        want = tiled_demosaic(net, full, tile=tile, device="cpu")[:, a:, b:]
+        assert torch.equal(tiled_demosaic(net, x, tile=tile, device="cpu", prepend=prepend), want)
+    with pytest.raises(CFAError, match="prepend"):
+        tiled_demosaic(net, x, device="cpu", prepend=(6, 0))

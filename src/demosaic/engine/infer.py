@@ -415,6 +415,7 @@ def develop(
     clipped = clip_mask(raw.cfa, raw.layout)
     _lap(timer, "clip mask")
     prepend = canonical_prepend(raw.alignment)
+    device = resolve_device(device)  # the windows' device, where the balance runs
     prepare = _balance_window(raw, mult, clipped if highlights == "clip" else None, prepend, device)
     rgb = tiled_demosaic(net, raw.cfa, tile=tile, overlap=overlap, device=device,
                          amp=amp, progress=progress, prepend=prepend, prepare=prepare)

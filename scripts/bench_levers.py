@@ -13,7 +13,8 @@
    written with each lossless compression of ``write_exr``: seconds and file size.
 4. **Allocator**: the tile sweep of 2. in fresh processes, glibc's default allocator against
    :func:`demosaic.allocator.keep_freed_memory` (what ``demosaic-infer`` sets), alternated
-   ``--repeat`` times; median seconds per tile size and mode.
+   ``--repeat`` times; median seconds and minor page faults per tile size and mode (the tile
+   sizes run in this order in one process, so the first pays the process's first touches).
 
 Sections 1-3 run with the allocator as ``demosaic-infer`` sets it.
 
@@ -118,11 +119,21 @@ def _tiles() -> dict[str, dict[str, float]]:
     for tile in (1536, 2040, 2304, 3048):
         plan = plan_tiles(4008, 6000, tile, auto_overlap(net), 24)
         area = sum((r.win_end - r.win_start) * (c.win_end - c.win_start) for r, c in plan)
-        t0 = time.perf_counter()
+        f0, t0 = _minor_faults(), time.perf_counter()
         tiled_demosaic(net, x, tile=tile, device="cpu")
-        out[str(tile)] = {"seconds": time.perf_counter() - t0, "windows": len(plan),
-                          "area_over_frame": area / (4008 * 6000)}
+        out[str(tile)] = {"seconds": time.perf_counter() - t0, "minor_faults": _minor_faults() - f0,
+                          "windows": len(plan), "area_over_frame": area / (4008 * 6000)}
     return out
+
+
+def _minor_faults() -> int:
+    """Minor page faults of this process so far (each first touch of a page the kernel must
+    map); -1 where ``resource`` is missing (Windows)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return -1
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 
 
 def _exr() -> dict[str, dict[str, float]]:
@@ -151,7 +162,8 @@ def _allocator(repeat: int) -> dict[str, dict[str, float]]:
             proc = subprocess.run([sys.executable, __file__, "--allocator-child", mode],
                                   check=True, capture_output=True, text=True)
             runs[mode].append(json.loads(proc.stdout.strip().splitlines()[-1]))
-    return {mode: {tile: statistics.median(r[tile]["seconds"] for r in rs) for tile in rs[0]}
+    return {mode: {tile: {key: statistics.median(r[tile][key] for r in rs)
+                          for key in ("seconds", "minor_faults")} for tile in rs[0]}
             for mode, rs in runs.items()}
 
 

@@ -194,3 +194,13 @@ def test_one_same_phase_extension_for_every_padding() -> None:
         shifted = np.tile(observed, (3, 4)).astype(np.float32)
         canon, (a, b) = pad_to_canonical(shifted, C.align(observed))
         assert np.array_equal(canon.numpy()[: 2 * p, : 2 * p], np.tile(pattern.array, (2, 2)))
+
+
+def test_rgb_layout_folds_libraws_second_green():
+    """LibRaw numbers the second green of a Bayer 2x2 as 3; every colour step reads it as G."""
+    import numpy as np
+
+    from demosaic.cfa import rgb_layout
+
+    assert rgb_layout([[0, 1], [3, 2]]).tolist() == [[0, 1], [1, 2]]
+    assert rgb_layout(np.array([[2, 3], [1, 0]], dtype=np.uint8)).dtype == np.int64

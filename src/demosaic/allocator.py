@@ -8,8 +8,9 @@ window, so by default every window pays the kernel's page faults again for memor
 just given back. With both thresholds raised, a freed block is reused by the next window.
 
 Measured (docs/BENCHMARKS.md, "Whole process after the speed work"): the network's tiles of a
-24 MP X-Trans frame on this project's 2-core CPU about 8 % faster at the default tile, and
-larger windows stop being slower per pixel. The cost: memory freed late in a run stays in the
+24 MP X-Trans frame on this project's 2-core CPU 3.18 -> 2.78 s at the old 2040 px windows,
+3.88 -> 2.45 s at 3048 px (which became the default), the page faults of a tiling from
+1.2 M to none once the memory is the process's own. The cost: memory freed late in a run stays in the
 process until it exits (peak RSS is what it was; the 40 MP bound is re-measured there).
 
 This is process-wide, so only the command line calls it (``demosaic-infer``); a library user

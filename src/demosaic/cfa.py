@@ -28,6 +28,7 @@ shift :func:`align` returns (see :class:`Alignment`) before it reaches a model.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar, overload
 
@@ -137,6 +138,13 @@ def get_pattern(name: str | CFAPattern) -> CFAPattern:
 # --------------------------------------------------------------------------------------
 # Masks and mosaics
 # --------------------------------------------------------------------------------------
+
+
+def rgb_layout(layout: np.ndarray | Sequence[Sequence[int]]) -> np.ndarray:
+    """A ``(P, P)`` layout of channel indices with LibRaw's second green (3) folded into green
+    (1), so every entry is 0 (R), 1 (G) or 2 (B). Integer array; other values pass through."""
+    arr = np.asarray(layout, dtype=np.int64)
+    return np.where(arr == 3, 1, arr)
 
 
 def tile_layout(layout: np.ndarray, height: int, width: int) -> np.ndarray:

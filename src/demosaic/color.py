@@ -23,7 +23,7 @@ from typing import Literal, TypeVar
 import numpy as np
 import torch
 
-from demosaic.cfa import tile_layout
+from demosaic.cfa import rgb_layout, tile_layout
 from demosaic.errors import DemosaicError
 
 log = logging.getLogger(__name__)
@@ -353,10 +353,9 @@ def white_balance_mosaic(cfa: ArrayT, pattern_layout: np.ndarray | Sequence[Sequ
     Returns:
         Same shape/type, unclamped.
     """
-    layout = np.asarray(pattern_layout, dtype=np.int64)
+    layout = rgb_layout(pattern_layout)
     if layout.ndim != 2 or layout.shape[0] != layout.shape[1] or layout.size == 0:
         raise DemosaicError(f"pattern_layout must be a square P x P array, got {layout.shape}")
-    layout = np.where(layout == 3, 1, layout)
     if layout.min() < 0 or layout.max() > 2:
         raise DemosaicError(f"pattern_layout holds channel indices 0..2 (3 = G), got {layout.tolist()}")
     m = normalize_multipliers(multipliers)

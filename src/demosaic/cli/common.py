@@ -44,7 +44,7 @@ def report_errors(func: F) -> F:
 
 def exit_without_teardown(main: Callable[[], Any]) -> NoReturn:
     """Run a console command's ``main`` and end the process at once, skipping the interpreter's
-    teardown of torch (0.3-0.45 s of a 6 s ``demosaic-infer`` run on this project's 2-core
+    teardown of torch (a sizeable share of a ``demosaic-infer`` run on this project's 2-core
     CPU, docs/BENCHMARKS.md): logging and the standard streams are flushed first, and the exit
     status is ``main``'s (its return value or ``SystemExit`` code). Only for commands whose
     outputs are complete when ``main`` returns (written, closed and renamed; worker threads

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from demosaic.allocator import keep_freed_memory

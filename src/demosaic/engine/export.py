@@ -352,8 +352,8 @@ def release_checkpoint(ckpt: Mapping[str, Any], *, half: bool = False,
     spec, CFA, config, step, metrics, run name) kept. ``half`` stores floating-point tensors
     as float16 (they load into the float32 model unchanged in shape). ``receptive_radius``
     (measured by :func:`demosaic.engine.tiling.receptive_field`) is stored as
-    ``"receptive_field"`` so that loading the release does not measure it again (0.1 s of
-    every ``demosaic-infer`` run)."""
+    ``"receptive_field"`` so that loading the release does not measure it again (a forward and
+    backward pass of a probe in every ``demosaic-infer`` run)."""
     out = dict(ckpt)
     if receptive_radius is not None:
         out["receptive_field"] = int(receptive_radius)

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from demosaic.cfa import tile_layout
+from demosaic.cfa import rgb_layout, tile_layout
 from demosaic.schema import check_choice
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ def clip_mask(cfa: np.ndarray, layout: np.ndarray, threshold: float | None = Non
     ys, xs = _candidates(a, sat, thr - PLATEAU_SPAN * max_depth, k)
     if ys.size == 0:
         return sat
-    colour = _rgb_layout(layout).astype(np.int8)
+    colour = rgb_layout(layout).astype(np.int8)
     out = sat.clone()
     keep = _plateau_listed(a, colour, ys, xs, thr, max_depth)
     out[torch.from_numpy(ys[keep]), torch.from_numpy(xs[keep])] = True
@@ -332,17 +332,11 @@ def clip_weight(clipped: torch.Tensor, period: int) -> torch.Tensor:
     return _blur(m, r).clamp_(0.0, 1.0)
 
 
-def _rgb_layout(layout: np.ndarray) -> np.ndarray:
-    """A ``(P, P)`` layout with LibRaw's second green (3) folded into green (1)."""
-    a = np.asarray(layout)
-    return np.where(a == 3, 1, a)
-
-
 def _channel_masks(clipped: torch.Tensor, layout: np.ndarray, radius: int) -> torch.Tensor:
     """``(3, H, W)`` bool: where each channel's value rests on clipped raw pixels of that
     colour (the clipped pixels of colour ``c``, dilated by ``radius``)."""
     h, w = clipped.shape
-    tiled = torch.from_numpy(tile_layout(_rgb_layout(layout), h, w))
+    tiled = torch.from_numpy(tile_layout(rgb_layout(layout), h, w))
     per = torch.stack([(clipped & (tiled == c)).float() for c in range(3)])
     return _dilate(per, radius) > 0
 
@@ -378,8 +372,8 @@ def clip_in_place(rgb: torch.Tensor, clipped: torch.Tensor, level: float, period
     frame): ``rgb -= clip_weight * relu(rgb - level)``. Chunks without a clipped raw pixel
     within the weight's reach are skipped; each chunk computes the weight on a halo wide
     enough to give exactly the whole-image result, and only on the columns the weight reaches.
-    Small chunks stay in the caches and skip more rows: 32 rows took 0.13 s on a 24 MP frame
-    with 136 clipped rows, 256 rows 0.33 s.
+    Small chunks stay in the caches and skip more rows (the highlight stage of a 24 MP frame:
+    0.35 s with 256-row chunks, 0.14 s now; docs/BENCHMARKS.md, "Whole process ...").
 
     Returns ``rgb`` (modified)."""
     h, w = rgb.shape[1], rgb.shape[2]

@@ -43,7 +43,7 @@ import numpy as np
 import tifffile
 import torch
 
-from demosaic.cfa import CFAPattern, align, get_pattern
+from demosaic.cfa import CFAPattern, align, get_pattern, rgb_layout
 from demosaic.color import XYZ_TO_SRGB
 from demosaic.errors import DemosaicError
 from demosaic.io.atomic import atomic_path
@@ -85,8 +85,7 @@ def _rationals(values: np.ndarray | Sequence[float], signed: bool) -> list[int]:
 def _layout_array(layout: np.ndarray | Sequence[Sequence[int]] | CFAPattern | str) -> np.ndarray:
     if isinstance(layout, (CFAPattern, str)):
         return get_pattern(layout).array
-    arr = np.asarray(layout, dtype=np.int64)
-    return np.where(arr == 3, 1, arr)
+    return rgb_layout(layout)
 
 
 def _quantise(cfa: np.ndarray, black: int, white: int) -> np.ndarray:

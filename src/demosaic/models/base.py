@@ -34,7 +34,7 @@ def is_eager() -> bool:
     otherwise compute the same numbers."""
     if torch.jit.is_tracing():
         return False
-    onnx = sys.modules.get("torch.onnx")  # not imported: not exporting (importing it costs 40 ms)
+    onnx = sys.modules.get("torch.onnx")  # not imported: not exporting (and not worth importing)
     if onnx is not None and onnx.is_in_onnx_export():
         return False
     return not torch.compiler.is_compiling()

@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 
 import torch
-import torch.nn.functional as F
 
 from demosaic.errors import ConfigError
 from demosaic.models.base import DemosaicModel, is_eager
@@ -33,8 +32,8 @@ def _phase_pad(x: torch.Tensor, r: int, p: int) -> torch.Tensor:
     one CFA period inside (``x[-i] := x[p - i]``, ``x[H - 1 + i] := x[H - 1 + i - p]``), so
     the extended array is still a valid mosaic of the same pattern. Needs ``H, W >= p``.
 
-    Eagerly, one allocation and one pass over ``x`` (two concatenations cost 20x more on a
-    5 MP window: every new large tensor pays its page faults); concatenations under graph
+    Eagerly, one allocation and one pass over ``x`` (two concatenations allocate and fill two
+    full-size tensors, each paying its page faults); concatenations under graph
     capture (:func:`~demosaic.models.base.is_eager`)."""
     h, w = x.shape[-2:]
     if not is_eager():

@@ -404,6 +404,21 @@ def test_develop_balances_window_by_window_as_the_whole_mosaic(tmp_path, monkeyp
         monkeypatch.setattr(tiling, "_RESIDENT_ON_CPU", False)
 
 
+def test_highlights_none_computes_no_clip_mask(scene, monkeypatch):
+    """The clip mask serves the highlight modes only: without one it is not computed."""
+    from demosaic.engine.infer import develop
+    from demosaic.io.raw import read_raw
+
+    raw = read_raw(scene[0])
+    net = create_model("bilinear", cfa="xtrans")
+    want = develop(raw, net, device=torch.device("cpu"), highlights="none")
+    monkeypatch.setattr(infer_mod, "clip_mask", lambda *a, **k: pytest.fail("mask computed"))
+    assert torch.equal(develop(raw, net, device=torch.device("cpu"), highlights="none"), want)
+    gain = torch.from_numpy(infer_mod.output_gain(raw, "daylight").astype(np.float32))
+    assert torch.equal(develop(raw, net, device=torch.device("cpu"), highlights="none",
+                               white_balance="daylight"), want * gain.view(3, 1, 1))
+
+
 def apply_clip_output(rgb, clipped, raw, mult):
     """The clip mode's output step, as develop applies it after the network."""
     from demosaic.engine.highlights import apply_highlights

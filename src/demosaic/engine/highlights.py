@@ -341,13 +341,14 @@ def _channel_masks(clipped: torch.Tensor, layout: np.ndarray, radius: int) -> to
     return _dilate(per, radius) > 0
 
 
-def apply_highlights(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarray,
+def apply_highlights(rgb: torch.Tensor, clipped: torch.Tensor | None, layout: np.ndarray,
                      multipliers: np.ndarray, mode: str) -> torch.Tensor:
     """Apply a highlight mode to a demosaicked image.
 
     Args:
         rgb: ``(3, H, W)`` float32 balanced camera RGB (the network's output), CPU.
-        clipped: ``(H, W)`` bool raw clip mask in the same pixel grid (:func:`raw_clip_mask`).
+        clipped: ``(H, W)`` bool raw clip mask in the same pixel grid (:func:`clip_mask`);
+            ``None`` with ``mode="none"``.
         layout: ``(P, P)`` channel indices of the grid's top-left pixels.
         multipliers: ``(3,)`` the white balance applied before the network (G = 1).
         mode: One of :data:`HIGHLIGHT_MODES`.
@@ -357,7 +358,7 @@ def apply_highlights(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarra
         ``rgb`` modified in place by ``clip``; a new tensor from ``reconstruct``.
     """
     check_choice(mode, HIGHLIGHT_MODES, "highlights")
-    if mode == "none" or not bool(clipped.any()):
+    if mode == "none" or clipped is None or not bool(clipped.any()):
         return rgb
     period = int(np.asarray(layout).shape[0])
     mult = np.asarray(multipliers, dtype=np.float64)

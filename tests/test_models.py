@@ -25,6 +25,7 @@ VARIANTS: list[tuple[str, dict]] = [
     ("unet", {"width": 4, "depth": 2, "packing": 3}),
     ("unet", {"width": 4, "depth": 3, "blocks": 2, "cfa": "bayer_rggb"}),
     ("unet", {"width": 4, "depth": 1, "blocks": 0, "packing": 12, "keep_samples": False}),
+    ("unet", {"width": 4, "depth": 2, "packing": 3, "expand": 2}),
     ("bilinear", {}),
     ("bilinear", {"cfa": "bayer_rggb"}),
     ("bilinear", {"radius": 2, "keep_samples": False}),
@@ -63,6 +64,11 @@ def test_forward_shape_and_finite(name: str, kwargs: dict) -> None:
 @pytest.mark.parametrize(("name", "kwargs"), VARIANTS, ids=IDS)
 def test_gradients_reach_every_parameter(name: str, kwargs: dict) -> None:
     model = _model(name, kwargs)
+    if kwargs.get("expand"):  # expand_out starts at zero, so expand_in's first gradient is zero
+        with torch.no_grad():
+            for pname, p in model.named_parameters():
+                if pname.endswith("expand_out"):
+                    p.add_(0.01 * torch.randn_like(p))
     x = _input(model)
     target = torch.rand(x.shape[0], 3, *x.shape[-2:])
     loss = (model(x) - target).abs().mean()
@@ -227,7 +233,8 @@ def test_config_errors() -> None:
 def test_spec_has_all_arguments() -> None:
     m = create_model("unet", width=4)
     assert m.spec == {"name": "unet", "kwargs": {"cfa": "xtrans", "packing": None, "width": 4, "depth": 3,
-                                                 "blocks": 1, "keep_samples": True, "residual": True}}
+                                                 "blocks": 1, "keep_samples": True, "residual": True,
+                                                 "expand": 0}}
     assert MODELS.build({"name": "bilinear"}).spec == {
         "name": "bilinear", "kwargs": {"cfa": "xtrans", "radius": 1, "keep_samples": True}}
 

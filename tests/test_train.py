@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 from demosaic.cfa import mosaic
 from demosaic.cli.train import run_training
 from demosaic.data import DATASETS
-from demosaic.engine.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from demosaic.engine.checkpoint import load_checkpoint, load_model, make_checkpoint, save_checkpoint
 from demosaic.cli.train import register_schemas
 from demosaic.engine.trainer import TrainingDiverged, lr_factor
 from demosaic.errors import CheckpointError, ConfigError
@@ -461,3 +461,26 @@ def test_a_research_option_without_its_plugin_is_a_clear_error(tmp_path):
                          "trainer.curriculum.start_fraction=0.5", "trainer.curriculum.ramp_steps=2"])
     with pytest.raises(ConfigError, match="curriculum.*trainer.plugins"):
         run_training(cfg)
+
+
+def test_an_expanded_model_trains_from_a_plain_checkpoint_and_releases_plain(tmp_path):
+    """model.expand=2 through the Hydra schema: a fine-tune of a plain checkpoint
+    (trainer.init_partial), whose release checkpoint is the plain network again."""
+    from demosaic.engine.export import release_checkpoint
+    from demosaic.models.unet import ExpandedConv
+
+    torch.manual_seed(0)
+    plain = create_model("unet", width=8, depth=2, packing=3)
+    path = tmp_path / "plain.pt"
+    save_checkpoint(make_checkpoint(plain, "unet", plain.spec["kwargs"], cfa="xtrans", step=5), path)
+    model_args = ["model.width=8", "model.depth=2", "model.packing=3", "model.expand=2"]
+    run_training(compose_train([*tiny(tmp_path, steps=2), *SMALL_DATA, *model_args,
+                                f"trainer.init_from={path}", "trainer.init_partial=true"]))
+    trained = torch.load(tmp_path / "ckpt" / "default" / "last.pt", weights_only=True)
+    assert trained["model"]["kwargs"]["expand"] == 2
+    assert any(k.endswith("expand_out") for k in trained["state_dict"])
+    release = release_checkpoint(trained)
+    assert release["model"]["kwargs"]["expand"] == 0
+    torch.save(release, tmp_path / "release.pt")
+    loaded = load_model(tmp_path / "release.pt")
+    assert not any(isinstance(m, ExpandedConv) for m in loaded.modules())

@@ -142,6 +142,18 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     return ckpt
 
 
+def inference_form(name: str, state: Mapping[str, torch.Tensor], kwargs: Mapping[str, Any]
+                   ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The weights and constructor arguments a model runs with for inference: a U-Net trained
+    with over-parameterised convolutions (``expand > 0``) folded into the plain U-Net that
+    computes the same (:func:`demosaic.models.unet.fold_expanded_state`); anything else as is."""
+    if name == "unet" and kwargs.get("expand"):
+        from demosaic.models.unet import fold_expanded_state  # local: models import engine utilities
+
+        return fold_expanded_state(state, kwargs)
+    return dict(state), dict(kwargs)
+
+
 def load_model(source: str | os.PathLike[str] | Mapping[str, Any], device: str | torch.device = "cpu",
                use_ema: bool = True) -> nn.Module:
     """Rebuild the model a checkpoint describes, in eval mode on ``device``.
@@ -154,8 +166,9 @@ def load_model(source: str | os.PathLike[str] | Mapping[str, Any], device: str |
 
     ckpt = load_checkpoint(source) if not isinstance(source, Mapping) else dict(source)
     spec = ckpt["model"]
-    model = MODELS.rebuild(spec["name"], spec["kwargs"], "checkpoint model")
     state = ckpt.get("ema_state_dict") if use_ema and ckpt.get("ema_state_dict") else ckpt["state_dict"]
+    state, kwargs = inference_form(spec["name"], state, spec["kwargs"])
+    model = MODELS.rebuild(spec["name"], kwargs, "checkpoint model")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:

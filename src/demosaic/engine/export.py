@@ -35,7 +35,7 @@ from torch import nn
 
 import demosaic
 from demosaic import cfa as cfa_mod
-from demosaic.engine.checkpoint import file_sha256, load_checkpoint, load_model
+from demosaic.engine.checkpoint import file_sha256, inference_form, load_checkpoint, load_model
 from demosaic.engine.tiling import receptive_field
 from demosaic.errors import ConfigError, DemosaicError
 from demosaic.io.atomic import atomic_path
@@ -357,7 +357,10 @@ def release_checkpoint(ckpt: Mapping[str, Any], *, half: bool = False,
     out = dict(ckpt)
     if receptive_radius is not None:
         out["receptive_field"] = int(receptive_radius)
-    state = ckpt.get("ema_state_dict") or ckpt["state_dict"]
+    spec = ckpt["model"]
+    state, kwargs = inference_form(spec["name"], ckpt.get("ema_state_dict") or ckpt["state_dict"],
+                                   spec["kwargs"])
+    out["model"] = {"name": spec["name"], "kwargs": kwargs}  # over-parameterised layers folded
     out["state_dict"] = {k: (v.half() if half and v.is_floating_point() else v.clone())
                          for k, v in state.items()}
     out["ema_state_dict"] = None

@@ -45,6 +45,7 @@ class UNetConfig:
     blocks: Any = 1  # an int for every level, or one int per level (list of `depth` ints)
     keep_samples: bool = True
     residual: bool = True
+    expand: int = 0  # > 0: over-parameterised 3x3 convolutions for training (folded for use)
 
 
 @dataclass

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -54,17 +56,84 @@ log = logging.getLogger(__name__)
 NEGATIVE_SLOPE = 0.1
 
 
-def _conv(cin: int, cout: int, k: int = 3, stride: int = 1) -> nn.Conv2d:
+def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, expand: int = 0) -> nn.Module:
+    """Bias-free convolution; a 3x3 stride-1 one is an :class:`ExpandedConv` when ``expand``."""
+    if expand and k == 3 and stride == 1:
+        return ExpandedConv(cin, cout, expand)
     return nn.Conv2d(cin, cout, k, stride=stride, padding=(k // 2 if stride == 1 else 0), bias=False)
+
+
+class ExpandedConv(nn.Module):
+    """A bias-free 3x3 convolution trained in an over-parameterised form and computed as one
+    3x3 kernel (re-parameterisation in weight space, as OREPA; the branches of RepVGG/ECBSR
+    without their normalisation, which would break exposure equivariance).
+
+    ``kernel = weight + pad(point) + expand_out . expand_in``: the 3x3 ``weight`` of a plain
+    :class:`torch.nn.Conv2d` (same name, so a plain checkpoint initialises it), a 1x1 branch
+    ``point`` and a 1x1 expansion to ``expand * cin`` channels followed by a 3x3 convolution
+    back to ``cout``. Every branch is linear and bias-free, and a 1x1 convolution maps zero
+    padding to zero, so the sum is exactly one 3x3 convolution with zero padding: training
+    sees more parameters, inference costs the same as the plain layer, and
+    :func:`fold_expanded_state` turns a trained state into the plain network's.
+    The extra branches start at zero (``point``, ``expand_out``; ``expand_in`` is a fixed
+    stack of identities, drawing no random numbers), so a new model starts as the plain one
+    with the same seed would.
+
+    Input ``(N, cin, h, w)`` -> ``(N, cout, h, w)``.
+    """
+
+    def __init__(self, cin: int, cout: int, expand: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(nn.Conv2d(cin, cout, 3, bias=False).weight.detach().clone())
+        self.point = nn.Parameter(torch.zeros(cout, cin, 1, 1))
+        eye = torch.eye(cin).repeat(expand, 1)  # (expand * cin, cin)
+        self.expand_in = nn.Parameter(eye.view(expand * cin, cin, 1, 1))
+        self.expand_out = nn.Parameter(torch.zeros(cout, expand * cin, 3, 3))
+
+    def kernel(self) -> torch.Tensor:
+        """The equivalent 3x3 kernel ``(cout, cin, 3, 3)``."""
+        return merge_expanded(self.weight, self.point, self.expand_in, self.expand_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.kernel(), padding=1)
+
+
+def merge_expanded(weight: torch.Tensor, point: torch.Tensor, expand_in: torch.Tensor,
+                   expand_out: torch.Tensor) -> torch.Tensor:
+    """One 3x3 kernel ``(cout, cin, 3, 3)`` from the branches of an :class:`ExpandedConv`."""
+    chain = torch.einsum("omyx,mi->oiyx", expand_out, expand_in[:, :, 0, 0])
+    return weight + F.pad(point, (1, 1, 1, 1)) + chain
+
+
+def fold_expanded_state(state: Mapping[str, torch.Tensor], kwargs: Mapping[str, Any]
+                        ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The state dict and constructor arguments of the plain U-Net (``expand=0``) that
+    computes what a U-Net with ``expand > 0`` and weights ``state`` computes (exact up to
+    float rounding). States and arguments without ``expand`` are returned unchanged."""
+    kwargs = dict(kwargs)
+    if not kwargs.get("expand"):
+        return dict(state), kwargs
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        prefix, _, leaf = key.rpartition(".")
+        if leaf in ("point", "expand_in", "expand_out"):
+            continue
+        if leaf == "weight" and f"{prefix}.point" in state:
+            value = merge_expanded(value.float(), state[f"{prefix}.point"].float(),
+                                   state[f"{prefix}.expand_in"].float(),
+                                   state[f"{prefix}.expand_out"].float()).to(value.dtype)
+        out[key] = value
+    kwargs["expand"] = 0
+    return out, kwargs
 
 
 class ResBlock(nn.Module):
     """``x + conv(act(conv(x)))``, bias-free; ``(N, C, h, w) -> (N, C, h, w)``."""
 
-    def __init__(self, ch: int) -> None:
+    def __init__(self, ch: int, expand: int = 0) -> None:
         super().__init__()
-        self.conv1 = _conv(ch, ch)
-        self.conv2 = _conv(ch, ch)
+        self.conv1 = _conv(ch, ch, expand=expand)
+        self.conv2 = _conv(ch, ch, expand=expand)
         self.act = nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True)
         with torch.no_grad():  # start close to identity: stable with many blocks
             self.conv2.weight.mul_(0.1)
@@ -77,9 +146,9 @@ class EncoderLevel(nn.Module):
     """Residual blocks at one resolution, then (unless last) a bias-free 2x2 stride-2
     conv to the next level (``width -> 2 width``, spatial size halves)."""
 
-    def __init__(self, ch: int, blocks: int, down_to: int | None) -> None:
+    def __init__(self, ch: int, blocks: int, down_to: int | None, expand: int = 0) -> None:
         super().__init__()
-        self.blocks = nn.Sequential(*[ResBlock(ch) for _ in range(blocks)])
+        self.blocks = nn.Sequential(*[ResBlock(ch, expand) for _ in range(blocks)])
         self.down = _conv(ch, down_to, k=2, stride=2) if down_to is not None else None
         self.act = nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True)
 
@@ -94,12 +163,12 @@ class DecoderLevel(nn.Module):
     """Bias-free 2x2 stride-2 transposed conv up from ``2 ch``, concatenate the skip, fuse
     with a 3x3 conv, then residual blocks."""
 
-    def __init__(self, ch: int, blocks: int) -> None:
+    def __init__(self, ch: int, blocks: int, expand: int = 0) -> None:
         super().__init__()
         self.up = nn.ConvTranspose2d(2 * ch, ch, 2, stride=2, bias=False)
-        self.fuse = _conv(2 * ch, ch)
+        self.fuse = _conv(2 * ch, ch, expand=expand)
         self.act = nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True)
-        self.blocks = nn.Sequential(*[ResBlock(ch) for _ in range(blocks)])
+        self.blocks = nn.Sequential(*[ResBlock(ch, expand) for _ in range(blocks)])
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         x = self.act(self.up(x))
@@ -170,6 +239,11 @@ class UNetDemosaic(DemosaicModel):
         residual: Predict a correction on top of the bilinear interpolation. Default true:
             in a quick check (X-Trans, packing 6, width 32, 400 steps of batch 16 x 96 px on
             CBSD432, linear PSNR on CBSD68 crops) it reached 32.3 dB against 25.6 dB without.
+        expand: ``0`` (default): plain 3x3 convolutions. ``r > 0``: every 3x3 stride-1
+            convolution is an :class:`ExpandedConv` with a 1x1 expansion to ``r`` times its
+            input channels, for training only: :func:`fold_expanded_state` (applied by
+            :func:`demosaic.engine.checkpoint.load_model` and to release checkpoints) gives
+            the plain network with the same outputs and cost.
 
     Input/output: mosaic ``(N, 1, H, W)``, canonical phase, linear light, ``H, W`` multiples
     of :attr:`size_multiple` -> ``(N, 3, H, W)`` linear RGB, unclamped.
@@ -177,14 +251,14 @@ class UNetDemosaic(DemosaicModel):
 
     def __init__(self, cfa: str = "xtrans", packing: int | None = None, width: int = 32,
                  depth: int = 3, blocks: int | list[int] = 1, keep_samples: bool = True,
-                 residual: bool = True) -> None:
+                 residual: bool = True, expand: int = 0) -> None:
         super().__init__(cfa)
         period = self.pattern.period
         s = period if packing is None else int(packing)
         if s < 1 or (s % period and period % s):
             raise ConfigError(f"model.packing={packing} does not fit the {self.pattern.name} period "
                               f"{period}; use a divisor or a multiple of {period} (or null for {period})")
-        for key, val, low in (("width", width, 1), ("depth", depth, 1)):
+        for key, val, low in (("width", width, 1), ("depth", depth, 1), ("expand", expand, 0)):
             if val < low:
                 raise ConfigError(f"model.{key}={val} is invalid; use an integer >= {low}")
         per_level = _blocks_per_level(blocks, depth)
@@ -197,13 +271,14 @@ class UNetDemosaic(DemosaicModel):
 
         cin = (3 if self.masked_input else 1) * s * s
         widths = [width * 2**i for i in range(depth)]
-        self.stem = _conv(cin, widths[0])
+        self.stem = _conv(cin, widths[0], expand=expand)
         self.encoder = nn.ModuleList(
-            EncoderLevel(widths[i], per_level[i], widths[i + 1] if i + 1 < depth else None)
+            EncoderLevel(widths[i], per_level[i], widths[i + 1] if i + 1 < depth else None, expand)
             for i in range(depth)
         )
-        self.decoder = nn.ModuleList(DecoderLevel(widths[i], per_level[i]) for i in reversed(range(depth - 1)))
-        self.head = _conv(widths[0], 3 * s * s)
+        self.decoder = nn.ModuleList(DecoderLevel(widths[i], per_level[i], expand)
+                                     for i in reversed(range(depth - 1)))
+        self.head = _conv(widths[0], 3 * s * s, expand=expand)
         self.act = nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True)
         if residual:
             with torch.no_grad():  # start near the bilinear base

@@ -113,11 +113,13 @@ def v4_checkpoint(tmp_path_factory) -> Path:
 def test_every_experiment_composes_and_trains(experiment, tmp_path, raw_shards, v4_checkpoint):
     cfg = compose_train([f"+experiment={experiment}", *tiny(tmp_path)])
     shrink_data(cfg, raw_shards)
-    if cfg.trainer.init_from:  # a stand-in checkpoint: the default model, or the experiment's own
+    if cfg.trainer.init_from:
+        # A stand-in checkpoint: the default model where the experiment grows it (init_partial),
+        # else the experiment's own model (another CFA, or more blocks than the default's).
         init = v4_checkpoint
         model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
         name = model_cfg.pop("name")
-        if model_cfg.get("cfa", "xtrans") != "xtrans":
+        if model_cfg.get("cfa", "xtrans") != "xtrans" or not cfg.trainer.init_partial:
             model = create_model(name, **model_cfg)
             init = save_checkpoint(make_checkpoint(model, name, model_cfg, cfa=model.pattern.name,
                                                    step=7), tmp_path / "init.pt")

@@ -114,8 +114,8 @@ def test_every_experiment_composes_and_trains(experiment, tmp_path, raw_shards, 
     cfg = compose_train([f"+experiment={experiment}", *tiny(tmp_path)])
     shrink_data(cfg, raw_shards)
     if cfg.trainer.init_from:
-        # A stand-in checkpoint: the default model where the experiment grows it (init_partial),
-        # else the experiment's own model (another CFA, or more blocks than the default's).
+        # A stand-in checkpoint: the X-Trans default where an X-Trans experiment grows it
+        # (init_partial), else the experiment's own model (another CFA, or another size).
         init = v4_checkpoint
         model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
         name = model_cfg.pop("name")

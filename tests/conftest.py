@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -108,3 +110,57 @@ def assert_trained_on_training_sets(cfg, camera: bool = True) -> None:
         assert cfg["dataset"]["train"]["camera"]["enabled"]
     for test_set in ("kodak24", "mcmaster"):
         assert test_set not in str(cfg["dataset"])
+
+
+def write_camera_dngs(folder: Path, count: int = 3, family: str = "xtrans", size=(72, 96),
+                      iso: float = 800.0) -> list[Path]:
+    """``count`` camera-realistic DNGs (a real body's colour matrix, as-shot white balance,
+    sensor noise at ``iso``, a random CFA phase and margins: the camera protocol's files) of
+    bundled pictures, ``size`` = visible (H, W), written into ``folder``; returns their paths."""
+    from demosaic.engine.camera_protocol import CameraProtocol, prepare_case
+    from demosaic.io.images import read_image_linear
+
+    samples = Path(__file__).resolve().parents[1] / "src" / "demosaic" / "assets" / "samples"
+    pictures = sorted((samples / "val").glob("*.png")) + sorted((samples / "train").glob("*.jpg"))
+    cache = folder / ".cache"
+    paths = []
+    for i, pic in enumerate(pictures[:count]):
+        rgb = read_image_linear(pic)[:, : size[0], : size[1]]
+        case = prepare_case(f"{family}_{pic.stem}", rgb, i, CameraProtocol(family=family, iso=iso),
+                            cache)
+        paths.append(case.dng.replace(folder / case.dng.name))
+    shutil.rmtree(cache)
+    return paths
+
+
+@pytest.fixture(scope="session")
+def camera_dngs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Three small X-Trans camera-realistic DNGs (see :func:`write_camera_dngs`), made once:
+    copy them before writing next to them."""
+    return write_camera_dngs(tmp_path_factory.mktemp("camera_dngs"))
+
+
+def hashes(folder: Path) -> dict[str, str]:
+    """sha256 of every file in ``folder`` (not recursive)."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def raws(tmp_path: Path, camera_dngs: list[Path]) -> Path:
+    """A folder holding copies of the three camera-realistic X-Trans DNGs."""
+    folder = tmp_path / "raws"
+    folder.mkdir()
+    for p in camera_dngs:
+        shutil.copy2(p, folder / p.name)
+    return folder
+
+
+def run_infer(*args: str | Path) -> int:
+    """``demosaic-infer`` in this process, on the CPU, without progress bars; its exit status."""
+    from demosaic.cli.infer import main as infer_main
+
+    try:
+        return infer_main([*map(str, args), "--no-progress", "--device", "cpu"]) or 0
+    except SystemExit as exc:
+        return int(exc.code or 0)

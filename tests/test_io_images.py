@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import OpenEXR
 import pytest
+
+from demosaic.errors import WriteError
 import tifffile
 import torch
 from PIL import Image
@@ -283,7 +285,7 @@ def test_writers_are_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         raise OSError("disk full")
 
     monkeypatch.setattr(images_mod.tifffile, "imwrite", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(WriteError, match="disk full.*nothing was written"):
         write_tiff16(out, img * 0)
     assert out.read_bytes() == before
     write_exr(tmp_path / "x.exr", img)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from demosaic.errors import WriteError
 import rawpy
 import tifffile
 import torch
@@ -272,7 +274,7 @@ def test_write_dng_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         raise OSError("disk full")
 
     monkeypatch.setattr(tifffile, "imwrite", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(WriteError, match="disk full.*nothing was written"):
         write_dng(out, np.ones((24, 24), np.float32), "xtrans")
     assert out.read_bytes() == before
     assert sorted(os.listdir(tmp_path)) == ["a.dng"]

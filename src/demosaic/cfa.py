@@ -237,7 +237,8 @@ class Alignment:
 
 
 def _describe(layout: np.ndarray) -> str:
-    return "\n".join(" ".join(_LETTERS[c] if 0 <= c < 3 else "?" for c in row) for row in layout)
+    """One line: rows of channel letters separated by ``/`` (e.g. ``G G R / G G B``)."""
+    return " / ".join(" ".join(_LETTERS[c] if 0 <= c < 3 else "?" for c in row) for row in layout)
 
 
 def align(layout: np.ndarray | list[list[int]]) -> Alignment:
@@ -271,7 +272,7 @@ def align(layout: np.ndarray | list[list[int]]) -> Alignment:
                     return Alignment(canonical, dy, dx)
     raise CFAError(
         "CFA layout is neither X-Trans nor Bayer (need a 6x6 X-Trans or 2x2 Bayer period "
-        f"in channel indices 0=R 1=G 2=B); observed top-left block:\n{_describe(obs[:6, :6])}"
+        f"in channel indices 0=R 1=G 2=B); observed top-left block: {_describe(obs[:6, :6])}"
     )
 
 

@@ -30,3 +30,15 @@ class ConfigError(DemosaicError):
 
 class CheckpointError(DemosaicError):
     """A checkpoint is missing, unreadable or incompatible."""
+
+
+class WriteError(DemosaicError, OSError):
+    """A file cannot be written: a full disk, a read-only or missing folder, no permission.
+    Nothing is left behind: the previous version of the file, if any, is intact. Also an
+    :class:`OSError`, for callers that catch those."""
+
+
+def one_line(exc: BaseException) -> str:
+    """An error's message on one line (runs of white space, line breaks included, become one
+    space): what a log line, a batch report or a terminal shows."""
+    return " ".join(str(exc).split())

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, TypeVar
 
-from demosaic.errors import DemosaicError
+from demosaic.errors import DemosaicError, one_line
 
 log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,14 +29,15 @@ def setup_logging(level: int = logging.INFO) -> None:
 
 
 def report_errors(func: F) -> F:
-    """Turn a :class:`DemosaicError` into one clear log line and exit status 2."""
+    """Turn a :class:`DemosaicError` into one clear log line (a message's line breaks become
+    spaces) and exit status 2."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except DemosaicError as exc:
-            logging.getLogger("demosaic").error("%s", exc)
+            logging.getLogger("demosaic").error("%s", one_line(exc))
             sys.exit(EXIT_USAGE)
 
     return wrapper  # type: ignore[return-value]

@@ -180,11 +180,26 @@ def run_evaluation(cfg: DictConfig | dict[str, Any], evalset_choice: str | None 
     return result
 
 
+def _evaluation_inputs(c: dict[str, Any]) -> list[Path]:
+    """The files an evaluation reads: the checkpoint and the evaluation set's files."""
+    found = [Path(c["ckpt"])] if c.get("ckpt") else []
+    roots = (c.get("evalset") or {}).get("root") or []
+    for root in [roots] if isinstance(roots, str) else roots:
+        if Path(root).is_dir():
+            found += [f for f in Path(root).iterdir() if f.is_file()]
+    return found
+
+
 def report_spec(c: dict[str, Any], sname: str, name: str, kind: str, out_dir: Path,
                 info: dict[str, Any]) -> Any:
     """The :class:`~demosaic.engine.evaluate.ReportSpec` of the config's report keys
-    (``worst_crops``, ``crop_size``, ``zoom``, ``progress``), the same for both protocols."""
+    (``worst_crops``, ``crop_size``, ``zoom``, ``progress``), the same for both protocols.
+    Its reports must not replace the evaluation's inputs (checked here, before any work)."""
     from demosaic.engine.evaluate import ReportSpec
+    from demosaic.io.clash import check_outputs
+
+    check_outputs(_evaluation_inputs(c), [out_dir / "results.json", out_dir / "results.md"],
+                  hint="give another out_dir=")
 
     return ReportSpec(evalset=sname, name=name, kind=kind, worst_crops=int(c.get("worst_crops", 4)),
                       crop_size=int(c.get("crop_size", 96)), zoom=int(c.get("zoom", 2)),

@@ -13,7 +13,9 @@ Batch (a folder, a glob pattern or several files; OUTPUT is a folder)::
 
 Argparse rather than Hydra: file names may contain ``=``, ``,`` or brackets, which Hydra's
 override grammar would misread. In batch mode existing outputs are skipped unless
-``--overwrite``; a single named OUTPUT file is always (atomically) replaced.
+``--overwrite``; a single named OUTPUT file is always (atomically) replaced. Whatever the
+flags, no output ever replaces an input (same path, link, or name in another letter case on a
+case-insensitive file system): such a plan is refused before any work.
 Exit status: 0 on success, 2 on an input/config error or when any batch file failed.
 """
 
@@ -107,7 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TIFF values: srgb-encoded or linear (an ICC profile for either is embedded)")
     p.add_argument("--amp", action="store_true", help="float16 autocast on CUDA/MPS")
     p.add_argument("--overwrite", action="store_true",
-                   help="batch mode: redo files whose output already exists")
+                   help="batch mode: redo files whose output already exists (earlier outputs "
+                        "only: an output never replaces a source file)")
+    p.add_argument("--suffix", default="",
+                   help="appended to each output's stem when OUTPUT is a folder (e.g. _dm: "
+                        "DSCF0001.RAF -> DSCF0001_dm.exr), so outputs can share the raw files' "
+                        "folder even as DNGs")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return p
@@ -141,17 +148,24 @@ def main(argv: list[str] | None = None) -> int:
             raise ConfigError(f"several inputs ({', '.join(args.input)}) need an output folder, "
                               f"got the file name {out}")
         ext = _EXT[args.format or "exr"]
-        result = infer_batch(args.input, out, ext=ext, overwrite=args.overwrite,
+        result = infer_batch(args.input, out, ext=ext, suffix=args.suffix, overwrite=args.overwrite,
                              progress=not args.no_progress, **common)
         if result.failed:
             log.error("%d of %d file(s) failed: %s", len(result.failed),
                       len(result.failed) + len(result.done) + len(result.skipped),
                       ", ".join(p.name for p, _ in result.failed))
             return EXIT_USAGE
+        if not result.done and result.skipped:
+            log.warning("nothing written: all %d output(s) already exist in %s (pass "
+                        "--overwrite to redo them, or --suffix to write new names beside them)",
+                        len(result.skipped), out)
         return 0
     inp = Path(args.input[0])
     if out.is_dir() or args.output.endswith(("/", "\\")) or not out.suffix:
-        out = out / (inp.stem + _EXT[args.format or "exr"])
+        out = out / (inp.stem + args.suffix + _EXT[args.format or "exr"])
+    elif args.suffix:
+        raise ConfigError(f"--suffix {args.suffix} names outputs written into a folder; "
+                          f"OUTPUT {out} is a file name already: drop --suffix or name the file")
     elif args.format and _EXT[args.format] != out.suffix.lower().replace(".tiff", ".tif"):
         raise ConfigError(f"--format {args.format} contradicts the output name {out}")
     infer_file(inp, out, progress=not args.no_progress, **common)

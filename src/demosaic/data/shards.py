@@ -47,7 +47,8 @@ import numpy as np
 
 from demosaic.data.common import box_downsample
 from demosaic.errors import ConfigError, DemosaicError, RawReadError
-from demosaic.io.atomic import atomic_path
+from demosaic.io.atomic import atomic_path, sweep_stale_temporaries
+from demosaic.io.clash import check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +124,15 @@ def item_id(rel: str) -> str:
     """Stable id of a source file: its sanitised stem plus 8 hex digits of its path hash."""
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(rel).stem)[:64] or "raw"
     return f"{stem}-{hashlib.sha1(rel.encode('utf-8')).hexdigest()[:8]}"
+
+
+def planned_files(out_dir: Path, sources: Sequence[str]) -> list[Path]:
+    """Every file a build into ``out_dir`` may write for ``sources`` (paths relative to the
+    source folder): the settings, the manifest, and per file its record and shards."""
+    per_item = [out_dir / sub for rel in sources for sub in (
+        f"items/{item_id(rel)}.json", f"shards/{item_id(rel)}.target.npy",
+        f"shards/{item_id(rel)}.cfa.npy")]
+    return [out_dir / "build.json", out_dir / "manifest.json", *per_item]
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
@@ -271,7 +281,11 @@ def build_raw_teacher(source: str | Path, out: str | Path, *, pairing: str = "do
     if not files:
         raise ConfigError(f"source: no raw files ({', '.join(extensions)}) in {src}")
     out_dir = Path(out).expanduser()
+    check_outputs(files, planned_files(out_dir, [f.relative_to(src).as_posix() for f in files]),
+                  hint="give another out= folder")
     out_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (out_dir, out_dir / "items", out_dir / "shards"):  # a killed build's debris
+        sweep_stale_temporaries(folder)
     settings = {"format": FORMAT, "pairing": pairing, "factor": factor, "algorithm": algorithm,
                 "source": str(src.resolve())}
     _check_settings(out_dir, settings)
@@ -396,6 +410,10 @@ def rank_sharpness(root: str | Path, top: int = 200, out: str | Path | None = No
             "items": [{"id": it["id"], "source": it["source"], "sharpness": it["sharpness"]}
                       for it in items]}
     path = Path(out).expanduser() if out is not None else root_dir / f"top{top}_sharp.json"
+    check_outputs([root_dir / "manifest.json", root_dir / "build.json",
+                   *(root_dir / f for it in manifest["items"] for f in it["files"].values() if f),
+                   *(root_dir / "items" / f"{it['id']}.json" for it in manifest["items"])],
+                  [path], hint="give another out= file")
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1), encoding="utf-8")
     log.info("wrote the %d sharpest of %d items to %s", len(items), len(manifest["items"]), path)

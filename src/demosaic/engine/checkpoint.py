@@ -112,10 +112,11 @@ def make_checkpoint(
 
 
 def save_checkpoint(ckpt: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write ``ckpt`` atomically (temporary file, then rename): an interrupted save never
-    corrupts an existing checkpoint."""
+    """Write ``ckpt`` atomically and durably (temporary file flushed to the disk, then
+    renamed): a save killed at any moment, or a power cut, leaves the previous checkpoint
+    loadable, and the next save into the folder removes the killed save's partial file."""
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path, durable=True) as tmp:
         torch.save(dict(ckpt), tmp)
     log.info("saved checkpoint %s (step %s)", path, ckpt.get("step"))
     return path

@@ -39,6 +39,7 @@ from demosaic.engine.checkpoint import file_sha256, inference_form, load_checkpo
 from demosaic.engine.tiling import receptive_field
 from demosaic.errors import ConfigError, DemosaicError
 from demosaic.io.atomic import atomic_path
+from demosaic.io.clash import check_outputs
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +267,10 @@ def export_model(
         raise ConfigError("float16 weights (--half) apply to --format checkpoint only")
     if fmt == "onnx":
         _require_onnx()
+    out = Path(out)
+    planned = [out] + ([out.with_name(out.stem + ".int8.onnx")] if int8 is not None else [])
+    check_outputs([checkpoint] if isinstance(checkpoint, (str, os.PathLike)) else [], planned,
+                  hint="name another --out file")
     ckpt, model, source, weights = _source_model(checkpoint, cfa)
     if fmt == "checkpoint" and "state_dict" not in ckpt:
         raise ConfigError(f"{source} is an ensemble of a packaged model, not a trained checkpoint; "
@@ -279,7 +284,6 @@ def export_model(
     inputs = [torch.rand(s, generator=gen) for s in shapes]
     with torch.inference_mode():
         refs = [model(x).numpy() for x in inputs]
-    out = Path(out)
     report = ExportReport(format=fmt, path=out, tolerance=tolerance, size_multiple=multiple,
                           cfa=model.pattern.name)
 

@@ -46,7 +46,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -88,7 +88,9 @@ from demosaic.engine.highlights import (
     clip_in_place,
     clip_mask,
 )
-from demosaic.errors import CFAError, ConfigError, DemosaicError, RawReadError
+from demosaic.errors import CFAError, ConfigError, DemosaicError, RawReadError, WriteError, one_line
+from demosaic.io.atomic import sweep_stale_temporaries
+from demosaic.io.clash import check_outputs
 from demosaic.io.dng import FLIP_TO_TIFF_ORIENTATION, PREVIEW_SIDE, preview_image, write_linear_dng
 from demosaic.io.icc import TRANSFERS, matrix_trc_profile
 from demosaic.io.images import (
@@ -596,7 +598,8 @@ def infer_file(
             source's EXIF) or ``.dng`` (a LinearRaw DNG for raw converters: unbalanced camera
             RGB, the source's colour matrices, as-shot neutral, orientation and EXIF, and an
             sRGB preview; ``color_space``/``white_balance`` do not apply).
-            Replaced atomically if it exists.
+            Replaced atomically if it exists, unless it is the input (or the checkpoint):
+            that raises :class:`~demosaic.io.clash.OutputClashError` before any work.
         checkpoint: Checkpoint path (default: the packaged model, when shipped).
         model: ``"quality"`` (the packaged quality model, :data:`BUILTIN_MODELS`) or
             ``"bilinear"`` (parameter-free) instead of a checkpoint.
@@ -636,6 +639,8 @@ def infer_file(
                     exr_compression=exr_compression, tiff_encoding=tiff_encoding, amp=amp,
                     progress=progress)
     check_output_settings(out, settings)
+    check_outputs(_inputs_of([inp], checkpoint), [out], hint=CLASH_HINT)
+    sweep_stale_temporaries(out.parent)
     if source is None:
         source = ModelSource(checkpoint, model, device, views)
     _lap(timer, "model")
@@ -784,6 +789,20 @@ def is_glob(spec: str) -> bool:
     return any(ch in spec for ch in "*?[")
 
 
+def _camera_raws(paths: Iterable[Path]) -> list[Path]:
+    """``paths`` sorted, less the linear DNGs this tool wrote (earlier outputs found in a
+    folder or by a pattern; named one by one, they are refused as not being raw mosaics)."""
+    from demosaic.io.dng import is_own_linear_dng
+
+    keep, own = [], []
+    for f in sorted(paths):
+        (own if f.suffix.lower() == ".dng" and is_own_linear_dng(f) else keep).append(f)
+    if own:
+        log.info("not reading %d linear DNG(s) written by demosaic-infer as inputs: %s",
+                 len(own), ", ".join(f.name for f in own[:5]) + (" ..." if len(own) > 5 else ""))
+    return keep
+
+
 def collect_inputs(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str]]) -> list[Path]:
     """Expand a file, a folder (its raw files, by extension, not recursive) or a glob
     pattern (``**`` recurses), or a list of those, into a sorted list of files.
@@ -799,9 +818,10 @@ def collect_inputs(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str
         if p.is_file():
             found.append(p)
         elif p.is_dir():
-            found += sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in exts)
+            found += _camera_raws(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in exts)
         elif is_glob(str(s)):
-            found += sorted(Path(f) for f in glob.glob(str(s), recursive=True) if Path(f).is_file())
+            found += _camera_raws(Path(f) for f in glob.glob(str(s), recursive=True)
+                                  if Path(f).is_file())
         else:
             raise ConfigError(f"input {s} is neither a file, a folder nor a glob pattern; check "
                               "the path")
@@ -812,9 +832,33 @@ def collect_inputs(spec: str | os.PathLike[str] | Iterable[str | os.PathLike[str
     return unique
 
 
-def output_for(input_path: Path, output_dir: Path, ext: str) -> Path:
-    """``output_dir / (input stem + ext)``."""
-    return output_dir / (input_path.stem + ext)
+def output_for(input_path: Path, output_dir: Path, ext: str, suffix: str = "") -> Path:
+    """``output_dir / (input stem + suffix + ext)``."""
+    return output_dir / (input_path.stem + suffix + ext)
+
+
+#: What to do about a clash, for the command line's users.
+CLASH_HINT = ("write to another folder, or keep the folder and name the outputs apart with "
+              "--suffix (e.g. --suffix _dm)")
+
+
+def _inputs_of(files: Sequence[Path], checkpoint: str | os.PathLike[str] | None) -> list[Path]:
+    """What a run reads: the raw files and the checkpoint, if one is named."""
+    return [*files, *([Path(checkpoint)] if checkpoint else [])]
+
+
+def plan_batch(files: list[Path], output_dir: Path, ext: str, suffix: str = "",
+               checkpoint: str | os.PathLike[str] | None = None) -> list[tuple[Path, Path]]:
+    """``(input, output)`` pairs of a batch, checked before any work.
+
+    Raises:
+        OutputClashError: an output would replace an input (or the checkpoint), or two
+            outputs are one file (:func:`demosaic.io.clash.check_outputs`).
+    """
+    pairs = [(f, output_for(f, output_dir, ext, suffix)) for f in files]
+    check_outputs(_inputs_of(files, checkpoint), [t for _, t in pairs],
+                  hint=CLASH_HINT + ", or process same-named inputs in separate runs")
+    return pairs
 
 
 def infer_batch(
@@ -822,6 +866,7 @@ def infer_batch(
     output_dir: str | os.PathLike[str],
     *,
     ext: str = ".exr",
+    suffix: str = "",
     overwrite: bool = False,
     checkpoint: str | os.PathLike[str] | None = None,
     model: str | None = None,
@@ -830,39 +875,44 @@ def infer_batch(
     progress: bool = True,
     **kwargs: Any,
 ) -> BatchResult:
-    """Demosaic many raw files into ``output_dir`` (``<stem><ext>`` each).
+    """Demosaic many raw files into ``output_dir`` (``<stem><suffix><ext>`` each).
 
-    Files whose output exists are skipped unless ``overwrite``; a file that fails (corrupt,
-    wrong CFA family) is logged and reported in :attr:`BatchResult.failed`, and the batch goes
-    on. ``kwargs`` are :func:`infer_file`'s settings (tile, overlap, color_space,
-    white_balance, highlights, float32, tiff_encoding, amp). The model is loaded once; the next
-    file is read and the previous output written on their own threads while the network runs.
+    Every output is checked against every input first (:func:`plan_batch`): an output never
+    replaces a source, ``overwrite`` included. Files whose output exists are skipped unless
+    ``overwrite``; a file that fails (corrupt, wrong CFA family) is logged and reported in
+    :attr:`BatchResult.failed`, and the batch goes on. Partial files that a killed run left in
+    ``output_dir`` are removed first (:func:`demosaic.io.atomic.sweep_stale_temporaries`).
+    ``kwargs`` are :func:`infer_file`'s settings (tile, overlap, color_space, white_balance,
+    highlights, float32, tiff_encoding, amp). The model is loaded once; the next file is read
+    and the previous output written on their own threads while the network runs.
 
     Raises:
-        ConfigError: no inputs, a bad extension, or two inputs with the same output name.
+        ConfigError: no inputs or a bad extension; OutputClashError: see :func:`plan_batch`.
     """
     files = collect_inputs(inputs)
     out_dir = Path(output_dir)
     output_kind(Path("x" + ext))
-    targets = [output_for(f, out_dir, ext) for f in files]
-    seen: dict[Path, Path] = {}
-    for f, t in zip(files, targets):
-        if t in seen:
-            raise ConfigError(f"{seen[t]} and {f} would both be written to {t}; process them in "
-                              "separate runs or rename one")
-        seen[t] = f
-    out_dir.mkdir(parents=True, exist_ok=True)
+    pairs = plan_batch(files, out_dir, ext, suffix, checkpoint)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise WriteError(f"cannot make the output folder {out_dir}: {exc.strerror}; choose "
+                         "another folder") from exc
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise WriteError(f"the output folder {out_dir} is not writable (read-only file system "
+                         "or no permission); choose another folder. Nothing was written")
+    sweep_stale_temporaries(out_dir)
     source = ModelSource(checkpoint, model, device, views)
     result = BatchResult()
     todo = []
-    for f, t in zip(files, targets):
+    for f, t in pairs:
         if t.exists() and not overwrite:
             result.skipped.append(InferResult(f, t, skipped=True))
         else:
             todo.append((f, t))
     if result.skipped:
-        log.info("skipping %d file(s) whose output exists (pass --overwrite to redo them)",
-                 len(result.skipped))
+        log.info("skipping %d file(s) whose output exists in %s (pass --overwrite to redo them)",
+                 len(result.skipped), out_dir)
     _pipeline(todo, source, kwargs, result, progress)
     log.info("batch: %d written, %d skipped, %d failed", len(result.done), len(result.skipped),
              len(result.failed))
@@ -905,8 +955,8 @@ def _pipeline(todo: list[tuple[Path, Path]], source: ModelSource, kwargs: dict[s
             result.done.append(InferResult(f, t, size, time.perf_counter() - t0))
             log.info("wrote %s (%dx%d)", t, size[1], size[0])
         except DemosaicError as exc:
-            log.error("%s", exc)
-            result.failed.append((f, str(exc)))
+            log.error("%s", one_line(exc))
+            result.failed.append((f, one_line(exc)))
         bar.update(1)
 
     with ThreadPoolExecutor(1, thread_name_prefix="read") as reader, \
@@ -923,8 +973,8 @@ def _pipeline(todo: list[tuple[Path, Path]], source: ModelSource, kwargs: dict[s
                 size, write = prepare_output(raw, t, source, settings)
                 del raw
             except DemosaicError as exc:
-                log.error("%s", exc)
-                result.failed.append((f, str(exc)))
+                log.error("%s", one_line(exc))
+                result.failed.append((f, one_line(exc)))
                 bar.update(1)
                 continue
             finish(pending)  # at most one output waits for its writer

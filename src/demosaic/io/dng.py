@@ -373,3 +373,18 @@ def write_linear_dng(
     log.debug("wrote linear DNG %s (%dx%d, black %d, white %d)", out, arr.shape[2], arr.shape[1],
               black, white)
     return out
+
+
+def is_own_linear_dng(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a linear DNG that :func:`write_linear_dng` wrote (``Software`` is
+    ``demosaic`` and an image is LinearRaw): an earlier output of ``demosaic-infer``, not a
+    camera raw. Any read error answers ``False``."""
+    try:
+        with tifffile.TiffFile(path) as tif:
+            page = tif.pages.first
+            if page.software != "demosaic":
+                return False
+            photometrics = [page.photometric] + [p.photometric for p in page.pages or ()]
+            return PHOTOMETRIC_LINEAR_RAW in [int(v) for v in photometrics]
+    except Exception:  # noqa: BLE001 - any unreadable file is not one of ours
+        return False

@@ -53,8 +53,11 @@ SSIM_C2 = 0.03**2
 
 
 def _np(x: Any) -> np.ndarray:
+    """``x`` as a float64 numpy array. A tensor is copied to the CPU first and converted
+    there: one copy that changes device and dtype at once fails or returns zeros for an MPS
+    tensor on recent torch (pytorch/pytorch#197715)."""
     if isinstance(x, torch.Tensor):
-        x = x.detach().to("cpu", torch.float64).numpy()
+        x = x.detach().cpu().to(torch.float64).numpy()
     return np.asarray(x, dtype=np.float64)
 
 
@@ -118,11 +121,17 @@ def _window_size(h: int, w: int) -> int:
 
 
 def _filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
-    """Separable 'valid' gaussian filter of ``(N, C, H, W)`` per channel."""
+    """Separable 'valid' gaussian filter of ``(N, C, H, W)`` per channel.
+
+    The per-channel weights are contiguous copies, not stride-0 ``expand`` views: MPS
+    convolutions on macOS >= 15 read a non-contiguous weight as if it were contiguous, without
+    an error (pytorch/pytorch#192212; fixed by #192303 in August 2026, after the torch
+    versions this project admits), which made the SSIM loss and its gradients wrong there.
+    On the CPU the numbers are the same."""
     c = x.shape[1]
     k = g.numel()
-    x = F.conv2d(x, g.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
-    return F.conv2d(x, g.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
+    x = F.conv2d(x, g.view(1, 1, 1, k).expand(c, 1, 1, k).contiguous(), groups=c)
+    return F.conv2d(x, g.view(1, 1, k, 1).expand(c, 1, k, 1).contiguous(), groups=c)
 
 
 def _ssim_maps(pred: torch.Tensor, target: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:

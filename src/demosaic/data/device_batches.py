@@ -22,6 +22,8 @@ operations, drawing from the **same distributions** as the dataset, in the same 
 The random numbers come from a ``torch.Generator`` on the device, so the crops are not the
 ones the CPU dataset would draw for the same seed (the distribution is the same); a batch
 stream is reproducible for a given ``(seed, start_step, rank)`` on a given device type.
+The Poisson draws use ``torch.poisson`` on the CPU and CUDA, and on MPS, which has no kernel
+for it, the exact sampler of :mod:`demosaic.data.poisson` (same law, other numbers).
 
 Batches follow the sample contract of :mod:`demosaic.data.common`, with a batch dimension:
 ``cfa`` ``(B, 1, P, P)``, ``mask`` ``(B, 3, P, P)`` (an expanded view), ``target``
@@ -39,8 +41,10 @@ import torch
 from demosaic import cfa as cfa_mod
 from demosaic.camera import LEVELS, NoiseModel, load_bodies
 from demosaic.color import linear_to_srgb
+from demosaic.data import poisson as poisson_mod
 from demosaic.data.synthetic import SyntheticDataset
 from demosaic.data.transforms import LUMA_709
+from demosaic.devices import uses_mps_kernels_only
 from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,12 @@ def _stream_seed(seed: int, start_step: int, rank: int) -> int:
     """A 63-bit generator seed from the run seed, the step the stream starts at and the rank."""
     mixed = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(start_step), int(rank)])
     return int(mixed.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def _to_device_f32(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """``array`` as float32 on ``device``: converted on the host first, then copied (one copy
+    that changes both device and dtype is what MPS gets wrong, pytorch/pytorch#197715)."""
+    return torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)).to(device)
 
 
 def transform_grids(size: int) -> torch.Tensor:
@@ -123,10 +133,10 @@ class DeviceSyntheticBatches:
         self.camera = dataset.camera
         if self.camera is not None:
             bodies = load_bodies(dataset.pattern.family, self.camera.matrices, self.camera.models)
-            self.cam_matrices = torch.tensor(np.stack([b.srgb_to_camera for b in bodies]),
-                                             dtype=torch.float32, device=self.device)
-            self.cam_neutrals = torch.tensor(np.stack([b.neutral for b in bodies]),
-                                             dtype=torch.float32, device=self.device)
+            # float64 tables: to float32 on the host, then to the device (MPS has no float64)
+            self.cam_matrices = _to_device_f32(np.stack([b.srgb_to_camera for b in bodies]),
+                                               self.device)
+            self.cam_neutrals = _to_device_f32(np.stack([b.neutral for b in bodies]), self.device)
             self.cam_levels = torch.tensor([LEVELS[int(b)] for b in self.camera.bits],
                                            dtype=torch.float32, device=self.device)
             self.noise_model = NoiseModel(**dict(self.camera.noise))
@@ -143,6 +153,13 @@ class DeviceSyntheticBatches:
     def _log_uniform(self, bounds: tuple[float, float], n: int) -> torch.Tensor:
         lo, hi = math.log(bounds[0]), math.log(bounds[1])
         return torch.exp(lo + (hi - lo) * self._uniform(n))
+
+    def _poisson(self, rate: torch.Tensor) -> torch.Tensor:
+        """Poisson counts of mean ``rate`` (``>= 0``): ``torch.poisson`` where the device has
+        a kernel for it, else :func:`demosaic.data.poisson.poisson` (the same law)."""
+        if uses_mps_kernels_only(self.device):
+            return poisson_mod.poisson(rate, self.generator)
+        return torch.poisson(rate, generator=self.generator)
 
     def _index(self, high: torch.Tensor) -> torch.Tensor:
         """A uniform integer in ``[0, high)`` per element of ``high`` (int64, ``>= 1``)."""
@@ -211,7 +228,7 @@ class DeviceSyntheticBatches:
         n = mosaic.shape[0]
         a = self._log_uniform(self.ds.noise_shot, n)[:, None, None, None]
         b = self._log_uniform(self.ds.noise_read, n)[:, None, None, None]
-        shot = torch.poisson(mosaic.clamp_min(0.0) / a, generator=self.generator) * a
+        shot = self._poisson(mosaic.clamp_min(0.0) / a) * a
         read = torch.randn(mosaic.shape, generator=self.generator, device=self.device) * b
         return shot + read + mosaic.clamp_max(0.0)
 
@@ -231,7 +248,7 @@ class DeviceSyntheticBatches:
         iso = self._log_uniform((float(cam.iso_range[0]), float(cam.iso_range[1])), n)
         a, b = self.noise_model.params(iso)
         clean = (raw * self.mask).sum(dim=1, keepdim=True)
-        shot = torch.poisson(clean / a[:, None, None, None], generator=self.generator)
+        shot = self._poisson(clean / a[:, None, None, None])
         noisy = shot * a[:, None, None, None] + self._normal(*clean.shape) * b[:, None, None, None]
         level = self.cam_levels[self._index(torch.full((n,), self.cam_levels.shape[0],
                                                        device=self.device))]

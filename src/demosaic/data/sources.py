@@ -119,9 +119,11 @@ class SourceCache:
         self._items: dict[int, SourceImage] = {}
 
     def preload(self) -> None:
-        """Decode every image now. Call it before a DataLoader starts its workers: forked
+        """Decode every image now. Call it before a DataLoader forks its workers: forked
         workers then share the decoded images (copy-on-write) instead of each decoding and
-        caching its own copy. No-op when caching is disabled."""
+        caching its own copy. Not before workers that ``spawn`` (macOS) or use a
+        ``forkserver``: each would receive a pickled copy of the whole cache, so there each
+        worker fills its own (the trainer decides). No-op when caching is disabled."""
         if self.enabled:
             for i in range(len(self.files)):
                 self.get(i)

@@ -80,7 +80,9 @@ class TrainerConfig:
 
     run_name: str = "default"
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    precision: str = "auto"  # auto (bf16/fp16 autocast on CUDA, fp32 elsewhere) | fp32 | bf16 | fp16
+    # auto (bf16/fp16 autocast on CUDA, fp32 elsewhere, MPS included) | fp32 | bf16 (CUDA) |
+    # fp16 (CUDA; MPS with torch >= 2.8, opt-in and unvalidated: docs/MAC.md)
+    precision: str = "auto"
     seed: int = 0
     deterministic: bool = False  # torch deterministic algorithms (slower on CUDA)
     max_steps: int = 1000

@@ -51,6 +51,7 @@ import demosaic
 from demosaic import cfa as cfa_mod
 from demosaic.cfa import CFAPattern
 from demosaic.color import linear_to_srgb
+from demosaic.devices import synchronize
 from demosaic.errors import ConfigError, DemosaicError
 from demosaic.io.atomic import atomic_path
 
@@ -348,8 +349,8 @@ def _hdr_probe(method: Any, rgb: np.ndarray, pattern: CFAPattern, gain: float, s
 
 
 def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    """Wait for ``device``'s queued work (CUDA and MPS), so timings measure work, not launches."""
+    synchronize(device)
 
 
 def _worst_window(pred: np.ndarray, truth: np.ndarray, size: int, border: int, period: int

@@ -356,10 +356,12 @@ class MetricsHook(Hook):
     def step_end(self, s: TrainState) -> None:
         if not s.is_main or not s.every(s.t.log_every):
             return
+        # read the loss first: it waits for the device's queued work (CUDA, MPS), so the
+        # rate measures the work done, not the kernels launched
+        loss = s.loss.item()  # type: ignore[union-attr]
         now = time.perf_counter()
         rate = (s.samples - self.window_n) / max(now - self.window_t, 1e-9)
         self.window_t, self.window_n = now, s.samples
-        loss = s.loss.item()  # type: ignore[union-attr]
         lr = s.scheduler.get_last_lr()[0]
         scalars = {f"loss/{k}": float(v) for k, v in s.terms.items()}
         scalars.update({"loss/total": loss, "lr": lr, "throughput/samples_per_s": rate})

@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from demosaic import cfa as cfa_mod
-from demosaic.devices import resolve_device
+from demosaic.devices import MPS_MIN_TORCH, resolve_device, torch_version
 from demosaic.errors import CFAError, ConfigError
 
 
@@ -272,6 +272,8 @@ def tiled_demosaic(
             Smaller is faster and approximate.
         device: ``"auto"``/``None`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"``, ...
         amp: Run windows in float16 autocast on CUDA/MPS (ignored on CPU). Faster, not exact.
+            On MPS it needs torch >= 2.5 (:data:`demosaic.devices.MPS_MIN_TORCH`), the first
+            with ``torch.autocast("mps")``.
         progress: Show a tqdm bar over windows.
         batch: Windows of the same shape run together, up to this many per forward pass
             (an accelerator's lever: fewer, larger launches; memory grows with it). The
@@ -282,11 +284,12 @@ def tiled_demosaic(
         unclamped, same phase as the input.
 
     Raises:
-        ConfigError: ``batch`` below 1.
+        ConfigError: ``batch`` below 1; ``amp`` on MPS with a torch older than 2.5.
     """
     if int(batch) < 1:
         raise ConfigError(f"tile batch {batch} must be at least 1")
     dev = resolve_device(device)
+    check_amp(dev, amp)
     model = model.to(dev).eval()
     m = alignment_multiple(model)
     if tile:
@@ -300,6 +303,18 @@ def tiled_demosaic(
     else:
         tile_a, overlap_a = 0, 0
     return _tiled(model, cfa, tile_a, overlap_a, dev, amp, progress, int(batch), prepend, prepare)
+
+
+def check_amp(device: torch.device, amp: bool) -> None:
+    """Refuse ``--amp`` on MPS with a torch that has no MPS autocast (before 2.5).
+
+    Raises:
+        ConfigError: naming ``--amp``, the installed and the needed torch version.
+    """
+    if amp and device.type == "mps" and torch_version() < MPS_MIN_TORCH:
+        need = ".".join(map(str, MPS_MIN_TORCH))
+        raise ConfigError(f"--amp on mps needs torch >= {need}, the first with float16 autocast "
+                          f"on MPS (installed {torch.__version__}); drop --amp or upgrade torch")
 
 
 #: Tests run the accelerator path (device-resident mosaic and output) on the CPU with this.

@@ -5,12 +5,14 @@ What it does, in order:
 
 1. set up the text log ``<log_dir>/train_<run_name>.log``; seed every RNG, pick the device
    (``auto``: CUDA, then MPS, then CPU), join a DistributedDataParallel group when launched
-   by ``torchrun``;
+   by ``torchrun`` (CUDA over NCCL, CPU over gloo; never MPS, which c10d has no backend
+   for);
 2. import ``trainer.plugins`` (their hooks register: :mod:`demosaic.engine.hooks`), build
    model, datasets and loss from their registries, load ``init_from`` weights (unless
    ``init_weights`` is false), freeze named parts, and build the hooks the config switches
    on (:data:`TrainState.hooks`);
-3. AdamW + linear warmup + cosine decay, gradient clipping, autocast on CUDA; resume from
+3. AdamW + linear warmup + cosine decay, gradient clipping, autocast on CUDA (and fp16 on
+   MPS when asked for: :func:`_autocast`); resume from
    ``last.pt`` (weights, optimizer, schedule, EMA, scaler, the hooks' state and every RNG);
 4. the loop (:func:`_loop`): batch -> hooks' ``batch`` -> forward -> loss -> hooks' ``loss``
    -> non-finite check -> update -> hooks' ``after_update`` -> hooks' ``step_end``.
@@ -20,15 +22,21 @@ the time budget (``max_minutes``, ``fit_steps_to_time``), metric logging (text, 
 TensorBoard), validation and ``best.pt``, PNG snapshots with their periodic-artifact score,
 ``last.pt``; and from :mod:`demosaic.research.hooks`: the patch-size curriculum, distillation
 and the adversarial term. A non-finite loss stops the run (``TrainingDiverged``) without
-touching the last good checkpoint (on CUDA the check runs at every log, validation and save
-step rather than every step, so the GPU is not synchronised each step); Ctrl-C writes
-``last.pt`` and returns cleanly.
+touching the last good checkpoint (on CUDA and MPS the check runs at every log, validation
+and save step rather than every step, so the device is not synchronised each step); Ctrl-C
+writes ``last.pt`` and returns cleanly.
 
 Data order is a pure function of ``(seed, global sample index)`` (see
 :class:`StepIndexedDataset`), which is what makes resume exact, with or without workers.
 With ``device_batches`` the batches are synthesised on the training device instead
 (:mod:`demosaic.data.device_batches`): same distributions, no DataLoader, and a resumed run
 draws a fresh (seeded) stream rather than the exact continuation.
+
+DataLoader workers (``num_workers > 0``) started by ``fork`` (Linux) share the decoded
+images, which the main process caches first (``preload``); started by ``spawn`` (macOS,
+Windows) or ``forkserver`` they would each receive a pickled copy of that cache, so the main
+process does not fill it and each worker decodes and caches the images it needs, on purpose
+(:func:`_worker_start_method`).
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import multiprocessing
 import os
 import random
 import time
@@ -52,7 +61,7 @@ from torch.utils.data import DataLoader
 
 from demosaic.engine.checkpoint import load_checkpoint
 from demosaic import tracking
-from demosaic.devices import resolve_device
+from demosaic.devices import resolve_device, torch_version
 from demosaic.engine.config import TrainerConfig
 from demosaic.engine.data_order import DistInfo, GlobalIndexSampler, StepIndexedDataset
 from demosaic.engine.hooks import EMA, EWCPenalty, TrainState, build_hooks, load_plugins
@@ -83,10 +92,22 @@ def seed_everything(seed: int) -> None:
 
 
 def init_distributed(device: torch.device) -> DistInfo:
-    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1)."""
+    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1).
+
+    Raises:
+        ConfigError: on MPS: c10d has no MPS backend, and gloo with the CPU fallback lets
+            ``broadcast`` do nothing without an error (pytorch/pytorch#173808), so ranks drift.
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
+    if device.type == "mps":
+        raise ConfigError(
+            f"trainer.device={device}: distributed training (torchrun, WORLD_SIZE={world}) is "
+            "not supported on MPS: PyTorch's distributed package has no MPS backend, and gloo "
+            "silently skips broadcasts of MPS tensors (pytorch/pytorch#173808). Run one process "
+            "on mps (python -m demosaic.cli.train / demosaic-train, no torchrun), or "
+            "trainer.device=cpu under torchrun")
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
         dist.init_process_group(backend=backend)
@@ -189,16 +210,37 @@ class TrainResult:
     metrics: dict[str, float]
 
 
+#: Oldest torch with fp16 training on MPS: ``torch.autocast("mps")`` came in 2.5, the MPS
+#: kernels of ``GradScaler`` and its float32-only unscale in 2.8 (pytorch/pytorch#150255,
+#: #142397).
+MPS_FP16_MIN_TORCH = (2, 8)
+
+
 def _autocast(device: torch.device, precision: str) -> tuple[Any, torch.amp.GradScaler | None]:
-    """Autocast context factory and grad scaler for the requested precision."""
+    """Autocast context factory and grad scaler for the requested precision.
+
+    ``auto`` is bf16 (fp16 without bf16) on CUDA and fp32 elsewhere, MPS included: fp16 on
+    MPS (``trainer.precision=fp16``, torch >= :data:`MPS_FP16_MIN_TORCH`, with a grad scaler)
+    is offered but has not been shown to train to fp32's quality here (no Mac was at hand;
+    docs/MAC.md says how to compare), so it is never the default.
+    """
     if precision == "auto":
         precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if device.type == "cuda" else "fp32"
     if precision == "fp32":
         return contextlib.nullcontext, None
     if precision not in ("bf16", "fp16"):
         raise ConfigError(f"trainer.precision={precision!r}; use auto, fp32, bf16 or fp16")
+    if device.type == "mps" and precision == "fp16":
+        if torch_version() < MPS_FP16_MIN_TORCH:
+            raise ConfigError(f"trainer.precision=fp16 on MPS needs torch >= "
+                              f"{'.'.join(map(str, MPS_FP16_MIN_TORCH))} (installed "
+                              f"{torch.__version__}); use trainer.precision=fp32 or upgrade torch")
+        log.warning("trainer.precision=fp16 on MPS: not validated against fp32 training on this "
+                    "project; compare the validation PSNR with an fp32 run (docs/MAC.md)")
+        return (lambda: torch.autocast("mps", dtype=torch.float16)), torch.amp.GradScaler("mps")
     if device.type != "cuda":
-        raise ConfigError(f"trainer.precision={precision} needs CUDA (device is {device}); use fp32 or auto")
+        hint = "fp16 (torch >= 2.8), fp32 or auto" if device.type == "mps" else "fp32 or auto"
+        raise ConfigError(f"trainer.precision={precision} needs CUDA (device is {device}); use {hint}")
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
     return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
@@ -317,7 +359,11 @@ def _build_state(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config
     val_set = DATASETS.build(dataset_cfg["val"], where="dataset.val", pattern=pattern, split="val",
                              seed=t.seed)
     if t.num_workers > 0 and hasattr(train_set, "preload"):
-        train_set.preload()  # decode once in this process; forked workers share the cache
+        if _worker_start_method() == "fork":
+            train_set.preload()  # decode once in this process; forked workers share the cache
+        else:  # a filled cache would be pickled into every worker: let each fill its own
+            log.info("DataLoader workers start by %s: each of the %d workers decodes and caches "
+                     "its own copy of the training images", _worker_start_method(), t.num_workers)
     criterion = build_loss(loss_cfg)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("model %s %s: %.3f M parameters; train set %d items, val set %d images",
@@ -329,6 +375,14 @@ def _build_state(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config
                       model_kwargs=dict(model_kwargs), trainable=trainable, train_set=train_set,
                       val_set=val_set, criterion=criterion, full_config=full_config,
                       run_dir=run_dir, log_dir=log_dir)
+
+
+def _worker_start_method() -> str:
+    """How DataLoader workers start: the start method set for this process, else the
+    platform's default (``fork`` on Linux before Python 3.14, ``spawn`` on macOS). Only
+    ``fork`` shares the parent's memory (copy-on-write) with the workers."""
+    method = multiprocessing.get_start_method(allow_none=True)
+    return method or multiprocessing.get_all_start_methods()[0]
 
 
 def _resume(s: TrainState) -> None:
@@ -397,8 +451,8 @@ def _loop(s: TrainState, loader: Any) -> bool:
     s.bar = tqdm(total=s.max_steps, initial=s.step, disable=not s.is_main, dynamic_ncols=True,
                  desc=s.t.run_name, unit="step")
     it = iter(loader)
-    # on CUDA a per-step `if not isfinite(loss)` would synchronise the GPU every step: keep a
-    # device-side flag and read it at the steps where something is logged or saved
+    # on CUDA and MPS a per-step `if not isfinite(loss)` would synchronise the device every
+    # step: keep a device-side flag and read it at the steps where something is logged or saved
     nonfinite = torch.zeros((), dtype=torch.bool, device=s.device)
     s.model.train()
     try:
@@ -441,8 +495,9 @@ def _loop(s: TrainState, loader: Any) -> bool:
 
 def _check_finite(s: TrainState, nonfinite: torch.Tensor, loss: torch.Tensor,
                   terms: dict[str, torch.Tensor]) -> None:
-    """Stop on a non-finite loss (on CUDA only at steps where something is logged or saved)."""
-    every_step = s.device.type != "cuda"
+    """Stop on a non-finite loss (on CUDA and MPS only at steps where something is logged or
+    saved, so the device is not synchronised each step)."""
+    every_step = s.device.type not in ("cuda", "mps")
     due = s.clock.due(s.step + 1, s.max_steps)  # covers every step a stop can happen at
     if not ((every_step or due) and bool(nonfinite)):
         return

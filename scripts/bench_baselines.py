@@ -8,7 +8,7 @@ One command produces the "## Baselines" tables of docs/BENCHMARKS.md::
 Defaults: sets kodak24 and mcmaster from ``$DEMOSAIC_DATA`` (else ../shared/data); X-Trans
 methods bilinear, libraw_linear, vng, markesteijn1, markesteijn3, demosaicnet; Bayer
 (RGGB) methods bilinear, cd_bilinear, malvar2004, menon2007, ahd, dht, demosaicnet.
-Each (method, set) is evaluated by :func:`demosaic.engine.evaluate.evaluate` exactly as
+Each (method, set) is evaluated by :func:`demosaic.evaluation.clean.evaluate` exactly as
 ``demosaic-eval baseline=<method> evalset=<set> [cfa=bayer_rggb]`` does (results.json and
 results.md under ``--out``/<cfa>/<method>_<set>/). ``--update-doc`` replaces only the
 "## Baselines" section of docs/BENCHMARKS.md (created if missing); without it the section
@@ -35,7 +35,7 @@ import torch
 
 from demosaic.cli.common import setup_logging
 from demosaic.data import DATASETS
-from demosaic.engine.evaluate import (
+from demosaic.evaluation.clean import (
     EvalResult, ReportSpec, evaluate, images_from_dataset, markdown_table,
 )
 from demosaic.errors import DemosaicError
@@ -148,7 +148,7 @@ def replace_section(doc: Path, section: str) -> None:
 def _checkpoint_method(path: str, cfa_name: str, device: str) -> tuple[torch.nn.Module, str]:
     """A trained checkpoint as a method; ``default`` is the model shipped in the package."""
     from demosaic.cfa import get_pattern
-    from demosaic.engine.methods import resolve_method
+    from demosaic.models.zoo import resolve_method
 
     m = resolve_method(checkpoint=None if path == "default" else path, cfa=cfa_name, device=device)
     model = m.demosaicker

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark methods under the camera protocol of ``demosaic-eval`` (simulated raw files).
 
-Each (method, set, ISO) is evaluated by :func:`demosaic.engine.camera_protocol.evaluate_camera`
+Each (method, set, ISO) is evaluated by :func:`demosaic.evaluation.camera.evaluate_camera`
 exactly as ``demosaic-eval baseline=<method> evalset=<set> protocol=camera iso=<ISO>`` does,
 on DNGs shared by all methods (``--out``/raws/<set>_iso<ISO>/). Results are cached per
 (method, set, ISO) in ``--out``/results/<method>/<set>_iso<ISO>/results.json, so methods can
@@ -67,7 +67,7 @@ def raw_cache(out: Path, set_name: str, iso: float) -> Path:
 
 def load_images(data_root: Path, set_name: str, cfa: str, max_images: int | None) -> list[Any]:
     from demosaic.data import DATASETS
-    from demosaic.engine.evaluate import images_from_dataset
+    from demosaic.evaluation.clean import images_from_dataset
 
     spec = {"name": "folder", "root": str(data_root / set_name), "mode": "crop", "max_images": max_images}
     ds = DATASETS.build(spec, where="bench", pattern=cfa, split="val", seed=0)
@@ -75,8 +75,8 @@ def load_images(data_root: Path, set_name: str, cfa: str, max_images: int | None
 
 
 def conditions(args: argparse.Namespace) -> Any:
-    """The :class:`~demosaic.engine.camera_protocol.CaptureConditions` of the arguments."""
-    from demosaic.engine.camera_protocol import CaptureConditions
+    """The :class:`~demosaic.evaluation.camera.CaptureConditions` of the arguments."""
+    from demosaic.evaluation.camera import CaptureConditions
 
     return CaptureConditions(illuminant=args.illuminant, wb_error=args.wb_error, bits=args.bits,
                              exposure=args.exposure)
@@ -84,7 +84,7 @@ def conditions(args: argparse.Namespace) -> Any:
 
 def build(name: str, args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]]:
     """``(method, kind, info)`` of a method name (``model_name`` = the model's own name)."""
-    from demosaic.engine.methods import ENSEMBLES, resolve_method
+    from demosaic.models.zoo import ENSEMBLES, resolve_method
 
     if name == args.model_name:  # the checkpoint, or the shipped model of --cfa's family
         m = resolve_method(checkpoint=args.checkpoint, cfa=args.cfa, device=args.device)
@@ -98,8 +98,8 @@ def build(name: str, args: argparse.Namespace) -> tuple[Any, str, dict[str, Any]
 def run_one(name: str, set_name: str, iso: float, images: list[Any], args: argparse.Namespace,
             bench_info: dict[str, Any]) -> dict[str, Any] | None:
     """Evaluate one (method, set, ISO) unless cached; returns the results dict."""
-    from demosaic.engine.camera_protocol import evaluate_camera
-    from demosaic.engine.evaluate import ReportSpec
+    from demosaic.evaluation.camera import evaluate_camera
+    from demosaic.evaluation.clean import ReportSpec
 
     out = Path(args.out)
     folder = result_dir(out, name, set_name, iso)
@@ -142,7 +142,7 @@ def collect(out: Path) -> dict[tuple[str, str, str], dict[str, Any]]:
 
 
 def render_tables(found: dict[tuple[str, str, str], dict[str, Any]], order: list[str]) -> str:
-    from demosaic.engine.evaluate import fmt_number, markdown_table
+    from demosaic.evaluation.clean import fmt_number, markdown_table
 
     if not found:
         return "# Camera protocol benchmark\n\nNo cached results yet.\n"
@@ -165,7 +165,7 @@ def render_tables(found: dict[tuple[str, str, str], dict[str, Any]], order: list
              f"Protocol: simulated DNGs of {info.get('camera', '?')} ({capture}, random CFA phase "
              f"and margins, seed {info.get('seed', '?')}), each method on the same files (models "
              f"via `develop`, highlights {highlights}; LibRaw with camera WB); "
-             "border 12 px; means over images. See src/demosaic/engine/camera_protocol.py.\n\n",
+             "border 12 px; means over images. See src/demosaic/evaluation/camera.py.\n\n",
              f"Machine: {mach.get('cores', '?')} cores ({mach.get('cpu', '?')}, "
              f"{mach.get('platform', '?')}). Commands that produced the cached results:\n\n"]
     runs: dict[str, list[str]] = {}
@@ -215,7 +215,7 @@ def make_picture(path: Path, args: argparse.Namespace, bench_info: dict[str, Any
     from PIL import Image
 
     from demosaic.color import linear_to_srgb
-    from demosaic.engine.camera_protocol import CameraProtocol, make_runner, prepare_case, to_srgb_linear
+    from demosaic.evaluation.camera import CameraProtocol, make_runner, prepare_case, to_srgb_linear
 
     out = Path(args.out)
     images = load_images(Path(args.data_root), PICTURE_SET, args.cfa, args.max_images)
@@ -309,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.name:
             args.model_name = args.name
         else:
-            from demosaic.engine.checkpoint import load_checkpoint
+            from demosaic.models.checkpoint import load_checkpoint
 
             ck = load_checkpoint(args.checkpoint)
             args.model_name = str(ck.get("run_name") or Path(args.checkpoint).parent.name or

@@ -34,7 +34,7 @@ METHODS = {"default": [], "quality": ["--model", "quality"]}
 
 def main() -> int:
     from demosaic import metrics
-    from demosaic.engine.camera_protocol import CameraProtocol, prepare_case
+    from demosaic.evaluation.camera import CameraProtocol, prepare_case
     from demosaic.io.images import read_exr
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Cost of the clip mask (``engine.highlights.clip_mask``) on 24 MP X-Trans frames.
+"""Cost of the clip mask (``inference.highlights.clip_mask``) on 24 MP X-Trans frames.
 
 Three synthetic 6000 x 3996 frames, normalised raw (white = 1): ``sparse`` (a grey picture
 with 0.1 % of its pixels saturated, scattered), ``flat`` (its top 30 % clipped exactly at
@@ -21,7 +21,7 @@ from _bench import machine_line
 
 
 def frames(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    from demosaic.camera import NoiseModel
+    from demosaic.sim.camera import NoiseModel
 
     h, w = 3996, 6000
     grey = np.full((h, w), 0.4, np.float32)
@@ -35,7 +35,7 @@ def frames(rng: np.random.Generator) -> dict[str, np.ndarray]:
 
 def main() -> None:
     from demosaic.cfa import XTRANS
-    from demosaic.engine.highlights import clip_mask, clip_threshold, raw_clip_mask
+    from demosaic.inference.highlights import clip_mask, clip_threshold, raw_clip_mask
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3)

@@ -3,14 +3,14 @@
 For a 24 MP and a 100 MP X-Trans DNG (written once: a synthetic scene through the camera
 simulation, Fujifilm X-T3, ISO 400, 14 bits), on ``--device`` (default ``cuda``):
 
-1. **network**: :func:`demosaic.engine.tiling.tiled_demosaic` of the shipped model on the
+1. **network**: :func:`demosaic.inference.tiling.tiled_demosaic` of the shipped model on the
    canonical mosaic, fp32 and float16 autocast (``--amp``), best of ``--repeat`` after a warm-up,
    with the device synchronised: megapixels per second; and fp32 with ``--batches`` windows of
    one shape per forward pass (``tiled_demosaic(batch=...)``);
 2. **whole command**: ``demosaic-infer IN.dng OUT.exr --device DEVICE [--amp]`` as a user runs
    it (a fresh process: imports, model load, read, develop, write), median of ``--repeat``;
 3. **memory and stages**: peak device memory (``torch.cuda.max_memory_allocated``) and the
-   stage timings (:attr:`~demosaic.engine.infer.InferResult.stages`: what the host does around
+   stage timings (:attr:`~demosaic.inference.develop.InferResult.stages`: what the host does around
    the device's network) of one in-process ``infer_file`` per size; ``--stages-only`` runs
    just this, on any device (the host-side stages are the same code on a CPU);
 4. **quality of half precision**: PSNR of the ``--amp`` output against the fp32 output
@@ -43,8 +43,8 @@ def make_dng(path: Path, megapixels: float) -> Path:
     import numpy as np
 
     from demosaic import cfa
-    from demosaic.camera import CameraSimConfig, body_by_name, simulate_capture
-    from demosaic.engine.export import synthetic_scene
+    from demosaic.sim.camera import CameraSimConfig, body_by_name, simulate_capture
+    from demosaic.export import synthetic_scene
     from demosaic.io.dng import write_dng
 
     if path.is_file():
@@ -76,8 +76,8 @@ def network_rate(mosaic: Any, device: str, amp: bool, repeat: int, batch: int = 
     synchronised), ``batch`` windows of one shape per forward pass."""
     import torch
 
-    from demosaic.engine.methods import resolve_method
-    from demosaic.engine.tiling import tiled_demosaic
+    from demosaic.models.zoo import resolve_method
+    from demosaic.inference.tiling import tiled_demosaic
 
     model = resolve_method(device=device).demosaicker
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
@@ -111,7 +111,7 @@ def memory_and_output(dng: Path, out: Path, device: str, amp: bool, float32: boo
     EXR (to compare precisions), else the command's default half EXR."""
     import torch
 
-    from demosaic.engine.infer import infer_file
+    from demosaic.inference.develop import infer_file
     from demosaic.io.images import read_exr
 
     if device.startswith("cuda"):
@@ -136,7 +136,7 @@ def main() -> int:
                              "any device)")
     args = parser.parse_args()
     from demosaic.allocator import keep_freed_memory
-    from demosaic.engine.export import psnr
+    from demosaic.export import psnr
 
     keep_freed_memory()  # as demosaic-infer runs
     args.out.mkdir(parents=True, exist_ok=True)

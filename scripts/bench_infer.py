@@ -19,7 +19,7 @@ Parts:
    read the same file in the same process; the best of ``--repeat`` runs counts.
 2. **exactness**: max |tiled - whole image| for the model on a ``--exact-size`` mosaic with
    small tiles, at the automatic overlap and at a few smaller ones.
-3. **big**: a fresh subprocess runs :func:`demosaic.engine.infer.infer_file` on a
+3. **big**: a fresh subprocess runs :func:`demosaic.inference.develop.infer_file` on a
    ``--big`` (default 5152 x 7728 = 39.8 MP) X-Trans DNG to a half EXR and reports its peak
    resident memory (``VmHWM``), the memory right after importing torch, and the time.
 
@@ -84,8 +84,8 @@ def _default_config_model() -> Any:
 
 
 def _load_model(checkpoint: str | None) -> tuple[Any, str]:
-    from demosaic.engine.infer import DEFAULT_CHECKPOINT
-    from demosaic.engine.methods import resolve_method
+    from demosaic.inference.develop import DEFAULT_CHECKPOINT
+    from demosaic.models.zoo import resolve_method
 
     if checkpoint:
         return resolve_method(checkpoint=checkpoint).demosaicker, f"checkpoint {checkpoint}"
@@ -100,7 +100,7 @@ def _write_mosaic_dng(path: Path, height: int, width: int, seed: int = 0) -> Pat
     import numpy as np
 
     from demosaic import cfa as C
-    from demosaic.engine.export import synthetic_scene
+    from demosaic.export import synthetic_scene
     from demosaic.io.dng import write_dng
 
     block = synthetic_scene(1024, 1024, seed) * np.float32(0.7)
@@ -117,7 +117,7 @@ def bench_speed(model: Any, size: tuple[int, int], repeat: int, folder: Path) ->
     import rawpy
     import torch
 
-    from demosaic.engine.tiling import DEFAULT_TILE, auto_overlap, for_inference, tiled_demosaic
+    from demosaic.inference.tiling import DEFAULT_TILE, auto_overlap, for_inference, tiled_demosaic
     from demosaic.io.libraw import libraw_params
     from demosaic.io.raw import read_raw
 
@@ -163,7 +163,7 @@ def bench_speed(model: Any, size: tuple[int, int], repeat: int, folder: Path) ->
 def bench_exactness(model: Any, size: int, tile: int) -> dict[str, Any]:
     import torch
 
-    from demosaic.engine.tiling import alignment_multiple, auto_overlap, receptive_field, tiled_demosaic
+    from demosaic.inference.tiling import alignment_multiple, auto_overlap, receptive_field, tiled_demosaic
 
     m = alignment_multiple(model)
     size = size // m * m
@@ -190,12 +190,12 @@ def bench_big(size: tuple[int, int], checkpoint: str | None, folder: Path, threa
     dng = _write_mosaic_dng(folder / "big.dng", h, w)
     ckpt = checkpoint
     if ckpt is None:
-        from demosaic.engine.infer import DEFAULT_CHECKPOINT
+        from demosaic.inference.develop import DEFAULT_CHECKPOINT
 
         if DEFAULT_CHECKPOINT.is_file():
             ckpt = str(DEFAULT_CHECKPOINT)
         else:  # a random default-config unet, saved so the child loads it like a user would
-            from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
+            from demosaic.models.checkpoint import make_checkpoint, save_checkpoint
 
             model = _default_config_model()
             ckpt = str(save_checkpoint(make_checkpoint(model, "unet", model.spec["kwargs"],
@@ -220,7 +220,7 @@ def _child(dng: str, out: str, ckpt: str) -> None:
     import torch  # noqa: F401 - measured baseline includes torch
 
     from demosaic.allocator import keep_freed_memory
-    from demosaic.engine.infer import infer_file
+    from demosaic.inference.develop import infer_file
 
     keep_freed_memory()  # as demosaic-infer does
     base = _rss_mb()

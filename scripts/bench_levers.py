@@ -4,7 +4,7 @@
 1. **Network runtime**, the shipped X-Trans model tiled over a random 4008 x 6000 mosaic
    (``tiled_demosaic``, default 2048 px tiles, exact overlap), alternated ``--repeat`` times:
    PyTorch eager with the default memory layout, PyTorch with ``channels_last`` weights
-   (:func:`demosaic.engine.tiling.for_inference`, what ``demosaic-infer`` runs), and ONNX
+   (:func:`demosaic.inference.tiling.for_inference`, what ``demosaic-infer`` runs), and ONNX
    Runtime on the model exported by ``demosaic-export`` (needs the ``export`` extra). The
    max abs difference of each from the default layout is reported.
 2. **Tile size** with ``channels_last``: windows of 1536, 2040 (the default 2048 rounded to
@@ -49,7 +49,7 @@ class _Runner(torch.nn.Module):
 
     def __init__(self, net: torch.nn.Module, run: Callable[[torch.Tensor], torch.Tensor]) -> None:
         super().__init__()
-        from demosaic.engine.tiling import receptive_field
+        from demosaic.inference.tiling import receptive_field
 
         self.pattern, self.size_multiple = net.pattern, net.size_multiple
         self._tiling_receptive_field = receptive_field(net)
@@ -65,15 +65,15 @@ def _frame() -> torch.Tensor:
 
 
 def _network(repeat: int) -> dict[str, dict[str, float]]:
-    from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT
-    from demosaic.engine.methods import from_checkpoint
-    from demosaic.engine.tiling import for_inference, tiled_demosaic
+    from demosaic.models.checkpoint import DEFAULT_CHECKPOINT
+    from demosaic.models.zoo import from_checkpoint
+    from demosaic.inference.tiling import for_inference, tiled_demosaic
 
     net = from_checkpoint(DEFAULT_CHECKPOINT).demosaicker
     cl = for_inference(net, torch.device("cpu"))
     runners = {"torch, default layout": net, "torch, channels_last (shipped path)": cl}
     try:
-        from demosaic.engine.export import export_model
+        from demosaic.export import export_model
         import onnxruntime as ort
 
         onnx_path = Path(tempfile.mkdtemp()) / "default.onnx"
@@ -109,9 +109,9 @@ def _network(repeat: int) -> dict[str, dict[str, float]]:
 
 
 def _tiles() -> dict[str, dict[str, float]]:
-    from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT
-    from demosaic.engine.methods import from_checkpoint
-    from demosaic.engine.tiling import auto_overlap, for_inference, plan_tiles, tiled_demosaic
+    from demosaic.models.checkpoint import DEFAULT_CHECKPOINT
+    from demosaic.models.zoo import from_checkpoint
+    from demosaic.inference.tiling import auto_overlap, for_inference, plan_tiles, tiled_demosaic
 
     net = for_inference(from_checkpoint(DEFAULT_CHECKPOINT).demosaicker, torch.device("cpu"))
     x = _frame()

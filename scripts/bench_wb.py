@@ -5,7 +5,7 @@ For each truth image (linear sRGB, cropped to the 6 px period) two X-Trans DNGs 
 (16-bit, black 0, white 65535, no noise, canonical phase): file A holds the mosaic with
 ``AsShotNeutral = (1, 1, 1)``; file B holds the mosaic divided by (2.2, 1, 1.7) per pixel
 colour with ``AsShotNeutral = (1/2.2, 1, 1/1.7)``, as a camera whose red and blue read 1/2.2
-and 1/1.7 of green would store it. Both go through :func:`demosaic.engine.infer.infer_file`
+and 1/1.7 of green would store it. Both go through :func:`demosaic.inference.develop.infer_file`
 (camera RGB, as-shot white balance, float EXR), and each output's linear PSNR against the
 truth (12 px border) is reported with the difference. Before white balance moved in front of
 the network, B was demosaicked unbalanced.
@@ -43,7 +43,7 @@ def main() -> None:
     from demosaic import cfa
     from demosaic.io.dng import write_dng
     from demosaic.io.images import read_exr, read_image_linear
-    from demosaic.engine.infer import ModelSource, infer_file
+    from demosaic.inference.develop import ModelSource, infer_file
     from demosaic.metrics import psnr
 
     files = sorted(p for p in args.folder.iterdir()

@@ -2,7 +2,7 @@
 
 A bundled sample photograph is exposed 2.5x and given a lamp (a spot far above the white
 level), then captured by the camera simulation (Fujifilm X-T3 matrix, daylight, ISO 100,
-14 bits) and written as a DNG. ``demosaic-infer``'s path (:func:`demosaic.engine.infer.infer_file`,
+14 bits) and written as a DNG. ``demosaic-infer``'s path (:func:`demosaic.inference.develop.infer_file`,
 linear sRGB EXR) runs it with ``--highlights none | clip | reconstruct``; LibRaw's own clip
 mode (Markesteijn 3-pass, as-shot white balance, sRGB) is shown beside them. Each panel is
 shown twice: as is (top row) and 2 stops darker (bottom row), where the values above 1.0 that
@@ -37,10 +37,10 @@ def main() -> None:
 
     from demosaic import cfa
     from demosaic.io.libraw import libraw_params
-    from demosaic.camera import CameraSimConfig, body_by_name, simulate_capture
+    from demosaic.sim.camera import CameraSimConfig, body_by_name, simulate_capture
     from demosaic.color import linear_to_srgb
     from demosaic.data.common import SAMPLES_DIR
-    from demosaic.engine.infer import infer_file
+    from demosaic.inference.develop import infer_file
     from demosaic.io.atomic import atomic_path
     from demosaic.io.dng import write_dng
     from demosaic.io.images import read_exr, read_image_linear

@@ -34,7 +34,7 @@ def main() -> None:
     import torch
     from omegaconf import OmegaConf
 
-    from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT, load_model
+    from demosaic.models.checkpoint import DEFAULT_CHECKPOINT, load_model
     from demosaic.models import build_model
     from demosaic.models.cost import ModelCost, model_cost
 

@@ -45,7 +45,7 @@ import torch
 from demosaic import cfa
 from demosaic.data.common import SAMPLES_DIR
 from demosaic.devices import resolve_device
-from demosaic.engine.checkpoint import load_checkpoint, load_model
+from demosaic.models.checkpoint import load_checkpoint, load_model
 from demosaic.io.dng import write_dng
 from demosaic.io.images import read_exr, read_image_linear
 from demosaic.losses import build_loss

@@ -8,7 +8,7 @@
    Markesteijn 3-pass (``AHD``, as-shot white balance, linear 16-bit sRGB) and writes a
    16-bit TIFF. The ratio ours / LibRaw is the figure issue 15 targets (<= 0.8).
 3. **Stages** of one ``demosaic-infer`` run: the import time of the command's module (a fresh
-   interpreter), then :attr:`demosaic.engine.infer.InferResult.stages` of an in-process
+   interpreter), then :attr:`demosaic.inference.develop.InferResult.stages` of an in-process
    ``infer_file`` (model load, raw read, white balance, clip mask, padding, network tiles,
    highlights, colour, orientation, EXR encode and write).
 
@@ -52,10 +52,10 @@ def main() -> None:
 
     from demosaic import cfa
     from demosaic.allocator import keep_freed_memory
-    from demosaic.camera import CameraSimConfig, body_by_name, simulate_capture
+    from demosaic.sim.camera import CameraSimConfig, body_by_name, simulate_capture
     from demosaic.cli.common import cpu_model
-    from demosaic.engine.export import synthetic_scene
-    from demosaic.engine.infer import infer_file
+    from demosaic.export import synthetic_scene
+    from demosaic.inference.develop import infer_file
     from demosaic.io.dng import write_dng
 
     args.out.mkdir(parents=True, exist_ok=True)

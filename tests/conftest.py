@@ -88,8 +88,8 @@ def demosaic_exposures(model, pattern, gains=(0.05, 4.0)):
 def camera_capture_scores(methods, cache_dir, iso: float = 800.0):
     """Camera-protocol PSNR of each ``{name: method}`` on one bundled picture (the same DNG
     for all: random phase and margins, the family's default body)."""
-    from demosaic.engine.camera_protocol import evaluate_camera
-    from demosaic.engine.evaluate import ReportSpec
+    from demosaic.evaluation.camera import evaluate_camera
+    from demosaic.evaluation.clean import ReportSpec
     from demosaic.io.images import read_image_linear
 
     samples = Path(__file__).resolve().parents[1] / "src" / "demosaic" / "assets" / "samples" / "val"
@@ -117,7 +117,7 @@ def write_camera_dngs(folder: Path, count: int = 3, family: str = "xtrans", size
     """``count`` camera-realistic DNGs (a real body's colour matrix, as-shot white balance,
     sensor noise at ``iso``, a random CFA phase and margins: the camera protocol's files) of
     bundled pictures, ``size`` = visible (H, W), written into ``folder``; returns their paths."""
-    from demosaic.engine.camera_protocol import CameraProtocol, prepare_case
+    from demosaic.evaluation.camera import CameraProtocol, prepare_case
     from demosaic.io.images import read_image_linear
 
     samples = Path(__file__).resolve().parents[1] / "src" / "demosaic" / "assets" / "samples"

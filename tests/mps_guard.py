@@ -162,7 +162,7 @@ def emulate_mps(monkeypatch: pytest.MonkeyPatch) -> Iterator[MPSGuard]:
     (the caller asserts ``guard.violations == []``). The metrics of :data:`HOST_FUNCTIONS` run
     in the guard's host region."""
     from demosaic import devices, metrics
-    from demosaic.engine import tiling
+    from demosaic.inference import tiling
 
     monkeypatch.setattr(devices, "_MPS_PATHS_ON_CPU", True)
     monkeypatch.setattr(tiling, "_RESIDENT_ON_CPU", True)

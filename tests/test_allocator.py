@@ -30,7 +30,7 @@ def test_keep_freed_memory_does_nothing_off_linux(monkeypatch: pytest.MonkeyPatc
 def test_the_command_writes_the_same_file_with_and_without_it(tmp_path) -> None:
     """demosaic-infer tunes the allocator; the numbers it writes do not depend on it."""
     from demosaic import cfa as C
-    from demosaic.engine.export import synthetic_scene
+    from demosaic.export import synthetic_scene
     from demosaic.io.dng import write_dng
     from demosaic.io.images import read_exr
 
@@ -38,7 +38,7 @@ def test_the_command_writes_the_same_file_with_and_without_it(tmp_path) -> None:
     dng = write_dng(tmp_path / "s.dng", C.mosaic(scene, C.XTRANS)[0], C.XTRANS.array,
                     black_level=512, white_level=16383)
     code = ("import sys; from demosaic.allocator import keep_freed_memory as k; "
-            "from demosaic.engine.infer import infer_file as f; "
+            "from demosaic.inference.develop import infer_file as f; "
             "(k() if sys.argv[3] == '1' else None); "
             "f(sys.argv[1], sys.argv[2], device='cpu', tile=48)")  # the shipped model, tiled
     for flag in ("0", "1"):

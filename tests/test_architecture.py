@@ -1,5 +1,6 @@
 """Layering rules of docs/ARCHITECTURE.md, checked on the source (issue "One place for each
-concern"): Hydra only at the edge (``cli/``), the engine never imports the research toolbox,
+concern"): Hydra only at the edge (``cli/``), training, inference and evaluation never import
+the research toolbox,
 no function longer than 120 lines."""
 
 from __future__ import annotations
@@ -33,19 +34,19 @@ def test_hydra_is_imported_only_by_the_command_line_layer() -> None:
     assert offenders == []
 
 
-def test_the_engine_never_imports_the_research_toolbox() -> None:
+def test_the_core_never_imports_the_research_toolbox() -> None:
     offenders = [str(p.relative_to(SRC)) for p, tree in _modules()
-                 if p.parent.name == "engine"
+                 if p.parent.name in ("training", "inference", "evaluation", "models", "io", "sim")
                  and any(n.startswith("demosaic.research") for n in _imports(tree))]
     assert offenders == []
 
 
 def test_the_training_hooks_do_not_import_the_trainer() -> None:
-    """The trainer imports its hooks; the hooks share what both need through run_outputs and
-    data_order, never through the trainer (no import cycle)."""
-    for name in ("hooks.py", "run_outputs.py", "data_order.py"):
-        tree = ast.parse((SRC / "engine" / name).read_text())
-        assert "demosaic.engine.trainer" not in _imports(tree), name
+    """The trainer imports its hooks; the hooks share what both need through training.outputs
+    and training.data_order, never through the trainer (no import cycle)."""
+    for name in ("hooks.py", "outputs.py", "data_order.py"):
+        tree = ast.parse((SRC / "training" / name).read_text())
+        assert "demosaic.training.loop" not in _imports(tree), name
 
 
 def test_no_function_is_longer_than_120_lines() -> None:
@@ -64,8 +65,8 @@ def test_one_device_choice_for_every_command(monkeypatch) -> None:
 
     from demosaic.cli.evaluate import _device
     from demosaic.devices import resolve_device
-    from demosaic.engine.tiling import resolve_device as tiling_device
-    from demosaic.engine.trainer import select_device
+    from demosaic.inference.tiling import resolve_device as tiling_device
+    from demosaic.training.loop import select_device
     from demosaic.errors import ConfigError
 
     assert tiling_device is resolve_device
@@ -82,14 +83,14 @@ def test_one_device_choice_for_every_command(monkeypatch) -> None:
 
 def test_one_resolution_of_what_demosaics(tmp_path, monkeypatch) -> None:
     """Checkpoint, shipped model, baseline and parameter-free model all resolve through
-    demosaic.engine.methods.resolve_method, which demosaic-eval and the inference model source
+    demosaic.models.zoo.resolve_method, which demosaic-eval and the inference model source
     use."""
     import pytest
     import torch
 
     from demosaic.cli.evaluate import resolve_method as eval_resolve
-    from demosaic.engine import checkpoint as ck
-    from demosaic.engine.methods import resolve_method
+    from demosaic.models import checkpoint as ck
+    from demosaic.models.zoo import resolve_method
     from demosaic.errors import ConfigError
     from demosaic.models import create_model
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from demosaic import cfa as C
-from demosaic.camera import (
+from demosaic.sim.camera import (
     CameraSimConfig,
     NoiseModel,
     body_by_name,
@@ -23,10 +23,10 @@ from demosaic.camera import (
 from demosaic.color import camera_to_output_matrix, linear_to_srgb
 from demosaic.data import build_dataset
 from demosaic.data.shards import build_raw_teacher
-from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
-from demosaic.engine.export import synthetic_scene
-from demosaic.engine.highlights import apply_highlights
-from demosaic.engine.infer import infer_file
+from demosaic.models.checkpoint import make_checkpoint, save_checkpoint
+from demosaic.export import synthetic_scene
+from demosaic.inference.highlights import apply_highlights
+from demosaic.inference.develop import infer_file
 from demosaic.errors import ConfigError
 from demosaic.io.dng import write_dng
 from demosaic.io.images import read_exr
@@ -234,7 +234,7 @@ def test_other_white_balances_rescale_the_output_and_keep_the_lamp_neutral(lamp_
     """--white-balance R,G,B: away from clipping the output is the as-shot output times
     t / w per channel (exact for linear data); the clipped lamp stays neutral with clip; the
     EXR header records both balances; camera-space primaries keep a grey at D65."""
-    from demosaic.engine.infer import output_multipliers, output_rgb_to_xyz
+    from demosaic.inference.develop import output_multipliers, output_rgb_to_xyz
 
     raw = read_raw(lamp_dng)
     mult = np.asarray(raw.wb_multipliers, dtype=np.float64)  # about 1 / XT3.neutral
@@ -340,7 +340,7 @@ def test_version_one_shards_are_refused_with_a_rebuild_hint(tmp_path):
 
 
 def test_clip_in_row_chunks_equals_the_whole_image_result():
-    from demosaic.engine.highlights import clip_in_place, clip_weight
+    from demosaic.inference.highlights import clip_in_place, clip_weight
 
     gen = torch.Generator().manual_seed(0)
     rgb = torch.rand(3, 200, 90, generator=gen) * 2.5
@@ -367,7 +367,7 @@ def test_mask_dilation_equals_a_max_filter(shape, radius):
     reference: torch's max_pool2d) bit for bit, at the borders and for radii past the image."""
     import torch.nn.functional as F
 
-    from demosaic.engine.highlights import _dilate
+    from demosaic.inference.highlights import _dilate
 
     gen = torch.Generator().manual_seed(radius)
     mask = (torch.rand(shape, generator=gen) > 0.97).float()
@@ -414,7 +414,7 @@ def test_a_sensor_that_saturates_below_the_stated_white_level_is_still_caught(tm
     """The lamp clips at 96 % of the white level the file states (as many sensors do): the
     plateau is found and the lamp still comes out neutral; without the plateau rule it would
     keep the (2.1, 1, 1.5) magenta bounds."""
-    from demosaic.engine.highlights import clip_threshold
+    from demosaic.inference.highlights import clip_threshold
 
     raw = _lamp_scene() * np.float32(0.96)
     path = write_dng(tmp_path / "sat.dng", _mosaic(raw, C.XTRANS.array), C.XTRANS,
@@ -448,7 +448,7 @@ def _noisy_plateau_scene(iso: float, rng: np.random.Generator,
                                                 ("xtrans", 12800.0, 0.97),
                                                 ("bayer_rggb", 3200.0, 0.99)])
 def test_noisy_clipped_plateaus_join_the_clip_mask_and_nothing_else_does(cfa, iso, covered, rng):
-    from demosaic.engine.highlights import CLIP_THRESHOLD, clip_mask, raw_clip_mask
+    from demosaic.inference.highlights import CLIP_THRESHOLD, clip_mask, raw_clip_mask
 
     layout = C.get_pattern(cfa).array
     noisy, lamp = _noisy_plateau_scene(iso, rng, layout)
@@ -461,7 +461,7 @@ def test_noisy_clipped_plateaus_join_the_clip_mask_and_nothing_else_does(cfa, is
     # outside the lamp (the 0.9 area included) the mask is the plain threshold's
     np.testing.assert_array_equal(mask[~lamp], plain[~lamp])
     # the listed and the dilated candidate searches agree
-    from demosaic.engine.highlights import PLATEAU_MAX_DEPTH, PLATEAU_RADIUS, PLATEAU_SPAN, _candidates
+    from demosaic.inference.highlights import PLATEAU_MAX_DEPTH, PLATEAU_RADIUS, PLATEAU_SPAN, _candidates
 
     low = CLIP_THRESHOLD - PLATEAU_SPAN * PLATEAU_MAX_DEPTH
     sat = torch.from_numpy(plain)
@@ -475,7 +475,7 @@ def test_noisy_clipped_plateaus_join_the_clip_mask_and_nothing_else_does(cfa, is
 def test_noise_at_white_is_estimated_from_the_data(iso, rng):
     """Flat grey under the noise model: the estimate is within 10 % of the model's sigma at
     white; a noise-free gradient gives almost nothing; too few mid-tones give None."""
-    from demosaic.engine.highlights import noise_at_white
+    from demosaic.inference.highlights import noise_at_white
 
     a, b = NoiseModel().params(iso)
     flat = NoiseModel().sample(np.full((300, 300), 0.5, np.float32), iso, rng)
@@ -488,7 +488,7 @@ def test_noise_at_white_is_estimated_from_the_data(iso, rng):
 def test_noise_free_near_white_texture_is_not_taken_for_a_noisy_plateau():
     """Clipped and 3 %-below-white pixels interleaved like noise, in a file with no noise
     (a mid-grey ramp shows it): the file's noise level vetoes the plateau rule."""
-    from demosaic.engine.highlights import CLIP_THRESHOLD, clip_mask, raw_clip_mask
+    from demosaic.inference.highlights import CLIP_THRESHOLD, clip_mask, raw_clip_mask
 
     raw = np.tile(np.linspace(0.3, 0.9, 240, dtype=np.float32), (3, 96, 1))
     texture = np.where(np.random.default_rng(1).random((48, 48)) < 0.5, 1.0, 0.96)
@@ -504,7 +504,7 @@ def test_noise_free_near_white_texture_is_not_taken_for_a_noisy_plateau():
 def test_a_flat_clipped_lamp_keeps_the_plain_mask_and_its_rim():
     """Clipped areas that read exactly at white (most cameras): the rule adds nothing, even
     next to an area 5 % below white whose pixels are not clipped."""
-    from demosaic.engine.highlights import CLIP_THRESHOLD, clip_mask, raw_clip_mask
+    from demosaic.inference.highlights import CLIP_THRESHOLD, clip_mask, raw_clip_mask
 
     raw = _lamp_scene()
     raw[:, 24:72, 48:60] = 0.85  # a rim just outside the lamp

@@ -10,12 +10,12 @@ import pytest
 import torch
 from hydra import compose, initialize_config_module
 
-from demosaic.camera import body_by_name, simulate_capture
+from demosaic.sim.camera import body_by_name, simulate_capture
 from demosaic.cfa import XTRANS
 from demosaic.cli import evaluate as cli_eval
 from demosaic.color import white_balance_mosaic
-from demosaic.engine import camera_protocol as cp
-from demosaic.engine.evaluate import ReportSpec
+from demosaic.evaluation import camera as cp
+from demosaic.evaluation.clean import ReportSpec
 from demosaic.errors import ConfigError
 from demosaic.io.dng import write_dng
 from demosaic.io.raw import read_raw
@@ -30,7 +30,7 @@ QUIET = ReportSpec(worst_crops=0, progress=False)  # nothing written, no bar
 def bundled() -> list[tuple[str, np.ndarray]]:
     """The two bundled validation images, centre crops of 72 x 96 px (linear sRGB)."""
     from demosaic.data import DATASETS
-    from demosaic.engine.evaluate import images_from_dataset
+    from demosaic.evaluation.clean import images_from_dataset
 
     ds = DATASETS.build({"name": "folder", "root": None, "mode": "crop"}, where="test",
                         pattern="xtrans", split="val", seed=0)
@@ -254,7 +254,7 @@ def test_highlights_reach_the_model_route(tmp_path):
     clip = cp.make_runner(net, highlights="clip")[0](case)
     assert not np.allclose(none, clip)
     # where a whole 7x7 neighbourhood is clipped (every channel), the output is neutral
-    from demosaic.engine.highlights import clip_mask
+    from demosaic.inference.highlights import clip_mask
 
     raw = read_raw(case.dng)
     clipped = clip_mask(raw.cfa, raw.layout).float()

@@ -176,7 +176,7 @@ def test_one_same_phase_extension_for_every_padding() -> None:
     import torch
 
     from demosaic import cfa as C
-    from demosaic.engine.tiling import pad_to_canonical
+    from demosaic.inference.tiling import pad_to_canonical
 
     for pattern in (C.XTRANS, C.BAYER_RGGB):
         p = pattern.period

@@ -11,8 +11,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from demosaic import cfa
-from demosaic.engine.checkpoint import SHIPPED_CHECKPOINTS, load_checkpoint, load_model
-from demosaic.engine.infer import infer_file
+from demosaic.models.checkpoint import SHIPPED_CHECKPOINTS, load_checkpoint, load_model
+from demosaic.inference.develop import infer_file
 from demosaic.io.images import read_exr, read_image_linear
 
 from conftest import assert_trained_on_training_sets, camera_capture_scores, demosaic_exposures

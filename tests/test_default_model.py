@@ -10,8 +10,8 @@ import torch
 from omegaconf import OmegaConf
 
 from demosaic import cfa, metrics
-from demosaic.engine.checkpoint import load_checkpoint, load_model
-from demosaic.engine.infer import DEFAULT_CHECKPOINT, infer_file
+from demosaic.models.checkpoint import load_checkpoint, load_model
+from demosaic.inference.develop import DEFAULT_CHECKPOINT, infer_file
 from demosaic.io.dng import write_dng
 from demosaic.io.images import read_exr, read_image_linear
 

@@ -136,8 +136,8 @@ def test_other_datasets_are_refused_with_the_key_to_change():
 
 def test_camera_simulation_on_the_device_matches_the_dataset_and_the_formula(tmp_path):
     """A flat grey source through the batched camera: balanced grey target, per-channel noise
-    variance ``w_c^2 (a x_c + b^2)`` as in the per-item dataset (demosaic.camera)."""
-    from demosaic.camera import CameraSimConfig, NoiseModel, body_by_name
+    variance ``w_c^2 (a x_c + b^2)`` as in the per-item dataset (demosaic.sim.camera)."""
+    from demosaic.sim.camera import CameraSimConfig, NoiseModel, body_by_name
 
     path = tmp_path / "grey.png"
     Image.fromarray(np.full((48, 48, 3), 128, np.uint8)).save(path)

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from demosaic import cfa as C
-from demosaic.engine.methods import ENSEMBLES, ensemble_method, resolve_method
-from demosaic.engine.tiling import tiled_demosaic
+from demosaic.models.zoo import ENSEMBLES, ensemble_method, resolve_method
+from demosaic.inference.tiling import tiled_demosaic
 from demosaic.errors import ConfigError
 from demosaic.models import create_model
 from demosaic.models.ensemble import VIEW_ORDER, GeometricEnsemble
@@ -104,7 +104,7 @@ def test_ensemble_is_the_shipped_default_of_each_family():
 
 
 def test_quality_ensemble_of_a_checkpoint_of_another_family_is_refused(tmp_path: Path):
-    from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
+    from demosaic.models.checkpoint import make_checkpoint, save_checkpoint
 
     model = create_model("unet", cfa="bayer_rggb", width=8, depth=1)
     ckpt = save_checkpoint(make_checkpoint(model, "unet", model.spec["kwargs"], cfa="bayer_rggb"),
@@ -160,8 +160,8 @@ def test_demosaic_export_quality_writes_a_checked_onnx_file(tmp_path: Path, caps
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
     from demosaic.cli.export import main as export_main
-    from demosaic.engine.checkpoint import SHIPPED_CHECKPOINTS, file_sha256
-    from demosaic.engine.export import load_exported_metadata
+    from demosaic.models.checkpoint import SHIPPED_CHECKPOINTS, file_sha256
+    from demosaic.export import load_exported_metadata
 
     out = tmp_path / "quality_bayer.onnx"
     assert export_main(["quality", "--cfa", "bayer_rggb", "--out", str(out)]) == 0
@@ -175,8 +175,8 @@ def test_demosaic_export_quality_writes_a_checked_onnx_file(tmp_path: Path, caps
 def test_infer_views_wrap_a_users_checkpoint(tmp_path: Path):
     """``demosaic-infer --checkpoint best.pt --views 2``: the user's own model as an ensemble
     (its CFA taken from the checkpoint), recorded in the output; bilinear refuses views."""
-    from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
-    from demosaic.engine.infer import ModelSource, infer_file
+    from demosaic.models.checkpoint import make_checkpoint, save_checkpoint
+    from demosaic.inference.develop import ModelSource, infer_file
     from demosaic.io.dng import write_dng
     from demosaic.io.images import read_exr
 

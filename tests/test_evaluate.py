@@ -12,9 +12,9 @@ from hydra import compose, initialize_config_module
 from demosaic import cfa as cfa_mod
 from demosaic import tracking
 from demosaic.cli import evaluate as cli_eval
-from demosaic.engine import checkpoint as checkpoint_mod
-from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
-from demosaic.engine.evaluate import ReportSpec, evaluate, images_from_dataset, load_results
+from demosaic.models import checkpoint as checkpoint_mod
+from demosaic.models.checkpoint import make_checkpoint, save_checkpoint
+from demosaic.evaluation.clean import ReportSpec, evaluate, images_from_dataset, load_results
 from demosaic.errors import CheckpointError, ConfigError
 from demosaic.models import create_model
 

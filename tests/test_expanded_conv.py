@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from demosaic import cfa as C
-from demosaic.engine.checkpoint import load_model, make_checkpoint, save_checkpoint
-from demosaic.engine.export import release_checkpoint
+from demosaic.models.checkpoint import load_model, make_checkpoint, save_checkpoint
+from demosaic.export import release_checkpoint
 from demosaic.errors import ConfigError
 from demosaic.models import create_model
 from demosaic.models.cost import model_cost

@@ -15,8 +15,8 @@ onnx = pytest.importorskip("onnx", reason="the export extra (onnx, onnxruntime) 
 ort = pytest.importorskip("onnxruntime", reason="the export extra (onnxruntime) is not installed")
 
 from demosaic.cli.export import main as export_main
-from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
-from demosaic.engine.export import ExportError, export_model, load_exported_metadata, psnr
+from demosaic.models.checkpoint import make_checkpoint, save_checkpoint
+from demosaic.export import ExportError, export_model, load_exported_metadata, psnr
 from demosaic.errors import CheckpointError, ConfigError
 from demosaic.models import create_model
 
@@ -33,7 +33,7 @@ def ckpt(tmp_path_factory) -> Path:
 
 
 def _torch_model(path: Path) -> torch.nn.Module:
-    from demosaic.engine.checkpoint import load_model
+    from demosaic.models.checkpoint import load_model
 
     return load_model(path)
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from demosaic import cfa as C
-from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
-from demosaic.engine.export import synthetic_scene
-from demosaic.engine.infer import SHIPPED_CHECKPOINTS, ModelSource, infer_batch, infer_file
+from demosaic.models.checkpoint import make_checkpoint, save_checkpoint
+from demosaic.export import synthetic_scene
+from demosaic.inference.develop import SHIPPED_CHECKPOINTS, ModelSource, infer_batch, infer_file
 from demosaic.errors import CFAError, CheckpointError
 from demosaic.io.dng import write_dng
 from demosaic.io.images import read_exr

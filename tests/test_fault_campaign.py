@@ -143,7 +143,7 @@ def test_kill9_during_training_then_resume(tmp_path, point):
     with that checkpoint complete, not yet renamed. Either way the step-2 ``last.pt`` loads, the
     partial file is swept and ``trainer.resume=true`` finishes the run."""
     from demosaic.cli.train import run_training
-    from demosaic.engine.checkpoint import load_checkpoint
+    from demosaic.models.checkpoint import load_checkpoint
     from test_train import compose_train
 
     run = tmp_path / "ckpt" / "fault"

@@ -146,8 +146,8 @@ def test_suffix_with_a_file_name_is_a_clear_error(raws, caplog):
 
 
 def test_export_never_replaces_its_checkpoint(tmp_path):
-    from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT
-    from demosaic.engine.export import export_model
+    from demosaic.models.checkpoint import DEFAULT_CHECKPOINT
+    from demosaic.export import export_model
 
     ckpt = tmp_path / "model.pt"
     shutil.copy2(DEFAULT_CHECKPOINT, ckpt)
@@ -322,7 +322,7 @@ def test_unreadable_inputs_are_named_and_the_others_written(raws, tmp_path, capl
 
 
 def test_checkpoint_save_failure_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
-    from demosaic.engine.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+    from demosaic.models.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
     from demosaic.models import create_model
 
     model = create_model("unet", width=8, depth=3, packing=3, blocks=1)

@@ -13,11 +13,11 @@ import torch
 from demosaic import cfa as C
 from demosaic.cli.infer import main as infer_main
 from demosaic.color import SRGB_TO_XYZ, XYZ_TO_REC2020, xyz_to_output
-from demosaic.engine import infer as infer_mod
-from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
-from demosaic.engine.export import psnr, synthetic_scene
-from demosaic.engine.infer import ModelSource, collect_inputs, infer_batch, infer_file
-from demosaic.engine.tiling import plan_tiles
+from demosaic.inference import develop as infer_mod
+from demosaic.models.checkpoint import make_checkpoint, save_checkpoint
+from demosaic.export import psnr, synthetic_scene
+from demosaic.inference.develop import ModelSource, collect_inputs, infer_batch, infer_file
+from demosaic.inference.tiling import plan_tiles
 from demosaic.errors import CFAError, CheckpointError, ConfigError, RawReadError
 from demosaic.io.dng import write_dng
 from demosaic.io.images import read_exr, read_image_linear
@@ -369,9 +369,9 @@ def test_develop_balances_window_by_window_as_the_whole_mosaic(tmp_path, monkeyp
     """White balance, the clip step and the canonical-phase rows happen inside the windows;
     the result is bit-identical to balancing, clipping and padding the whole mosaic first."""
     from demosaic.color import normalize_multipliers, white_balance_mosaic
-    from demosaic.engine.highlights import clip_mask, clip_mosaic
-    from demosaic.engine.infer import develop
-    from demosaic.engine.tiling import pad_to_canonical, tiled_demosaic
+    from demosaic.inference.highlights import clip_mask, clip_mosaic
+    from demosaic.inference.develop import develop
+    from demosaic.inference.tiling import pad_to_canonical, tiled_demosaic
     from demosaic.io.raw import read_raw
 
     truth = synthetic_scene(150, 174, seed=4) * np.float32(1.4)  # clips
@@ -397,7 +397,7 @@ def test_develop_balances_window_by_window_as_the_whole_mosaic(tmp_path, monkeyp
         clip_want = apply_clip_output(whole_mosaic_first(clip_input), clipped, raw, mult)
         assert torch.equal(develop(raw, net, device=cpu, tile=tile, highlights="clip"), clip_want)
         # the accelerator path (mosaic, mask and windows resident on the device), on the CPU
-        from demosaic.engine import tiling
+        from demosaic.inference import tiling
 
         monkeypatch.setattr(tiling, "_RESIDENT_ON_CPU", True)
         assert torch.equal(develop(raw, net, device=cpu, tile=tile, highlights="clip"), clip_want)
@@ -406,7 +406,7 @@ def test_develop_balances_window_by_window_as_the_whole_mosaic(tmp_path, monkeyp
 
 def test_highlights_none_computes_no_clip_mask(scene, monkeypatch):
     """The clip mask serves the highlight modes only: without one it is not computed."""
-    from demosaic.engine.infer import develop
+    from demosaic.inference.develop import develop
     from demosaic.io.raw import read_raw
 
     raw = read_raw(scene[0])
@@ -421,7 +421,7 @@ def test_highlights_none_computes_no_clip_mask(scene, monkeypatch):
 
 def apply_clip_output(rgb, clipped, raw, mult):
     """The clip mode's output step, as develop applies it after the network."""
-    from demosaic.engine.highlights import apply_highlights
+    from demosaic.inference.highlights import apply_highlights
 
     with torch.inference_mode():
         return apply_highlights(rgb.clone(), clipped, raw.layout, mult, "clip")

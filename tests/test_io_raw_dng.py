@@ -389,7 +389,7 @@ def test_as_shot_white_xy_gives_the_as_shot_and_the_daylight_balance(tmp_path: P
     """A DNG whose as-shot white is ``AsShotWhiteXY`` (tungsten) instead of AsShotNeutral:
     the as-shot multipliers are that white's, ``1 / (ColorMatrix @ XYZ(x, y))`` (what LibRaw
     falls back to), and the daylight ones come from the matrix at D65, not from that white."""
-    from demosaic.camera import body_by_name
+    from demosaic.sim.camera import body_by_name
     from demosaic.color import D65_XYZ
 
     cm = np.asarray(body_by_name("X-T3", "xtrans").xyz_to_cam, dtype=np.float64)

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from demosaic import cfa as C
-from demosaic.engine.checkpoint import load_model, make_checkpoint, save_checkpoint
-from demosaic.engine.methods import ENSEMBLES, resolve_method
+from demosaic.models.checkpoint import load_model, make_checkpoint, save_checkpoint
+from demosaic.models.zoo import ENSEMBLES, resolve_method
 from demosaic.errors import CFAError, ConfigError
 from demosaic.models import MODELS, BilinearDemosaic, DemosaicModel, build_model, create_model
 
@@ -378,7 +378,7 @@ def test_bilinear_fast_path_is_the_definition_bit_for_bit(pattern: str, radius: 
 def test_channels_last_packing_changes_no_number(cfa: str) -> None:
     """A channels_last copy packs and unpacks in its own layout (fewer reorders), with the
     same values as pixel_(un)shuffle and the same output as the default layout's path."""
-    from demosaic.engine.tiling import for_inference
+    from demosaic.inference.tiling import for_inference
     from demosaic.models.unet import _shuffle, _unshuffle_channels_last
 
     x = torch.rand(2, 3, 36, 48)

@@ -56,7 +56,7 @@ def _assert_clean(guard: MPSGuard) -> None:
 @pytest.fixture(scope="module")
 def teacher(tmp_path_factory) -> Path:
     """A checkpoint of the quickstart model, the distillation teacher."""
-    from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
+    from demosaic.models.checkpoint import make_checkpoint, save_checkpoint
     from demosaic.models import create_model
 
     cfg = compose_train(["+experiment=quickstart"])
@@ -133,7 +133,7 @@ def test_device_batches_take_only_mps_safe_ops(tmp_path, monkeypatch, data):
 
 def test_tiled_develop_takes_only_mps_safe_ops(monkeypatch, make_dng):
     from demosaic.cfa import XTRANS
-    from demosaic.engine.infer import develop
+    from demosaic.inference.develop import develop
     from demosaic.io.raw import read_raw
     from demosaic.models import create_model
 
@@ -152,7 +152,7 @@ def test_tiled_develop_takes_only_mps_safe_ops(monkeypatch, make_dng):
 
 def test_evaluation_takes_only_mps_safe_ops(monkeypatch):
     from demosaic.data import DATASETS
-    from demosaic.engine.evaluate import evaluate, images_from_dataset
+    from demosaic.evaluation.clean import evaluate, images_from_dataset
     from demosaic.models import create_model
 
     torch.manual_seed(0)
@@ -239,7 +239,7 @@ def test_device_batches_draw_poisson_noise_by_the_mps_sampler_there(tmp_path, mo
 
 
 def test_ddp_on_mps_is_refused(monkeypatch):
-    from demosaic.engine.trainer import init_distributed
+    from demosaic.training.loop import init_distributed
     from demosaic.errors import ConfigError
 
     monkeypatch.setenv("WORLD_SIZE", "2")
@@ -273,7 +273,7 @@ def test_mps_on_an_old_torch_is_refused(monkeypatch):
 
 
 def test_amp_on_mps_with_an_old_torch_is_refused(monkeypatch):
-    from demosaic.engine.tiling import check_amp
+    from demosaic.inference.tiling import check_amp
     from demosaic.errors import ConfigError
 
     mps = torch.device("mps")
@@ -287,7 +287,7 @@ def test_amp_on_mps_with_an_old_torch_is_refused(monkeypatch):
 
 
 def test_fp16_training_on_mps_is_opt_in_and_needs_its_grad_scaler(monkeypatch):
-    from demosaic.engine.trainer import _autocast
+    from demosaic.training.loop import _autocast
     from demosaic.errors import ConfigError
 
     mps = torch.device("mps")
@@ -306,7 +306,7 @@ def test_spawned_dataloader_workers_load_their_own_images(tmp_path, monkeypatch)
     would get a pickled copy of it); forked workers share the one the main process fills."""
     from demosaic.cli.train import run_training
     from demosaic.data.synthetic import SyntheticDataset
-    from demosaic.engine import trainer
+    from demosaic.training import loop as trainer
 
     monkeypatch.setattr(trainer.multiprocessing, "get_start_method", lambda allow_none=False: None)
     monkeypatch.setattr(trainer.multiprocessing, "get_all_start_methods", lambda: ["spawn", "fork"])

@@ -19,8 +19,8 @@ from PIL import Image, ImageCms
 from demosaic import cfa as C
 from demosaic.color import (ACESCG_TO_XYZ, REC2020_TO_XYZ, SRGB_TO_XYZ, XYZ_TO_SRGB,
                             chromaticities, srgb_to_linear)
-from demosaic.engine.export import synthetic_scene
-from demosaic.engine.infer import infer_file
+from demosaic.export import synthetic_scene
+from demosaic.inference.develop import infer_file
 from demosaic.io import metadata as meta_mod
 from demosaic.io.dng import LINEAR_BLACK, write_dng, write_linear_dng
 from demosaic.io.icc import matrix_trc_profile

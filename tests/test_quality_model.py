@@ -12,10 +12,10 @@ import torch
 from omegaconf import OmegaConf
 
 from demosaic import cfa
-from demosaic.engine.checkpoint import (QUALITY_CHECKPOINTS, SHIPPED_CHECKPOINTS, load_checkpoint,
+from demosaic.models.checkpoint import (QUALITY_CHECKPOINTS, SHIPPED_CHECKPOINTS, load_checkpoint,
                                         load_model, shipped_checkpoint)
-from demosaic.engine.methods import ENSEMBLES, resolve_method
-from demosaic.engine.tiling import tiled_demosaic
+from demosaic.models.zoo import ENSEMBLES, resolve_method
+from demosaic.inference.tiling import tiled_demosaic
 from demosaic.errors import CheckpointError
 from demosaic.io.images import read_image_linear
 
@@ -72,7 +72,7 @@ def test_quality_network_beats_the_default_and_markesteijn_on_a_camera_capture(t
 def test_quality_network_exports_to_onnx(tmp_path):
     pytest.importorskip("onnx")
     pytest.importorskip("onnxruntime")
-    from demosaic.engine.export import export_model
+    from demosaic.export import export_model
 
     report = export_model(QUALITY, "onnx", tmp_path / "quality.onnx", size=(96, 96))
     assert report.max_abs_diff < 1e-4
@@ -102,8 +102,8 @@ def test_release_checkpoint_keeps_the_ema_weights_and_checks_float16(tmp_path):
     release's weights, the training state goes, and float16 weights are checked against the
     float32 model within the tolerance (and refused above it, writing nothing)."""
     from demosaic.cli.export import main as export_main
-    from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
-    from demosaic.engine.export import ExportError, export_model
+    from demosaic.models.checkpoint import make_checkpoint, save_checkpoint
+    from demosaic.export import ExportError, export_model
     from demosaic.models import create_model
 
     torch.manual_seed(0)
@@ -126,8 +126,8 @@ def test_release_checkpoint_keeps_the_ema_weights_and_checks_float16(tmp_path):
     full = export_model(src, "checkpoint", tmp_path / "full.pt")
     assert full.max_abs_diff == 0.0
     # the release carries the measured receptive field, so loading it measures nothing
-    from demosaic.engine.checkpoint import load_model
-    from demosaic.engine.tiling import receptive_field
+    from demosaic.models.checkpoint import load_model
+    from demosaic.inference.tiling import receptive_field
 
     assert rel["receptive_field"] == receptive_field(create_model("unet", cfa="xtrans", width=8,
                                                                   depth=2))
@@ -138,8 +138,8 @@ def test_release_checkpoint_keeps_the_ema_weights_and_checks_float16(tmp_path):
 def test_shipped_receptive_field_is_the_measured_one(family, monkeypatch):
     """The fast models ship their receptive field; it equals a fresh measurement, and loading
     them does not run the model to measure it again."""
-    from demosaic.engine.checkpoint import SHIPPED_CHECKPOINTS, load_model
-    from demosaic.engine.tiling import receptive_field
+    from demosaic.models.checkpoint import SHIPPED_CHECKPOINTS, load_model
+    from demosaic.inference.tiling import receptive_field
     from demosaic.models import create_model
 
     ckpt = load_checkpoint(SHIPPED_CHECKPOINTS[family])

@@ -13,8 +13,8 @@ from PIL import Image
 
 from demosaic import cfa as cfa_mod
 from demosaic.data import build_dataset
-from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
-from demosaic.engine.evaluate import ReportSpec, evaluate, load_results, write_results
+from demosaic.models.checkpoint import make_checkpoint, save_checkpoint
+from demosaic.evaluation.clean import ReportSpec, evaluate, load_results, write_results
 from demosaic.errors import CheckpointError, ConfigError
 from demosaic.models import create_model
 from demosaic.research.curriculum import crop_batch, curriculum_size
@@ -124,7 +124,7 @@ def test_distillation_loss_decreases_on_a_fixed_batch(tmp_path):
 
 
 def _train_tiny(tmp_path: Path, trainer_extra: dict, steps: int = 3):
-    from demosaic.engine.trainer import train, trainer_config_from
+    from demosaic.training.loop import train, trainer_config_from
 
     t = trainer_config_from({
         "run_name": "r", "device": "cpu", "precision": "fp32", "max_steps": steps, "batch_size": 2,
@@ -159,7 +159,7 @@ def test_trainer_distills_adversarially_with_curriculum_and_logs_periodic_score(
 
 def test_adversarial_run_resumes_exactly(tmp_path, monkeypatch):
     """Ctrl-C after 2 of 4 steps, resume: generator and discriminator match 4 straight steps."""
-    from demosaic.engine import trainer as trainer_mod
+    from demosaic.training import loop as trainer_mod
 
     extra = {"adversarial": {"weight": 0.01, "channels": 8}, "save_every": 2}
     _train_tiny(tmp_path / "a", extra, steps=4)
@@ -272,7 +272,7 @@ def test_forgetting_signs_and_errors():
 
 
 def test_adaptive_tiling_is_exact_without_smooth_blocks_and_cheaper_with_them():
-    from demosaic.engine.tiling import tiled_demosaic
+    from demosaic.inference.tiling import tiled_demosaic
     from demosaic.research.speed import adaptive_tiled_demosaic, block_detail
 
     torch.manual_seed(0)

@@ -42,7 +42,7 @@ def test_unknown_tool_and_missing_tool_exit_2(capsys):
 
 def _write_eval_run(folder: Path, psnr: float, method: str) -> None:
     """A results.json as demosaic-eval writes it (EvalResult through write_results)."""
-    from demosaic.engine.evaluate import EvalResult, ImageResult, write_results
+    from demosaic.evaluation.clean import EvalResult, ImageResult, write_results
 
     metrics = {"psnr": psnr, "psnr_srgb": psnr - 2.0, "ssim": 0.95, "texture_score": 0.8,
                "periodic_artifact_score": 1.3, "periodic_levels": 0.2, "hdr_probe_error": math.nan}
@@ -89,7 +89,7 @@ def test_forgetting_reports_each_run(tmp_path, capsys):
 
 
 def test_periodic_timeline_prints_its_table(tmp_path, capsys):
-    from demosaic.engine.run_outputs import log_scalars
+    from demosaic.training.outputs import log_scalars
     from demosaic.metrics import PERIODIC_ARTIFACT_THRESHOLD
 
     jsonl = tmp_path / "metrics_v4.1_ft.jsonl"

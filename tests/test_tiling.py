@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from demosaic import cfa as C
-from demosaic.engine.tiling import (
+from demosaic.inference.tiling import (
     alignment_multiple,
     auto_overlap,
     for_inference,
@@ -175,7 +175,7 @@ def test_device_resident_path_gives_the_same_output(monkeypatch):
     import torch
 
     from demosaic import cfa as C
-    from demosaic.engine import tiling
+    from demosaic.inference import tiling
     from demosaic.models import create_model
 
     torch.manual_seed(0)
@@ -195,7 +195,7 @@ def test_window_batches_give_the_same_output(monkeypatch):
     import torch
 
     from demosaic import cfa as C
-    from demosaic.engine import tiling
+    from demosaic.inference import tiling
     from demosaic.errors import ConfigError
     from demosaic.models import create_model
 

@@ -5,7 +5,7 @@ packages: ``apt-get install openimageio-tools libimage-exiftool-perl darktable``
 installs them; the README says so). A test whose tool is missing is skipped with that reason.
 The source is the camera-realistic test chart (:func:`demosaic.data.chart.write_chart_dng`:
 X-T3 colour matrix, daylight white balance, ISO 200 noise, EXIF), developed by the shipped
-model through :func:`demosaic.engine.infer.infer_file`, the path ``demosaic-infer`` takes.
+model through :func:`demosaic.inference.develop.infer_file`, the path ``demosaic-infer`` takes.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 
 from demosaic.color import ACESCG_TO_XYZ, REC2020_TO_XYZ, SRGB_TO_XYZ, chromaticities
 from demosaic.data.chart import colour_chart, false_colour, patch_delta_e, write_chart_dng
-from demosaic.engine.infer import infer_file
+from demosaic.inference.develop import infer_file
 from demosaic.io.images import read_image
 from demosaic.io.tools import (PACKAGES, darktable_render, exiftool_tags, have, oiio_info,
                                rawtherapee_render)

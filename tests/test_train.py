@@ -19,9 +19,9 @@ from omegaconf import OmegaConf
 from demosaic.cfa import mosaic
 from demosaic.cli.train import run_training
 from demosaic.data import DATASETS
-from demosaic.engine.checkpoint import load_checkpoint, load_model, make_checkpoint, save_checkpoint
+from demosaic.models.checkpoint import load_checkpoint, load_model, make_checkpoint, save_checkpoint
 from demosaic.cli.train import register_schemas
-from demosaic.engine.trainer import TrainingDiverged, lr_factor
+from demosaic.training.loop import TrainingDiverged, lr_factor
 from demosaic.errors import CheckpointError, ConfigError
 from demosaic.models import create_model
 
@@ -172,7 +172,7 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
 
 def test_resume_continues_exactly(tmp_path, monkeypatch):
     """Interrupt a run (Ctrl-C) after 3 of 6 steps, resume it, and compare with 6 straight steps."""
-    from demosaic.engine import trainer as trainer_mod
+    from demosaic.training import loop as trainer_mod
 
     base = ["+experiment=quickstart", "dataset.train.patch_size=24", "trainer.ema_decay=0.9",
             "trainer.val_every=2"]
@@ -368,8 +368,8 @@ def test_max_minutes_stops_cleanly_with_checkpoints(tmp_path):
 
 
 def test_fit_steps_to_time_plans_the_schedule_from_the_measured_rate(monkeypatch):
-    from demosaic.engine import trainer as trainer_mod
-    from demosaic.engine.config import TrainerConfig
+    from demosaic.training import loop as trainer_mod
+    from demosaic.training.config import TrainerConfig
 
     t = TrainerConfig(max_steps=100_000, max_minutes=1.0, fit_steps_to_time=True)
     t.optim.warmup_steps = 50
@@ -409,7 +409,7 @@ def test_init_partial_grows_a_network_and_refuses_to_shrink_one(tmp_path):
 
 
 def test_a_resumed_time_fitted_run_keeps_its_fitted_schedule(tmp_path, monkeypatch):
-    from demosaic.engine import trainer as trainer_mod
+    from demosaic.training import loop as trainer_mod
 
     def fake_refit(self, step, max_steps, dist_info):  # as if the rate fitted 6 steps
         if self.fitted or step != 2:
@@ -432,7 +432,7 @@ def test_a_plugin_hook_adds_a_loss_term_without_touching_the_loop(tmp_path, monk
     import sys
     import types
 
-    from demosaic.engine import hooks
+    from demosaic.training import hooks
 
     plugin = types.ModuleType("demosaic_test_plugin")
     seen = []
@@ -468,7 +468,7 @@ def test_a_research_option_without_its_plugin_is_a_clear_error(tmp_path):
 def test_an_expanded_model_trains_from_a_plain_checkpoint_and_releases_plain(tmp_path):
     """model.expand=2 through the Hydra schema: a fine-tune of a plain checkpoint
     (trainer.init_partial), whose release checkpoint is the plain network again."""
-    from demosaic.engine.export import release_checkpoint
+    from demosaic.export import release_checkpoint
     from demosaic.models.unet import ExpandedConv
 
     torch.manual_seed(0)

@@ -9,7 +9,7 @@ Apple Silicon (MPS) notes, collected here because every command resolves its dev
   ``pyproject.toml`` carries the same floor for Apple Silicon Macs; :func:`resolve_device`
   refuses an explicit ``mps`` below it (``auto`` then falls back to the CPU, with a warning).
 - c10d has no MPS backend (pytorch/pytorch#173808): ``auto`` under ``torchrun`` never picks
-  MPS, and :func:`demosaic.engine.trainer.init_distributed` refuses an explicit one.
+  MPS, and :func:`demosaic.training.loop.init_distributed` refuses an explicit one.
 - Code that must keep to ops with MPS kernels asks :func:`uses_mps_kernels_only` (the tests
   switch it on for the CPU to run those paths there, ``tests/mps_guard.py``).
 - Timings synchronise with :func:`synchronize` (CUDA and MPS run asynchronously).

@@ -64,7 +64,7 @@ DEFAULT_RUNS_DIR = Path("logs") / "runs"
 RUNS_ENV = "DEMOSAIC_RUNS_DIR"
 #: Evaluation sets preferred for the dashboard, in order (test sets report, never select).
 DASHBOARD_EVALSETS: tuple[str, ...] = ("kodak24", "mcmaster", "cbsd68")
-#: HDR probe ratio (error exposed / error scaled, see demosaic.engine.evaluate) limits.
+#: HDR probe ratio (error exposed / error scaled, see demosaic.evaluation.clean) limits.
 HDR_RATIO_OK, HDR_RATIO_PARTIAL = 1.5, 3.0
 #: Relative error on a set's own regions above 1.0, used when no probe ratio exists.
 HDR_OK, HDR_PARTIAL = 0.05, 0.20

@@ -20,7 +20,7 @@ to ``out_dir`` (default ``logs/eval/<method>_<set>/``): ``results.json``, ``resu
 attached (``demosaic-report`` shows it in the dashboard).
 
 ``protocol=camera`` measures the method on simulated raw files instead of clean mosaics
-(:mod:`demosaic.engine.camera_protocol`): each truth image becomes a DNG of body ``camera``
+(:mod:`demosaic.evaluation.camera`): each truth image becomes a DNG of body ``camera``
 (null = X-T3 / ILCE-7M3) at ISO ``iso`` with a random CFA phase and margins (seeded by
 ``protocol_seed``), developed exactly as ``demosaic-infer`` does (highlights off) or by LibRaw
 on the same file; PSNR is measured in balanced camera RGB. The DNGs are cached in
@@ -95,7 +95,7 @@ def _device(name: str) -> str:
 
 
 def resolve_method(cfg: dict[str, Any], device: str = "cpu") -> tuple[Any, str, str, dict[str, Any]]:
-    """Build what the config asks to evaluate (:func:`demosaic.engine.methods.resolve_method`
+    """Build what the config asks to evaluate (:func:`demosaic.models.zoo.resolve_method`
     of ``ckpt=``, ``baseline=``, ``model=`` and ``cfa=``).
 
     Returns:
@@ -106,7 +106,7 @@ def resolve_method(cfg: dict[str, Any], device: str = "cpu") -> tuple[Any, str, 
         ConfigError: more than one of ckpt/baseline/model, or an unknown name.
         CheckpointError: no method given and no packaged model for the CFA family.
     """
-    from demosaic.engine.methods import resolve_method as resolve
+    from demosaic.models.zoo import resolve_method as resolve
 
     try:
         m = resolve(checkpoint=cfg.get("ckpt"), baseline=cfg.get("baseline"), model=cfg.get("model"),
@@ -131,10 +131,10 @@ def set_name(cfg: dict[str, Any], choice: str | None) -> str:
 
 def run_evaluation(cfg: DictConfig | dict[str, Any], evalset_choice: str | None = None) -> Any:
     """Evaluate what a composed ``eval`` config asks for; returns the
-    :class:`~demosaic.engine.evaluate.EvalResult` (and writes it to ``out_dir``)."""
+    :class:`~demosaic.evaluation.clean.EvalResult` (and writes it to ``out_dir``)."""
     from demosaic import tracking
     from demosaic.data import DATASETS
-    from demosaic.engine.evaluate import evaluate, images_from_dataset
+    from demosaic.evaluation.clean import evaluate, images_from_dataset
     from demosaic.models.baselines import default_baselines
 
     if OmegaConf.is_config(cfg):
@@ -192,10 +192,10 @@ def _evaluation_inputs(c: dict[str, Any]) -> list[Path]:
 
 def report_spec(c: dict[str, Any], sname: str, name: str, kind: str, out_dir: Path,
                 info: dict[str, Any]) -> Any:
-    """The :class:`~demosaic.engine.evaluate.ReportSpec` of the config's report keys
+    """The :class:`~demosaic.evaluation.clean.ReportSpec` of the config's report keys
     (``worst_crops``, ``crop_size``, ``zoom``, ``progress``), the same for both protocols.
     Its reports must not replace the evaluation's inputs (checked here, before any work)."""
-    from demosaic.engine.evaluate import ReportSpec
+    from demosaic.evaluation.clean import ReportSpec
     from demosaic.io.clash import check_outputs
 
     check_outputs(_evaluation_inputs(c), [out_dir / "results.json", out_dir / "results.md"],
@@ -215,12 +215,12 @@ def check_protocol(c: dict[str, Any], family: str) -> str:
         raise ConfigError(f"protocol={protocol!r} is not valid; choose one of {list(PROTOCOLS)} "
                           "(clean: noise-free mosaics; camera: simulated raw files)")
     if protocol == "camera":
-        from demosaic.engine.camera_protocol import CameraProtocol
+        from demosaic.evaluation.camera import CameraProtocol
 
         CameraProtocol(family=family, iso=c.get("iso", 800), camera=c.get("camera"),
                        seed=c.get("protocol_seed", 0), border=int(c.get("border", 12)),
                        conditions=capture_conditions(c)).check()
-        from demosaic.engine.highlights import HIGHLIGHT_MODES
+        from demosaic.inference.highlights import HIGHLIGHT_MODES
         from demosaic.schema import check_choice
 
         check_choice(c.get("highlights", "none"), HIGHLIGHT_MODES, "highlights")
@@ -228,11 +228,11 @@ def check_protocol(c: dict[str, Any], family: str) -> str:
 
 
 def capture_conditions(c: dict[str, Any]) -> Any:
-    """The :class:`~demosaic.engine.camera_protocol.CaptureConditions` of ``conditions=``
+    """The :class:`~demosaic.evaluation.camera.CaptureConditions` of ``conditions=``
     (an unknown key raises :class:`ConfigError` naming it and the valid ones)."""
     import dataclasses
 
-    from demosaic.engine.camera_protocol import CaptureConditions
+    from demosaic.evaluation.camera import CaptureConditions
 
     given = c.get("conditions") or {}
     if not isinstance(given, dict):
@@ -249,8 +249,8 @@ def _run_camera(c: dict[str, Any], method: Any, name: str, kind: str, info: dict
                 dataset: Any, sname: str, device: str) -> Any:
     """The ``protocol=camera`` branch of :func:`run_evaluation`."""
     from demosaic import tracking
-    from demosaic.engine.camera_protocol import evaluate_camera
-    from demosaic.engine.evaluate import images_from_dataset
+    from demosaic.evaluation.camera import evaluate_camera
+    from demosaic.evaluation.clean import images_from_dataset
 
     iso = float(c.get("iso", 800))
     conditions = capture_conditions(c)

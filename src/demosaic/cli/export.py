@@ -1,7 +1,7 @@
 """``demosaic-export CKPT --format onnx|torchscript|checkpoint --out PATH [--int8 [static|dynamic]] [--half]``.
 
 Exports a checkpoint's model (or ``quality``: the packaged ``quality`` model of ``--cfa``'s
-family, :data:`demosaic.engine.methods.ENSEMBLES`), runs the exported file on the same inputs
+family, :data:`demosaic.models.zoo.ENSEMBLES`), runs the exported file on the same inputs
 as PyTorch and fails (exit status 2, no file written) when they differ by more than ``--tolerance``.
 With ``--int8`` (ONNX only) also writes ``<out stem>.int8.onnx`` and prints its measured
 quality change on a synthetic test scene. Argparse, not Hydra: paths may contain ``=``.
@@ -15,7 +15,7 @@ import logging
 import sys
 
 from demosaic.cli.common import report_errors, setup_logging
-from demosaic.engine.export import DEFAULT_TOLERANCE, FORMATS, INT8_MODES, OPSET, export_model
+from demosaic.export import DEFAULT_TOLERANCE, FORMATS, INT8_MODES, OPSET, export_model
 from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from demosaic.allocator import keep_freed_memory
 from demosaic.cli.common import EXIT_USAGE, exit_without_teardown, report_errors, setup_logging
-from demosaic.engine.infer import (
+from demosaic.inference.develop import (
     BUILTIN_MODELS,
     COLOR_SPACES,
     HIGHLIGHT_MODES,
@@ -37,7 +37,7 @@ from demosaic.engine.infer import (
     infer_file,
     is_glob,
 )
-from demosaic.engine.tiling import DEFAULT_TILE
+from demosaic.inference.tiling import DEFAULT_TILE
 from demosaic.io.icc import TRANSFERS
 from demosaic.io.images import EXR_COMPRESSIONS
 from demosaic.models.ensemble import VIEW_COUNTS

@@ -282,7 +282,7 @@ def _add_periodic_timeline(p: argparse.ArgumentParser) -> None:
 def _speed(args: argparse.Namespace) -> int:
     import torch
 
-    from demosaic.engine.checkpoint import load_model
+    from demosaic.models.checkpoint import load_model
     from demosaic.io.atomic import atomic_path
     from demosaic.research.speed import compare_tiling, int8_quality_speed
 
@@ -364,7 +364,7 @@ def _add_proxy_raws(p: argparse.ArgumentParser) -> None:
 
 
 def _eval_table(args: argparse.Namespace) -> int:
-    from demosaic.engine.evaluate import load_results
+    from demosaic.evaluation.clean import load_results
 
     cols = EVAL_TABLE_COLUMNS
     sys.stdout.write("| run | images | " + " | ".join(c[1] for c in cols) + " |\n")

@@ -25,20 +25,20 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from demosaic.cli.common import EXIT_INTERRUPTED, report_errors
-from demosaic.engine.config import TrainSchema, validate_components
+from demosaic.training.config import TrainSchema, validate_components
 
 log = logging.getLogger(__name__)
 
 
 def register_schemas() -> None:
-    """Register ``train_schema`` (:class:`demosaic.engine.config.TrainSchema`) in Hydra's
+    """Register ``train_schema`` (:class:`demosaic.training.config.TrainSchema`) in Hydra's
     ConfigStore (idempotent). Call before composing ``configs/train.yaml``."""
     ConfigStore.instance().store(name="train_schema", node=TrainSchema)
 
 
 def run_training(cfg: DictConfig, job_num: int | None = None) -> Any:
     """Validate a composed training config and train. Tests call this with a composed config."""
-    from demosaic.engine.trainer import train, trainer_config_from
+    from demosaic.training.loop import train, trainer_config_from
 
     container: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     validate_components(container)

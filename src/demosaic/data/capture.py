@@ -1,9 +1,9 @@
 """Camera simulation for the datasets: ``dataset.<split>.camera`` keys -> samples.
 
 Every synthetic source (photographs, torture patterns, whole-image validation folders, and
-so every mixture of them) takes a ``camera`` block (:class:`demosaic.camera.CameraSimConfig`).
+so every mixture of them) takes a ``camera`` block (:class:`demosaic.sim.camera.CameraSimConfig`).
 With ``camera.enabled`` the item's linear-sRGB truth goes through
-:func:`demosaic.camera.simulate_capture`: the mosaic is what a real body records, white-balanced
+:func:`demosaic.sim.camera.simulate_capture`: the mosaic is what a real body records, white-balanced
 as inference will balance it, and the target is the clean truth in the same balanced camera
 RGB. Sample contract (:mod:`demosaic.data.common`) unchanged: ``cfa`` ``(1, H, W)`` at the
 canonical phase, ``target`` ``(3, H, W)``; the mosaic no longer equals the target at the
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from demosaic.camera import CameraSimConfig, check_config, load_bodies, simulate_capture
+from demosaic.sim.camera import CameraSimConfig, check_config, load_bodies, simulate_capture
 from demosaic.cfa import CFAPattern
 from demosaic.data.common import Sample, make_sample
 from demosaic.errors import ConfigError

@@ -4,7 +4,7 @@
 "ColorChecker24 - After November 2014" xyY values, D50, adapted to D65 with Bradford) on an
 18 % grey background, and below them a detail strip: a zone plate, a Siemens star and fine
 coloured lines, where demosaicking artifacts (false colour, zipper, maze) show. Everything is
-linear sRGB (D65, white 1.0), so :func:`demosaic.camera.simulate_capture` can turn it into a
+linear sRGB (D65, white 1.0), so :func:`demosaic.sim.camera.simulate_capture` can turn it into a
 camera-realistic raw file.
 """
 
@@ -155,7 +155,7 @@ def write_chart_dng(path: str | os.PathLike[str], camera: str = "X-T3", iso: flo
     Returns:
         ``{"camera", "iso", "multipliers"}`` of the capture.
     """
-    from demosaic.camera import CameraSimConfig, body_by_name, simulate_capture
+    from demosaic.sim.camera import CameraSimConfig, body_by_name, simulate_capture
     from demosaic.cfa import XTRANS
     from demosaic.io.dng import write_dng
 

@@ -14,7 +14,7 @@ operations, drawing from the **same distributions** as the dataset, in the same 
 4. log-uniform exposure; 5. optional chroma scaling; 6. optional highlights above 1.0;
 7. ``space: srgb`` only: encode and clip; 8. mosaic through the pattern; 9. optional
    Poisson-Gaussian noise on the mosaic; or, with ``camera.enabled`` (instead of 8-9), the
-   camera simulation of :func:`demosaic.camera.simulate_capture`, batched: a body per crop,
+   camera simulation of :func:`demosaic.sim.camera.simulate_capture`, batched: a body per crop,
    scene light, white-balance error, raw clipping, the mosaic, noise at a log-uniform ISO,
    black level, quantisation, white clip and the as-shot white balance (``clean_prob`` of the
    crops stay clean linear-sRGB mosaics).
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from demosaic import cfa as cfa_mod
-from demosaic.camera import LEVELS, NoiseModel, load_bodies
+from demosaic.sim.camera import LEVELS, NoiseModel, load_bodies
 from demosaic.color import linear_to_srgb
 from demosaic.data import poisson as poisson_mod
 from demosaic.data.synthetic import SyntheticDataset
@@ -233,7 +233,7 @@ class DeviceSyntheticBatches:
         return shot + read + mosaic.clamp_max(0.0)
 
     def _capture(self, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Steps 8-9 with a camera (:func:`demosaic.camera.simulate_capture`, batched):
+        """Steps 8-9 with a camera (:func:`demosaic.sim.camera.simulate_capture`, batched):
         ``(mosaic (n, 1, P, P), target (n, 3, P, P))`` in balanced camera RGB."""
         cam, n = self.camera, rgb.shape[0]
         body = self._index(torch.full((n,), self.cam_matrices.shape[0], device=self.device))

@@ -26,7 +26,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from demosaic import cfa as cfa_mod
-from demosaic.camera import CameraSimConfig
+from demosaic.sim.camera import CameraSimConfig
 from demosaic.cfa import CFAPattern
 from demosaic.data import DATASETS
 from demosaic.data.capture import camera_config, camera_sample
@@ -58,9 +58,9 @@ class FolderConfig:
         max_size: Centre-crop each side to at most this many px first; null = full size.
         space: ``linear`` or ``srgb`` (v3: gamma-encoded, clipped).
         cache: Keep decoded images in memory.
-        camera: Camera simulation (:class:`demosaic.camera.CameraSimConfig`), **off** by
+        camera: Camera simulation (:class:`demosaic.sim.camera.CameraSimConfig`), **off** by
             default here: ``demosaic-eval``'s clean protocol mosaics the targets itself, and
-            its camera protocol writes raw files (:mod:`demosaic.engine.camera_protocol`).
+            its camera protocol writes raw files (:mod:`demosaic.evaluation.camera`).
             Turn it on for the validation split of camera-trained runs (image ``i`` always
             gets the same camera, ISO and noise: seeded by ``camera_seed`` and ``i``).
         camera_seed: Seed of the validation captures.

@@ -10,7 +10,7 @@ Layout of a shard folder (``out``)::
 
 Both arrays are in **balanced camera RGB**: the file's as-shot multipliers (green = 1) applied
 to the mosaic before demosaicking, the space ``demosaic-infer`` feeds the network
-(:func:`demosaic.engine.infer.develop`). Each item's record keeps the multipliers (``wb``)
+(:func:`demosaic.inference.develop.develop`). Each item's record keeps the multipliers (``wb``)
 and the camera's XYZ -> camera matrix (``xyz_to_cam``).
     top200_sharp.json          written by rank_sharpness (the research log's file)
 

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from demosaic import cfa as cfa_mod
-from demosaic.camera import CameraSimConfig
+from demosaic.sim.camera import CameraSimConfig
 from demosaic.cfa import CFAPattern
 from demosaic.data import DATASETS
 from demosaic.data.common import (
@@ -85,7 +85,7 @@ class SyntheticConfig:
         noise_read: ``[low, high]`` read-noise sigma ``b``.
         space: ``linear`` (default) or ``srgb`` (v3: gamma-encoded, clipped to [0, 1]).
         cache: Keep decoded images in memory (per loader worker).
-        camera: Camera simulation (:class:`demosaic.camera.CameraSimConfig`), on by default.
+        camera: Camera simulation (:class:`demosaic.sim.camera.CameraSimConfig`), on by default.
     """
 
     root: Any = None

@@ -1,6 +1,6 @@
 """The LibRaw teacher: demosaic a raw file with LibRaw into linear **balanced** camera RGB.
 
-The teacher lives in the space :func:`demosaic.engine.infer.develop` feeds the network: the
+The teacher lives in the space :func:`demosaic.inference.develop.develop` feeds the network: the
 mosaic of :func:`demosaic.io.raw.read_raw` (black 0, white 1) times the file's as-shot
 multipliers ``w`` (green = 1). :func:`compute_teacher` runs ``rawpy.postprocess`` with:
 

@@ -51,7 +51,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from demosaic import cfa as cfa_mod
-from demosaic.camera import CameraSimConfig
+from demosaic.sim.camera import CameraSimConfig
 from demosaic.cfa import CFAPattern
 from demosaic.color import srgb_to_linear
 from demosaic.data import DATASETS
@@ -418,7 +418,7 @@ class TortureConfig:
         types: Type ids to use (null = all 13).
         sample_seed: Generation seed (null = the run's seed). Default 0: the same fixed set
             of samples in every run, like an exported set.
-        camera: Camera simulation (:class:`demosaic.camera.CameraSimConfig`), on by default:
+        camera: Camera simulation (:class:`demosaic.sim.camera.CameraSimConfig`), on by default:
             the patterns are the truth, the camera (body, ISO, noise) is drawn anew each
             epoch.
     """

@@ -299,7 +299,7 @@ def write_linear_dng(
     Args:
         path: Output ``.dng``.
         rgb: ``(3, H, W)`` **unbalanced** camera RGB in sensor orientation, linear, white
-            level 1.0 (what :func:`demosaic.engine.infer.develop` returns with
+            level 1.0 (what :func:`demosaic.inference.develop.develop` returns with
             ``white_balance="none"``).
         xyz_to_cam: ``(3, 3)`` XYZ (D65) -> camera (``ColorMatrix1``).
         as_shot_neutral: Camera RGB of a neutral (``AsShotNeutral``, ``1 / multipliers``).

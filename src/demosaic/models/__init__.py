@@ -11,7 +11,7 @@ Each registered config dataclass has exactly the constructor's keyword arguments
 misspelt key or wrong type fails with a :class:`~demosaic.errors.ConfigError`. A model built
 through the registry (``create_model``, ``build_model`` or ``MODELS.build``) carries
 ``model.spec = {"name": ..., "kwargs": {...}}`` (all arguments, defaults filled in), which is
-what :func:`demosaic.engine.checkpoint.make_checkpoint` should store.
+what :func:`demosaic.models.checkpoint.make_checkpoint` should store.
 
 Registered: ``unet`` (:class:`~demosaic.models.unet.UNetDemosaic`) and ``bilinear``
 (:class:`~demosaic.models.bilinear.BilinearDemosaic`).

@@ -5,7 +5,7 @@ Every baseline has ``name``, ``pattern`` (:class:`~demosaic.cfa.CFAPattern`) and
 **canonical phase** of its pattern, linear light (white = 1.0), in; linear RGB
 ``(3, H, W)`` / ``(N, 3, H, W)`` float32 out, on the input's device, same ``H x W``. This is
 the same call a :class:`~demosaic.models.base.DemosaicModel` answers, so
-:func:`demosaic.engine.evaluate.evaluate` measures models and baselines identically.
+:func:`demosaic.evaluation.clean.evaluate` measures models and baselines identically.
 
 Registry :data:`BASELINES` (separate from ``MODELS``: baselines have no weights to train or
 checkpoint). :func:`build_method` resolves a name against both (own ``bilinear`` is a model).
@@ -79,7 +79,7 @@ log = logging.getLogger(__name__)
 
 @runtime_checkable
 class Demosaicker(Protocol):
-    """What :func:`demosaic.engine.evaluate.evaluate` needs: a pattern and ``demosaic``."""
+    """What :func:`demosaic.evaluation.clean.evaluate` needs: a pattern and ``demosaic``."""
 
     pattern: CFAPattern
 

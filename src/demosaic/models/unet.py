@@ -179,7 +179,7 @@ class DecoderLevel(nn.Module):
 def _unshuffle_channels_last(x: torch.Tensor, s: int) -> torch.Tensor:
     """``F.pixel_unshuffle(x, s)``'s values, ``(N, C, H, W) -> (N, C s^2, H/s, W/s)``, laid
     out ``channels_last``: the layout the convolutions of a ``channels_last`` copy
-    (:func:`demosaic.engine.tiling.for_inference`) work in, so the stem does not reorder it
+    (:func:`demosaic.inference.tiling.for_inference`) work in, so the stem does not reorder it
     again. Same channel order (``c s^2 + i s + j``), same numbers."""
     n, c, h, w = x.shape
     y = x.reshape(n, c, h // s, s, w // s, s).permute(0, 2, 4, 1, 3, 5).contiguous()
@@ -242,7 +242,7 @@ class UNetDemosaic(DemosaicModel):
         expand: ``0`` (default): plain 3x3 convolutions. ``r > 0``: every 3x3 stride-1
             convolution is an :class:`ExpandedConv` with a 1x1 expansion to ``r`` times its
             input channels, for training only: :func:`fold_expanded_state` (applied by
-            :func:`demosaic.engine.checkpoint.load_model` and to release checkpoints) gives
+            :func:`demosaic.models.checkpoint.load_model` and to release checkpoints) gives
             the plain network with the same outputs and cost.
 
     Input/output: mosaic ``(N, 1, H, W)``, canonical phase, linear light, ``H, W`` multiples

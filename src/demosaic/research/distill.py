@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from demosaic.engine.methods import load_frozen
+from demosaic.models.zoo import load_frozen
 from demosaic.errors import CheckpointError
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The research behaviours of the training loop, as hooks (:mod:`demosaic.engine.hooks`).
+"""The research behaviours of the training loop, as hooks (:mod:`demosaic.training.hooks`).
 
 Importing this module registers them; the trainer imports it because it is named in
 ``trainer.plugins`` (the default), so the engine itself never imports research code.
@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from demosaic.engine.hooks import Hook, TrainState, register_hook
+from demosaic.training.hooks import Hook, TrainState, register_hook
 from demosaic.errors import ConfigError
 from demosaic.losses import log_encode
 from demosaic.research.adversarial import (PatchDiscriminator, discriminator_loss,

@@ -1,6 +1,6 @@
 """Quality/speed pairs for inference optimisation: INT8 quantization and adaptive tiling.
 
-INT8 (:func:`int8_quality_speed`) reuses :func:`demosaic.engine.export.export_model`: the
+INT8 (:func:`int8_quality_speed`) reuses :func:`demosaic.export.export_model`: the
 checkpoint is exported to ONNX (float) and quantized (static QDQ or dynamic INT8
 convolutions); quality is export's PSNR on its synthetic test scene (float, INT8, INT8 vs
 float) and speed the median wall time of onnxruntime on one ``(1, 1, H, W)`` mosaic for each
@@ -13,7 +13,7 @@ a small overlap ``smooth_overlap``; a detailed block runs as four windows of cor
 with the full overlap. Larger windows and smaller overlaps mean fewer pixels computed; in a
 smooth region the cut receptive field costs little accuracy. The result is compared with the
 exact whole-image output (and the truth, when given) and timed against uniform tiling
-(:func:`demosaic.engine.tiling.tiled_demosaic`).
+(:func:`demosaic.inference.tiling.tiled_demosaic`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from demosaic import cfa as cfa_mod
-from demosaic.engine.tiling import alignment_multiple, auto_overlap, tiled_demosaic
+from demosaic.inference.tiling import alignment_multiple, auto_overlap, tiled_demosaic
 from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def int8_quality_speed(checkpoint: str | os.PathLike[str], size: tuple[int, int]
 
     Needs the ``export`` extra (onnx, onnxruntime). ``threads``: onnxruntime intra-op threads.
     """
-    from demosaic.engine.export import _scene_mosaic, export_model
+    from demosaic.export import _scene_mosaic, export_model
 
     import onnxruntime as ort
 
@@ -64,7 +64,7 @@ def int8_quality_speed(checkpoint: str | os.PathLike[str], size: tuple[int, int]
         report = export_model(checkpoint, "onnx", Path(tmp) / "model.onnx", int8=mode, size=size)  # type: ignore[arg-type]
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
-        from demosaic.engine.checkpoint import load_model
+        from demosaic.models.checkpoint import load_model
 
         model = load_model(checkpoint)
         m = model.size_multiple
@@ -218,7 +218,7 @@ def compare_tiling(model: nn.Module, truth: np.ndarray | torch.Tensor, *, tile: 
 
     ph, pw = (math.ceil(h / m) * m, math.ceil(w / m) * m)
     add("whole image", lambda: tiled_demosaic(model, mosaic, tile=0, device="cpu"), ph * pw)
-    from demosaic.engine.tiling import plan_tiles
+    from demosaic.inference.tiling import plan_tiles
 
     for label, o in ((f"uniform tile {tile + 2 * ov} overlap {ov} (exact)", ov),
                      (f"uniform tile {tile + 2 * m} overlap {m}", m)):

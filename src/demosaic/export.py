@@ -35,8 +35,8 @@ from torch import nn
 
 import demosaic
 from demosaic import cfa as cfa_mod
-from demosaic.engine.checkpoint import file_sha256, inference_form, load_checkpoint, load_model
-from demosaic.engine.tiling import receptive_field
+from demosaic.models.checkpoint import file_sha256, inference_form, load_checkpoint, load_model
+from demosaic.inference.tiling import receptive_field
 from demosaic.errors import ConfigError, DemosaicError
 from demosaic.io.atomic import atomic_path
 from demosaic.io.clash import check_outputs
@@ -197,9 +197,9 @@ def _metadata(ckpt: Mapping[str, Any], model: nn.Module, source: str) -> dict[st
 def _source_model(checkpoint: str | os.PathLike[str] | Mapping[str, Any], cfa: str
                   ) -> tuple[dict[str, Any], nn.Module, str, Path | None]:
     """``(checkpoint dict, model, source name, weights file or None)`` of what to export: a
-    checkpoint path or dict, or a named ensemble of :data:`demosaic.engine.methods.ENSEMBLES`
+    checkpoint path or dict, or a named ensemble of :data:`demosaic.models.zoo.ENSEMBLES`
     (``"quality"``: the packaged quality model of ``cfa``'s family)."""
-    from demosaic.engine.methods import ENSEMBLES, ensemble_method
+    from demosaic.models.zoo import ENSEMBLES, ensemble_method
 
     if isinstance(checkpoint, Mapping):
         ckpt = dict(checkpoint)
@@ -230,9 +230,9 @@ def export_model(
     """Export a checkpoint's model and verify it against PyTorch.
 
     Args:
-        checkpoint: Checkpoint path or loaded dict (:mod:`demosaic.engine.checkpoint`), or
+        checkpoint: Checkpoint path or loaded dict (:mod:`demosaic.models.checkpoint`), or
             ``"quality"`` (the packaged quality model of ``cfa``'s family:
-            :func:`demosaic.engine.methods.ensemble_method`).
+            :func:`demosaic.models.zoo.ensemble_method`).
         fmt: ``"onnx"``, ``"torchscript"`` or ``"checkpoint"`` (a release checkpoint of a
             trained checkpoint: :func:`release_checkpoint`).
         out: Destination file (``.onnx`` / ``.pt``); written atomically, only if the check
@@ -355,7 +355,7 @@ def release_checkpoint(ckpt: Mapping[str, Any], *, half: bool = False,
     where present) as ``state_dict``, no EMA copy, no ``train_state``; everything else (model
     spec, CFA, config, step, metrics, run name) kept. ``half`` stores floating-point tensors
     as float16 (they load into the float32 model unchanged in shape). ``receptive_radius``
-    (measured by :func:`demosaic.engine.tiling.receptive_field`) is stored as
+    (measured by :func:`demosaic.inference.tiling.receptive_field`) is stored as
     ``"receptive_field"`` so that loading the release does not measure it again (a forward and
     backward pass of a probe in every ``demosaic-infer`` run)."""
     out = dict(ckpt)

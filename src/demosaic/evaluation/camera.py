@@ -1,6 +1,6 @@
 """The camera protocol of ``demosaic-eval``: methods measured on simulated raw files.
 
-The clean protocol (:mod:`demosaic.engine.evaluate`) mosaics linear sRGB without noise at
+The clean protocol (:mod:`demosaic.evaluation.clean`) mosaics linear sRGB without noise at
 the canonical phase. Real files differ: camera colour, white balance, sensor noise, black
 level and quantisation, masked margins and any CFA phase. This protocol measures every
 method on the **same DNG file** a camera would write, going through the same code a user's
@@ -11,7 +11,7 @@ raw goes through:
    ``(top, left, bottom, right)`` in ``[0, max_margin]`` px (Bayer top/left even, see
    :mod:`demosaic.io.dng`) are drawn from ``SeedSequence([seed, index])`` (the same at every
    ISO); the mosaic layout is ``canonical.shifted(dy, dx)`` (the truth's pixel ``(0, 0)``
-   sits at ``(dy, dx)`` of the canonical pattern). :func:`demosaic.camera.simulate_capture`
+   sits at ``(dy, dx)`` of the canonical pattern). :func:`demosaic.sim.camera.simulate_capture`
    then runs with a named body (default X-T3 / ILCE-7M3), a fixed ISO, daylight
    (``illuminant_sigma=0``), exact as-shot white balance (``wb_error=0``), 14 bits and the
    default headroom and noise model, its noise drawn from ``SeedSequence([seed, index,
@@ -27,7 +27,7 @@ raw goes through:
 3. **Methods** (:func:`make_runner`), each returning balanced camera RGB of the visible area:
 
    - a model (checkpoint, packaged default, ``bilinear``...): :func:`demosaic.io.raw.read_raw`
-     then :func:`demosaic.engine.infer.develop` with ``highlights="none"`` -- exactly
+     then :func:`demosaic.inference.develop.develop` with ``highlights="none"`` -- exactly
      ``demosaic-infer``'s path, minus the highlight step, so the metric sees the network
      itself (clipped regions are where highlight handling, not demosaicking, decides);
    - LibRaw baselines (``markesteijn3``, ``markesteijn1``, ``vng``, ``libraw_linear``,
@@ -39,16 +39,16 @@ raw goes through:
      above ``min(multipliers)`` (usually 1.0: green) are lost, which the metric counts;
    - other baselines (``demosaicnet``, colour-demosaicing): the balanced mosaic of
      ``read_raw`` (``white_balance_mosaic``), padded to canonical phase
-     (:func:`~demosaic.engine.tiling.pad_to_canonical`), ``method.demosaic``, cropped back.
+     (:func:`~demosaic.inference.tiling.pad_to_canonical`), ``method.demosaic``, cropped back.
 4. **Metrics** (:func:`camera_metrics`), ``border`` px excluded: ``psnr`` is PSNR of the
    balanced camera RGB (peak 1.0, unclipped); the other metrics of
    :func:`demosaic.metrics.compute_all` (``psnr_srgb``, SSIM, texture, periodic score,
-   false colour) and :func:`~demosaic.engine.evaluate.periodic_error_levels` are computed
+   false colour) and :func:`~demosaic.evaluation.clean.periodic_error_levels` are computed
    on both images converted to linear sRGB with the body's matrix
    (:func:`demosaic.color.camera_to_output_matrix`), i.e. on what a viewer sees
    (``psnr_linear_srgb`` is the linear PSNR there).
 
-The result is an :class:`~demosaic.engine.evaluate.EvalResult` (``info["protocol"] ==
+The result is an :class:`~demosaic.evaluation.clean.EvalResult` (``info["protocol"] ==
 "camera"``, ``iso``, ``camera``, ``seed``), written as ``results.json``/``results.md``.
 """
 
@@ -70,10 +70,10 @@ import numpy as np
 import torch
 
 import demosaic
-from demosaic.camera import CameraBody, CameraSimConfig, Capture, body_by_name, simulate_capture
+from demosaic.sim.camera import CameraBody, CameraSimConfig, Capture, body_by_name, simulate_capture
 from demosaic.cfa import CANONICAL, CFAPattern
 from demosaic.color import camera_to_output_matrix, normalize_multipliers, white_balance_mosaic
-from demosaic.engine.evaluate import ReportSpec
+from demosaic.evaluation.clean import ReportSpec
 from demosaic.errors import ConfigError, DemosaicError
 from demosaic.io.atomic import atomic_path
 
@@ -108,7 +108,7 @@ class CaptureConditions:
             follows it (exactly, unless ``wb_error``).
         wb_error: Std of the log of the as-shot white balance's error on red and blue (0:
             exact); drawn per image from the capture's generator.
-        bits: Raw bit depth, a key of :data:`demosaic.camera.LEVELS` (black/white levels).
+        bits: Raw bit depth, a key of :data:`demosaic.sim.camera.LEVELS` (black/white levels).
         exposure: Factor on the default headroom (0.7 of the white level for an sRGB white):
             0.25 is two stops under (shadows, more visible noise), 2.0 one stop over (clipped
             highlights).
@@ -122,7 +122,7 @@ class CaptureConditions:
     def check(self, prefix: str = "conditions.") -> None:
         """Raise :class:`ConfigError` naming the setting (``prefix`` + field) that is out of
         range or of the wrong type."""
-        from demosaic.camera import LEVELS
+        from demosaic.sim.camera import LEVELS
         from demosaic.schema import check_choice
 
         check_choice(self.illuminant, tuple(ILLUMINANTS), f"{prefix}illuminant")
@@ -382,7 +382,7 @@ def libraw_develop(path: str | os.PathLike[str], algorithm: str, size: tuple[int
 
     Returns:
         ``rgb16 / 65535 * min(multipliers)``: white level 1.0 for the channel with the
-        smallest multiplier (green for daylight), as :func:`demosaic.engine.infer.develop`.
+        smallest multiplier (green for daylight), as :func:`demosaic.inference.develop.develop`.
 
     Raises:
         RawReadError: LibRaw fails; DemosaicError: output smaller than ``size``.
@@ -407,7 +407,7 @@ def make_runner(method: Any, device: str | torch.device = "cpu", tile: int | Non
                 highlights: str = "none") -> tuple[Callable[[CameraCase], np.ndarray], str]:
     """How ``method`` develops a :class:`CameraCase`: ``(runner, route)``.
 
-    ``route`` is ``"develop"`` (a model: ``read_raw`` + :func:`~demosaic.engine.infer.develop`
+    ``route`` is ``"develop"`` (a model: ``read_raw`` + :func:`~demosaic.inference.develop.develop`
     with ``highlights``, off by default), ``"libraw"`` (a :class:`~demosaic.models.baselines.LibRawBaseline`: LibRaw
     on the DNG) or ``"mosaic"`` (any other baseline: its ``demosaic`` on the balanced mosaic).
     Each runner returns ``(3, H, W)`` float32 balanced camera RGB of the visible area.
@@ -425,7 +425,7 @@ def make_runner(method: Any, device: str | torch.device = "cpu", tile: int | Non
 
         return run_libraw, "libraw"
     if isinstance(method, torch.nn.Module):
-        from demosaic.engine.infer import DEFAULT_TILE, develop
+        from demosaic.inference.develop import DEFAULT_TILE, develop
 
         net = method.to(dev).eval()
 
@@ -440,7 +440,7 @@ def make_runner(method: Any, device: str | torch.device = "cpu", tile: int | Non
     if not hasattr(method, "demosaic"):
         raise ConfigError(f"cannot evaluate {type(method).__name__} under the camera protocol: "
                           "it needs .pattern and .demosaic()")
-    from demosaic.engine.tiling import pad_to_canonical
+    from demosaic.inference.tiling import pad_to_canonical
 
     def run_mosaic(case: CameraCase) -> np.ndarray:
         raw = read_raw(case.dng)
@@ -478,7 +478,7 @@ def camera_metrics(pred: np.ndarray, target: np.ndarray, pred_srgb: np.ndarray,
         ``texture_score``, ``periodic_artifact_score``, ``false_colour_score``, ``hdr_error``,
         ``periodic_levels`` (all but ``psnr`` on the linear-sRGB view).
     """
-    from demosaic.engine.evaluate import _metrics_of, periodic_error_levels
+    from demosaic.evaluation.clean import _metrics_of, periodic_error_levels
     from demosaic.metrics import psnr
 
     out = _metrics_of(torch.from_numpy(pred_srgb), torch.from_numpy(target_srgb), border, period)
@@ -515,13 +515,13 @@ def evaluate_camera(
         method: A model (``nn.Module`` with ``pattern``), a LibRaw baseline or any baseline
             with ``pattern`` and ``demosaic``; its CFA family picks the simulated sensor.
         images: ``(name, rgb_linear)`` or ``(name, rgb_linear, info)`` items, as
-            :func:`demosaic.engine.evaluate.evaluate` takes (e.g. ``images_from_dataset``).
+            :func:`demosaic.evaluation.clean.evaluate` takes (e.g. ``images_from_dataset``).
         iso, camera, seed, max_margin, conditions: Capture settings (:class:`CameraProtocol`).
         highlights: Highlight mode of the models' ``develop`` (default ``"none"``: the metric
             sees the network; ``"clip"`` is ``demosaic-infer``'s default). LibRaw always clips.
         cache_dir: Folder of the DNGs (reused across methods and runs).
         border: px excluded by the metrics.
-        report: :class:`~demosaic.engine.evaluate.ReportSpec` (names, output folder,
+        report: :class:`~demosaic.evaluation.clean.ReportSpec` (names, output folder,
             progress bar, extra ``results.json`` fields); its worst crops are PNGs of truth |
             output in the sRGB view under ``out_dir/crops``, and the worst window of every
             image is recorded in ``info["worst_windows"]`` anyway as ``[score, y, x]``.
@@ -529,11 +529,11 @@ def evaluate_camera(
         device, tile: Torch device and tile size of models.
 
     Returns:
-        :class:`~demosaic.engine.evaluate.EvalResult` with ``info["protocol"] == "camera"``.
+        :class:`~demosaic.evaluation.clean.EvalResult` with ``info["protocol"] == "camera"``.
     """
     from tqdm import tqdm
 
-    from demosaic.engine.evaluate import (
+    from demosaic.evaluation.clean import (
         EvalResult, ImageResult, _mean, _normalise_item, _worst_window, push_worst,
     )
 
@@ -605,7 +605,7 @@ def _measure_case(runner: Any, case: CameraCase, label: str, img_name: str, bord
     Returns:
         ``(metrics, prediction as linear sRGB, truth as linear sRGB, seconds)``.
     """
-    from demosaic.engine.evaluate import artifact_flag
+    from demosaic.evaluation.clean import artifact_flag
     from demosaic.metrics import PERIODIC_ARTIFACT_THRESHOLD
 
     t0 = time.perf_counter()
@@ -627,8 +627,8 @@ def _camera_meta(protocol: CameraProtocol, route: str, highlights: str, device: 
                  cache_dir: str | os.PathLike[str], results: list[Any], mean: dict[str, float],
                  period: int, windows: dict[str, list[float]], crop_size: int,
                  cases: list[dict[str, Any]], info: Mapping[str, Any] | None) -> dict[str, Any]:
-    """The ``info`` of a camera-protocol :class:`~demosaic.engine.evaluate.EvalResult`."""
-    from demosaic.engine.evaluate import set_verdicts
+    """The ``info`` of a camera-protocol :class:`~demosaic.evaluation.clean.EvalResult`."""
+    from demosaic.evaluation.clean import set_verdicts
 
     body = protocol.body()
     return {
@@ -658,7 +658,7 @@ def _camera_meta(protocol: CameraProtocol, route: str, highlights: str, device: 
 
 def _save_crops(ranked: list[tuple[float, int, dict[str, Any]]], label: str, size: int, zoom: int,
                 out_dir: Path) -> list[Any]:
-    from demosaic.engine.evaluate import CropResult
+    from demosaic.evaluation.clean import CropResult
     from demosaic.io.images import write_png
 
     crops = []
@@ -674,7 +674,7 @@ def _save_crops(ranked: list[tuple[float, int, dict[str, Any]]], label: str, siz
 def render_camera_markdown(result: Any) -> str:
     """``results.md`` of a camera-protocol result: the clean protocol's tables plus a line
     stating the capture settings and metric spaces."""
-    from demosaic.engine.evaluate import render_markdown
+    from demosaic.evaluation.clean import render_markdown
 
     cp = result.info.get("camera_protocol", {})
     text = render_markdown(result)
@@ -689,7 +689,7 @@ def render_camera_markdown(result: Any) -> str:
 
 def write_camera_results(result: Any, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write ``results.json`` and ``results.md`` (atomically) into ``out_dir``."""
-    from demosaic.engine.evaluate import write_results
+    from demosaic.evaluation.clean import write_results
 
     return write_results(result, out_dir, render=render_camera_markdown)
 

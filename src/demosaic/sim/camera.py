@@ -15,10 +15,10 @@ the order the physics happens (docs/CAMERA.md has the derivation and the numbers
 
 The network sees ``w * mosaic`` (LibRaw's order: balance, then demosaic) and is trained to
 output ``w * clip(raw_clean, 0, 1)``: the clean, clipped scene in **balanced camera RGB**, the
-space :func:`demosaic.engine.infer.develop` feeds it at inference. Values above 1.0 survive
+space :func:`demosaic.inference.develop.develop` feeds it at inference. Values above 1.0 survive
 (a red channel with ``w_R = 2`` reaches 2.0 before it clips); fully clipped channels stay
 at their bound ``w_c`` (magenta for a lamp that clips every channel: the highlight step of
-inference, :mod:`demosaic.engine.highlights`, removes that cast).
+inference, :mod:`demosaic.inference.highlights`, removes that cast).
 
 Camera matrices come from ``assets/camera_matrices.csv`` (LibRaw's colour data, XYZ -> camera
 for D65, rows as published), 27 X-Trans and 21 Bayer bodies.
@@ -43,7 +43,7 @@ from demosaic.errors import ConfigError
 log = logging.getLogger(__name__)
 
 #: The bundled table of camera colour matrices (copy of the shared data's camera_matrices.csv).
-MATRICES_CSV = Path(__file__).resolve().parent / "assets" / "camera_matrices.csv"
+MATRICES_CSV = Path(__file__).resolve().parents[1] / "assets" / "camera_matrices.csv"
 
 
 # --------------------------------------------------------------------------------------

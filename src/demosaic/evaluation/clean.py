@@ -220,7 +220,7 @@ def method_name(method: Any) -> str:
 @dataclasses.dataclass(frozen=True)
 class ReportSpec:
     """How an evaluation is named and what it writes, for both protocols
-    (:func:`evaluate` and :func:`demosaic.engine.camera_protocol.evaluate_camera`).
+    (:func:`evaluate` and :func:`demosaic.evaluation.camera.evaluate_camera`).
 
     Attributes:
         evalset: Name of the set in reports.

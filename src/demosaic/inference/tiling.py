@@ -200,7 +200,7 @@ def receptive_field(model: nn.Module, max_size: int = 3072) -> int | None:
 def remember_receptive_field(model: nn.Module, radius: int | None) -> None:
     """Cache ``radius`` as ``model``'s receptive field (what :func:`receptive_field` returns
     from then on): a measurement, or one stored with a release checkpoint
-    (:func:`demosaic.engine.export.release_checkpoint`) for the same architecture."""
+    (:func:`demosaic.export.release_checkpoint`) for the same architecture."""
     try:
         model._tiling_receptive_field = radius  # type: ignore[attr-defined]
     except AttributeError:  # pragma: no cover - exotic modules

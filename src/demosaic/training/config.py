@@ -122,7 +122,7 @@ class TrainerConfig:
     curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
     checkpoint_dir: str = "checkpoints/experiments"
     log_dir: str = "logs"
-    # modules imported before training so their hooks register (demosaic.engine.hooks)
+    # modules imported before training so their hooks register (demosaic.training.hooks)
     plugins: list[str] = field(default_factory=lambda: ["demosaic.research.hooks"])
 
 

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from demosaic.cfa import get_pattern
-from demosaic.engine.checkpoint import (QUALITY_CHECKPOINTS, SHIPPED_CHECKPOINTS, load_checkpoint, load_model,
+from demosaic.models.checkpoint import (QUALITY_CHECKPOINTS, SHIPPED_CHECKPOINTS, load_checkpoint, load_model,
                                         shipped_checkpoint)
 from demosaic.errors import ConfigError
 

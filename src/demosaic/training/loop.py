@@ -7,7 +7,7 @@ What it does, in order:
    (``auto``: CUDA, then MPS, then CPU), join a DistributedDataParallel group when launched
    by ``torchrun`` (CUDA over NCCL, CPU over gloo; never MPS, which c10d has no backend
    for);
-2. import ``trainer.plugins`` (their hooks register: :mod:`demosaic.engine.hooks`), build
+2. import ``trainer.plugins`` (their hooks register: :mod:`demosaic.training.hooks`), build
    model, datasets and loss from their registries, load ``init_from`` weights (unless
    ``init_weights`` is false), freeze named parts, and build the hooks the config switches
    on (:data:`TrainState.hooks`);
@@ -17,7 +17,7 @@ What it does, in order:
 4. the loop (:func:`_loop`): batch -> hooks' ``batch`` -> forward -> loss -> hooks' ``loss``
    -> non-finite check -> update -> hooks' ``after_update`` -> hooks' ``step_end``.
 
-The hooks (each in :mod:`demosaic.engine.hooks` unless noted): EMA weights, the EWC penalty,
+The hooks (each in :mod:`demosaic.training.hooks` unless noted): EMA weights, the EWC penalty,
 the time budget (``max_minutes``, ``fit_steps_to_time``), metric logging (text, JSONL,
 TensorBoard), validation and ``best.pt``, PNG snapshots with their periodic-artifact score,
 ``last.pt``; and from :mod:`demosaic.research.hooks`: the patch-size curriculum, distillation
@@ -59,13 +59,13 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader
 
-from demosaic.engine.checkpoint import load_checkpoint
+from demosaic.models.checkpoint import load_checkpoint
 from demosaic import tracking
 from demosaic.devices import resolve_device, torch_version
-from demosaic.engine.config import TrainerConfig
-from demosaic.engine.data_order import DistInfo, GlobalIndexSampler, StepIndexedDataset
-from demosaic.engine.hooks import EMA, EWCPenalty, TrainState, build_hooks, load_plugins
-from demosaic.engine.run_outputs import save_last, set_rng_state, validate, write_config
+from demosaic.training.config import TrainerConfig
+from demosaic.training.data_order import DistInfo, GlobalIndexSampler, StepIndexedDataset
+from demosaic.training.hooks import EMA, EWCPenalty, TrainState, build_hooks, load_plugins
+from demosaic.training.outputs import save_last, set_rng_state, validate, write_config
 from demosaic.errors import CheckpointError, ConfigError, DemosaicError
 
 log = logging.getLogger(__name__)

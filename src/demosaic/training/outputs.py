@@ -18,10 +18,10 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
+from demosaic.models.checkpoint import make_checkpoint, save_checkpoint
 
 if TYPE_CHECKING:  # pragma: no cover
-    from demosaic.engine.hooks import EMA, TrainState
+    from demosaic.training.hooks import EMA, TrainState
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ Pipeline of :func:`infer_file`::
                                        network (LibRaw's order; the space it was trained in)
       network                          (3, H, W) balanced camera RGB: the cores of the
                                        windows, back in the file's full visible area
-    highlights                       clipped raw channels made neutral (engine.highlights)
+    highlights                       clipped raw channels made neutral (inference.highlights)
     colour matrix                    one 3x3 per pixel, applied in row chunks (no clamp)
     apply_orientation                upright as the file says (LibRaw ``flip``)
     write                            .exr: half (default) or float, ``chromaticities``, the
@@ -64,15 +64,15 @@ from demosaic.color import (
     chromaticities,
     normalize_multipliers,
 )
-from demosaic.engine.checkpoint import DEFAULT_CHECKPOINT, SHIPPED_CHECKPOINTS, shipped_checkpoint
-from demosaic.engine.methods import (
+from demosaic.models.checkpoint import DEFAULT_CHECKPOINT, SHIPPED_CHECKPOINTS, shipped_checkpoint
+from demosaic.models.zoo import (
     ENSEMBLES,
     Method,
     ensemble_method,
     from_checkpoint,
     resolve_method,
 )
-from demosaic.engine.tiling import (
+from demosaic.inference.tiling import (
     DEFAULT_TILE,
     auto_overlap,
     Span,
@@ -82,7 +82,7 @@ from demosaic.engine.tiling import (
     resolve_device,
     tiled_demosaic,
 )
-from demosaic.engine.highlights import (
+from demosaic.inference.highlights import (
     HIGHLIGHT_MODES,
     apply_highlights,
     clip_in_place,
@@ -111,7 +111,7 @@ WHITE_BALANCES = ("as_shot", "daylight", "none")
 OUTPUT_EXTENSIONS = (".exr", ".tif", ".tiff", ".dng")
 #: Models usable without a checkpoint, built for each file's CFA family: the parameter-free
 #: ``bilinear`` and ``quality``, the family's packaged quality network as a geometric
-#: self-ensemble (:func:`demosaic.engine.methods.ensemble_method`: X-Trans 2 views of the
+#: self-ensemble (:func:`demosaic.models.zoo.ensemble_method`: X-Trans 2 views of the
 #: quality network, about 11x the default's time on a 24 MP file on a CPU; Bayer 8 views of
 #: its default).
 BUILTIN_MODELS = ("bilinear", "quality")
@@ -133,7 +133,7 @@ class ModelSource:
     parameter-free model. Resolve once, then ask :meth:`for_family` per file.
 
     Without a checkpoint the packaged model of each file's CFA family is used
-    (:data:`demosaic.engine.checkpoint.SHIPPED_CHECKPOINTS`: X-Trans and Bayer), loaded on
+    (:data:`demosaic.models.checkpoint.SHIPPED_CHECKPOINTS`: X-Trans and Bayer), loaded on
     first use, so one folder may mix X-Trans and Bayer files. A checkpoint given by the user
     must match each file's family (:class:`~demosaic.errors.CFAError` otherwise).
 
@@ -145,7 +145,7 @@ class ModelSource:
         views: Run a trained model (checkpoint, packaged or ``quality``) on this many
             flips/rotations of the mosaic and average (1, 2, 4, 8:
             :class:`~demosaic.models.ensemble.GeometricEnsemble`); ``None``: 1, or
-            ``quality``'s own (:data:`demosaic.engine.methods.ENSEMBLES`).
+            ``quality``'s own (:data:`demosaic.models.zoo.ENSEMBLES`).
 
     Raises:
         ConfigError: both or an unknown built-in model given, or ``views`` with ``bilinear``.
@@ -386,7 +386,7 @@ def develop(
        each pixel by its filter colour: **balanced camera RGB**, as LibRaw balances before
        demosaicking; this happens whatever ``white_balance`` says;
     2. padded to canonical phase, demosaicked tile by tile, cropped back;
-    3. clipped raw pixels handled by ``highlights`` (:mod:`demosaic.engine.highlights`):
+    3. clipped raw pixels handled by ``highlights`` (:mod:`demosaic.inference.highlights`):
        ``clip`` sets them to ``S = min(w)`` before the network (so a clipped area is neutral
        for the network too) and limits the output near them to ``S`` after it;
     4. another ``white_balance`` than ``"as_shot"`` (:func:`output_multipliers` ``t``): each
@@ -400,7 +400,7 @@ def develop(
         net: A demosaicker of the file's CFA family (canonical phase in, ``(1, 3, H, W)`` out).
         device, tile, overlap, amp, progress: See :func:`infer_file`.
         white_balance: ``"as_shot"``, ``"daylight"``, ``"none"`` or ``"R,G,B"``.
-        highlights: One of :data:`demosaic.engine.highlights.HIGHLIGHT_MODES`.
+        highlights: One of :data:`demosaic.inference.highlights.HIGHLIGHT_MODES`.
         timer: Records the time of each step (:class:`StageTimer`), if given.
 
     Returns:
@@ -436,7 +436,7 @@ def _balance_window(raw: RawImage, mult: np.ndarray, clipped: torch.Tensor | Non
     """Steps 1 and 3 (input side) of :func:`develop`, window by window inside the tiling: each
     pixel times its colour's multiplier (:func:`~demosaic.color.white_balance_mosaic`'s
     float32 product) and, given ``clipped`` (the ``clip`` mode), clipped raw pixels set to
-    ``min(mult)`` (:func:`~demosaic.engine.highlights.clip_mosaic`). The same numbers as
+    ``min(mult)`` (:func:`~demosaic.inference.highlights.clip_mosaic`). The same numbers as
     balancing the whole mosaic first, without a balanced copy of it."""
     pattern = raw.alignment.pattern
     p = pattern.period
@@ -607,7 +607,7 @@ def infer_file(
         device: ``"auto"`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"`` ...
         views: Geometric self-ensemble of a trained model (:class:`ModelSource`).
         tile, overlap: Window side and discarded context in px (see
-            :func:`demosaic.engine.tiling.tiled_demosaic`); ``tile=None``/0: whole image;
+            :func:`demosaic.inference.tiling.tiled_demosaic`); ``tile=None``/0: whole image;
             ``overlap=None``: the model's receptive field (tiled = whole-image output).
         color_space: ``"srgb"`` (default: linear Rec.709 primaries, D65), ``"rec2020"``,
             ``"acescg"`` or ``"camera"`` (the camera's own RGB), all linear.
@@ -615,7 +615,7 @@ def infer_file(
             mosaic balanced with the as-shot multipliers (see :func:`develop`); ``"none"``
             divides them out of the output again (unbalanced camera RGB).
         highlights: ``"clip"`` (default: clipped areas neutral, unclipped values above 1.0
-            kept), ``"reconstruct"`` or ``"none"`` (:mod:`demosaic.engine.highlights`).
+            kept), ``"reconstruct"`` or ``"none"`` (:mod:`demosaic.inference.highlights`).
         float32: EXR with 32-bit floats instead of half.
         exr_compression: Lossless EXR compression, one of
             :data:`demosaic.io.images.EXR_COMPRESSIONS` (default ``"piz"``).

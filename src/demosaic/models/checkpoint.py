@@ -177,7 +177,7 @@ def load_model(source: str | os.PathLike[str] | Mapping[str, Any], device: str |
                               f"{spec['kwargs']}: {str(exc).splitlines()[0]}") from None
     radius = ckpt.get("receptive_field")
     if isinstance(radius, int) and not isinstance(radius, bool) and radius >= 0:
-        from demosaic.engine.tiling import remember_receptive_field  # local: tiling is heavier
+        from demosaic.inference.tiling import remember_receptive_field  # local: tiling is heavier
 
         remember_receptive_field(model, radius)  # measured when the release was made
     return model.to(device).eval()

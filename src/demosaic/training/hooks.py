@@ -1,6 +1,6 @@
 """The optional behaviours of the training loop, as hooks registered by name.
 
-:func:`demosaic.engine.trainer.train` runs a short loop (batch -> forward -> loss -> update)
+:func:`demosaic.training.loop.train` runs a short loop (batch -> forward -> loss -> update)
 and calls the hooks of a :class:`TrainState` at fixed points; everything else is a hook:
 EMA weights, the EWC penalty, the time budget, metric logging, validation and ``best.pt``,
 PNG snapshots and ``last.pt``. Research behaviours (distillation, the adversarial term, the
@@ -43,9 +43,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from demosaic.engine.config import TrainerConfig
-from demosaic.engine.data_order import DistInfo, GlobalIndexSampler, StepIndexedDataset
-from demosaic.engine.run_outputs import (eval_model, fixed_crop, log_images, log_scalars,
+from demosaic.training.config import TrainerConfig
+from demosaic.training.data_order import DistInfo, GlobalIndexSampler, StepIndexedDataset
+from demosaic.training.outputs import (eval_model, fixed_crop, log_images, log_scalars,
                                          save_last, save_snapshot, validate, write_config)
 from demosaic.errors import ConfigError
 
@@ -384,7 +384,7 @@ class ValidationHook(Hook):
         if not s.every(s.t.val_every):
             return
         if s.is_main:
-            from demosaic.engine.checkpoint import make_checkpoint, save_checkpoint
+            from demosaic.models.checkpoint import make_checkpoint, save_checkpoint
 
             model = eval_model(s.model, s.ema)  # one EMA copy for all of validation
             s.last_metrics = validate(model, s.val_set, s.device, s.t.val_max_images)

@@ -89,7 +89,7 @@ def camera_capture_scores(methods, cache_dir, iso: float = 800.0):
     """Camera-protocol PSNR of each ``{name: method}`` on one bundled picture (the same DNG
     for all: random phase and margins, the family's default body)."""
     from demosaic.evaluation.camera import evaluate_camera
-    from demosaic.evaluation.clean import ReportSpec
+    from demosaic.evaluation.report import ReportSpec
     from demosaic.io.images import read_image_linear
 
     samples = Path(__file__).resolve().parents[1] / "src" / "demosaic" / "assets" / "samples" / "val"
@@ -117,7 +117,7 @@ def write_camera_dngs(folder: Path, count: int = 3, family: str = "xtrans", size
     """``count`` camera-realistic DNGs (a real body's colour matrix, as-shot white balance,
     sensor noise at ``iso``, a random CFA phase and margins: the camera protocol's files) of
     bundled pictures, ``size`` = visible (H, W), written into ``folder``; returns their paths."""
-    from demosaic.evaluation.camera import CameraProtocol, prepare_case
+    from demosaic.evaluation.capture import CameraProtocol, prepare_case
     from demosaic.io.images import read_image_linear
 
     samples = Path(__file__).resolve().parents[1] / "src" / "demosaic" / "assets" / "samples"
@@ -164,3 +164,27 @@ def run_infer(*args: str | Path) -> int:
         return infer_main([*map(str, args), "--no-progress", "--device", "cpu"]) or 0
     except SystemExit as exc:
         return int(exc.code or 0)
+
+
+def compose_train(overrides: list[str]) -> Any:
+    """Compose ``train.yaml`` with ``overrides`` as ``demosaic-train`` would (schemas
+    registered), without running Hydra's app."""
+    from hydra import compose, initialize_config_module
+
+    from demosaic.cli.train import register_schemas
+
+    register_schemas()
+    with initialize_config_module("demosaic.configs", version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+def tiny_training(tmp_path: Path, steps: int = 2) -> list[str]:
+    """Overrides that shrink any experiment to a few CPU steps writing under tmp_path."""
+    return [
+        f"trainer.max_steps={steps}", "trainer.batch_size=2", "trainer.num_workers=0",
+        "trainer.device=cpu", "trainer.precision=fp32", "trainer.log_every=1",
+        f"trainer.val_every={steps}", f"trainer.save_every={steps}", f"trainer.snapshot_every={steps}",
+        "trainer.snapshot_crop=48", "trainer.val_max_images=1", "trainer.optim.warmup_steps=1",
+        f"trainer.checkpoint_dir={tmp_path / 'ckpt'}", f"trainer.log_dir={tmp_path / 'logs'}",
+        "++dataset.val.max_size=96",
+    ]

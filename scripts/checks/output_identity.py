@@ -68,7 +68,7 @@ VOLATILE = ("DateTime", "capDate", "utcOffset")
 
 def make_files(folder: Path) -> dict[str, Path]:
     """Write :data:`FILES` as camera-protocol DNGs into ``folder``."""
-    from demosaic.evaluation.camera import CameraProtocol, CaptureConditions, prepare_case
+    from demosaic.evaluation.capture import CameraProtocol, CaptureConditions, prepare_case
     from demosaic.io.images import read_image_linear
 
     out = {}

@@ -9,9 +9,9 @@ Apple Silicon (MPS) notes, collected here because every command resolves its dev
   ``pyproject.toml`` carries the same floor for Apple Silicon Macs; :func:`resolve_device`
   refuses an explicit ``mps`` below it (``auto`` then falls back to the CPU, with a warning).
 - c10d has no MPS backend (pytorch/pytorch#173808): ``auto`` under ``torchrun`` never picks
-  MPS, and :func:`demosaic.training.loop.init_distributed` refuses an explicit one.
+  MPS, and :func:`demosaic.training.runtime.init_distributed` refuses an explicit one.
 - Code that must keep to ops with MPS kernels asks :func:`uses_mps_kernels_only` (the tests
-  switch it on for the CPU to run those paths there, ``tests/mps_guard.py``).
+  switch it on for the CPU to run those paths there, ``tests/training/mps_guard.py``).
 - Timings synchronise with :func:`synchronize` (CUDA and MPS run asynchronously).
 """
 
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 MPS_MIN_TORCH = (2, 5)
 
 #: Tests set this to take the MPS code paths (only ops with MPS kernels) on the CPU, where a
-#: dispatch-mode guard can watch them (``tests/mps_guard.py``). Never set in normal use.
+#: dispatch-mode guard can watch them (``tests/training/mps_guard.py``). Never set in normal use.
 _MPS_PATHS_ON_CPU = False
 
 
@@ -131,5 +131,20 @@ def synchronize(device: torch.device | str) -> None:
         torch.mps.synchronize()
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else :func:`platform.processor` or the
+    machine type: for the "on what machine" line of a benchmark."""
+    import platform
+    from pathlib import Path
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 __all__ = ["resolve_device", "synchronize", "uses_mps_kernels_only", "check_mps_torch",
-           "torch_version", "MPS_MIN_TORCH"]
+           "torch_version", "cpu_model", "MPS_MIN_TORCH"]

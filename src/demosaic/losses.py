@@ -79,7 +79,7 @@ from torch import nn
 from demosaic.cfa import periodic_component
 from demosaic.color import linear_to_srgb
 from demosaic.errors import ConfigError
-from demosaic.metrics import SSIM_WINDOW, _ssim_maps, _window_size, ssim_index
+from demosaic.metrics import SSIM_WINDOW, ssim_maps, ssim_window_size, ssim_index
 from demosaic.schema import merge_into
 
 log = logging.getLogger(__name__)
@@ -150,8 +150,8 @@ def msssim_index(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     result = torch.ones(pred.shape[0], device=pred.device, dtype=pred.dtype)
     p, t = pred, target
     for i in range(scales):
-        size = _window_size(p.shape[-2], p.shape[-1])
-        s, cs = _ssim_maps(p, t, size)
+        size = ssim_window_size(p.shape[-2], p.shape[-1])
+        s, cs = ssim_maps(p, t, size)
         value = (s if i == scales - 1 else cs).mean(dim=(1, 2, 3)).clamp_min(1e-6)
         result = result * value ** weights[i]
         if i < scales - 1:

@@ -15,19 +15,24 @@ before measuring (demosaickers are judged away from the image edge; 12 px by def
 ``hdr_error``              relative L1 error where the truth exceeds 1.0 (NaN if nowhere)
 =========================  ===========================================================
 
-:func:`compute_all` returns all of them as a ``dict[str, float]``.
+:func:`compute_all` returns all of them as a ``dict[str, float]``; :func:`report_metrics`
+the same under the names evaluation reports use. The periodic-artifact verdict of a report
+(:func:`artifact_flag`, :func:`set_verdicts`) needs both the spectral score and the
+amplitude of the CFA-periodic error (:func:`periodic_error_levels`, 8-bit sRGB levels).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from demosaic.cfa import periodic_component
 from demosaic.color import linear_to_srgb
 
 log = logging.getLogger(__name__)
@@ -115,7 +120,7 @@ def _gaussian_window(size: int, sigma: float, device: torch.device, dtype: torch
     return g / g.sum()
 
 
-def _window_size(h: int, w: int) -> int:
+def ssim_window_size(h: int, w: int) -> int:
     size = min(SSIM_WINDOW, h, w)
     return size if size % 2 else size - 1
 
@@ -134,7 +139,7 @@ def _filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     return F.conv2d(x, g.view(1, 1, k, 1).expand(c, 1, k, 1).contiguous(), groups=c)
 
 
-def _ssim_maps(pred: torch.Tensor, target: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def ssim_maps(pred: torch.Tensor, target: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """SSIM and contrast-structure maps ``(N, C, H - size + 1, W - size + 1)``."""
     g = _gaussian_window(size, SSIM_SIGMA, pred.device, pred.dtype)
     mu_p, mu_t = _filter(pred, g), _filter(target, g)
@@ -152,8 +157,8 @@ def ssim_index(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     if pred.shape != target.shape or pred.ndim != 4:
         raise ValueError(f"ssim_index needs two (N, C, H, W) tensors of one shape, got "
                          f"{tuple(pred.shape)} and {tuple(target.shape)}")
-    size = _window_size(pred.shape[-2], pred.shape[-1])
-    s, _ = _ssim_maps(pred, target, size)
+    size = ssim_window_size(pred.shape[-2], pred.shape[-1])
+    s, _ = ssim_maps(pred, target, size)
     return s.mean(dim=(1, 2, 3))
 
 
@@ -338,5 +343,75 @@ def compute_all(pred: Any, target: Any, border: int = 12, period: int = 6) -> di
     }
 
 
+# --------------------------------------------------------------------------------------
+# Report names and the periodic-artifact verdict (both evaluation protocols)
+# --------------------------------------------------------------------------------------
+
+#: :func:`compute_all`'s short keys -> the names evaluation reports use.
+REPORT_NAMES = {"texture": "texture_score", "periodic_artifact": "periodic_artifact_score",
+                "false_colour": "false_colour_score"}
+#: Periodic error amplitude (8-bit sRGB levels, :func:`periodic_error_levels`) below which a
+#: spectral periodic-artifact peak is not reported as a grid artifact. Clean classical
+#: X-Trans demosaicking leaves 0.2-1.2 levels (Markesteijn ~0.2-0.4, bilinear up to ~1.2 on
+#: Kodak); a visible grid is several levels.
+PERIODIC_LEVELS_FLOOR = 1.5
+
+
+def report_metrics(pred: Any, target: Any, border: int, period: int) -> dict[str, float]:
+    """:func:`compute_all` of ``(3, H, W)`` linear images under the report names
+    (:data:`REPORT_NAMES`: ``texture_score``, ``periodic_artifact_score``,
+    ``false_colour_score``; the others as they are), as floats."""
+    values = compute_all(pred, target, border=border, period=period)
+    return {REPORT_NAMES.get(k, k): float(v) for k, v in values.items()}
+
+
+def periodic_error_levels(pred: np.ndarray, truth: np.ndarray, border: int, period: int) -> float:
+    """Amplitude of the CFA-periodic part of the display error, in 8-bit levels.
+
+    The error of the sRGB-encoded (clipped to [0, 1]) images ``(3, H, W)``, inside
+    ``border``, is averaged over all ``period x period`` cells (its mean at each CFA phase,
+    cells anchored at pixel ``(border, border)``), the channel mean is removed, and the RMS
+    over phases and channels is returned times 255. Unlike the spectral peak-to-background
+    score, it does not grow as the rest of the error shrinks, so it tells a visible grid
+    (several levels) from the faint phase dependence every demosaicker has. NaN when fewer
+    than one cell fits.
+    """
+    e = linear_to_srgb(np.clip(pred, 0.0, 1.0)) - linear_to_srgb(np.clip(truth, 0.0, 1.0))
+    if border:
+        e = e[:, border:-border, border:-border]
+    if e.shape[1] < period or e.shape[2] < period:
+        return float("nan")
+    cells = periodic_component(e, period)
+    return float(255.0 * np.sqrt(np.mean(cells ** 2)))
+
+
+def artifact_flag(score: float, levels: float, threshold: float = PERIODIC_ARTIFACT_THRESHOLD) -> bool:
+    """The periodic-artifact verdict: a spectral peak at the CFA harmonics above
+    ``threshold`` (:data:`PERIODIC_ARTIFACT_THRESHOLD`) **and** a periodic error of at least
+    :data:`PERIODIC_LEVELS_FLOOR` 8-bit levels."""
+    return bool(score > threshold and levels >= PERIODIC_LEVELS_FLOOR)
+
+
+def image_artifact_flag(metrics: Mapping[str, float]) -> float:
+    """:func:`artifact_flag` of one image's report metrics (``periodic_artifact_score``,
+    missing = 0, and ``periodic_levels``) as ``1.0``/``0.0``."""
+    return float(artifact_flag(metrics.get("periodic_artifact_score", 0.0),
+                               metrics["periodic_levels"]))
+
+
+def set_verdicts(mean: Mapping[str, float], period: int) -> dict[str, float]:
+    """The set-level periodic-artifact verdict of mean metrics, with the limits it used (what
+    ``results.json`` stores under ``info["verdicts"]``)."""
+    return {
+        "periodic_artifact_flag": float(artifact_flag(mean.get("periodic_artifact_score", 0.0),
+                                                      mean.get("periodic_levels", 0.0))),
+        "periodic_artifact_threshold": float(PERIODIC_ARTIFACT_THRESHOLD),
+        "periodic_levels_floor": PERIODIC_LEVELS_FLOOR,
+        "period": float(period),
+    }
+
+
 __all__ = ["psnr", "psnr_srgb", "ssim", "texture_score", "periodic_artifact_score", "false_colour_score",
-           "hdr_error", "compute_all", "PERIODIC_ARTIFACT_THRESHOLD", "LUMA"]
+           "hdr_error", "compute_all", "PERIODIC_ARTIFACT_THRESHOLD", "LUMA", "REPORT_NAMES",
+           "PERIODIC_LEVELS_FLOOR", "report_metrics", "periodic_error_levels", "artifact_flag",
+           "image_artifact_flag", "set_verdicts"]

@@ -69,18 +69,3 @@ def exit_without_teardown(main: Callable[[], Any]) -> NoReturn:
         except (OSError, ValueError):  # closed or broken pipe: nothing more to say
             pass
     os._exit(status)
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``), else :func:`platform.processor` or the
-    machine type: for the "on what machine" line of a benchmark."""
-    import platform
-    from pathlib import Path
-
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()

@@ -43,7 +43,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from demosaic.cli.common import report_errors
-from demosaic.errors import CheckpointError, ConfigError
+from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -94,30 +94,6 @@ def _device(name: str) -> str:
     return str(resolve_device(name, key="device"))
 
 
-def resolve_method(cfg: dict[str, Any], device: str = "cpu") -> tuple[Any, str, str, dict[str, Any]]:
-    """Build what the config asks to evaluate (:func:`demosaic.models.zoo.resolve_method`
-    of ``ckpt=``, ``baseline=``, ``model=`` and ``cfa=``).
-
-    Returns:
-        ``(method, name, kind, info)``: the model/baseline, its report name, ``checkpoint``/
-        ``baseline``/``model``, and extra fields for ``results.json``.
-
-    Raises:
-        ConfigError: more than one of ckpt/baseline/model, or an unknown name.
-        CheckpointError: no method given and no packaged model for the CFA family.
-    """
-    from demosaic.models.zoo import resolve_method as resolve
-
-    try:
-        m = resolve(checkpoint=cfg.get("ckpt"), baseline=cfg.get("baseline"), model=cfg.get("model"),
-                    cfa=cfg.get("cfa") or "xtrans", device=device)
-    except CheckpointError as exc:
-        if cfg.get("ckpt"):
-            raise
-        raise CheckpointError(f"no ckpt= given: {exc} (ckpt=PATH, or baseline=NAME)") from None
-    return m.demosaicker, m.name, m.kind, m.info
-
-
 def set_name(cfg: dict[str, Any], choice: str | None) -> str:
     """Report name of the evaluation set: ``set_name``, else the folder's name when a root
     was given to ``folder``/``bundled``, else the evalset choice."""
@@ -131,7 +107,7 @@ def set_name(cfg: dict[str, Any], choice: str | None) -> str:
 
 def run_evaluation(cfg: DictConfig | dict[str, Any], evalset_choice: str | None = None) -> Any:
     """Evaluate what a composed ``eval`` config asks for; returns the
-    :class:`~demosaic.evaluation.clean.EvalResult` (and writes it to ``out_dir``)."""
+    :class:`~demosaic.evaluation.report.EvalResult` (and writes it to ``out_dir``)."""
     from demosaic import tracking
     from demosaic.data import DATASETS
     from demosaic.evaluation.clean import evaluate, images_from_dataset
@@ -147,7 +123,10 @@ def run_evaluation(cfg: DictConfig | dict[str, Any], evalset_choice: str | None 
         c = dict(cfg)
     c.pop("hydra", None)
     device = _device(str(c.get("device", "auto")))
-    method, name, kind, info = resolve_method(c, device)
+    from demosaic.models.zoo import method_from_config
+
+    chosen = method_from_config(c, device)  # ckpt= | baseline= | model= | cfa=
+    method, name, kind, info = chosen.demosaicker, chosen.name, chosen.kind, chosen.info
     pattern = method.pattern
     protocol = check_protocol(c, pattern.family)
     if not isinstance(c.get("evalset"), dict):
@@ -192,10 +171,10 @@ def _evaluation_inputs(c: dict[str, Any]) -> list[Path]:
 
 def report_spec(c: dict[str, Any], sname: str, name: str, kind: str, out_dir: Path,
                 info: dict[str, Any]) -> Any:
-    """The :class:`~demosaic.evaluation.clean.ReportSpec` of the config's report keys
+    """The :class:`~demosaic.evaluation.report.ReportSpec` of the config's report keys
     (``worst_crops``, ``crop_size``, ``zoom``, ``progress``), the same for both protocols.
     Its reports must not replace the evaluation's inputs (checked here, before any work)."""
-    from demosaic.evaluation.clean import ReportSpec
+    from demosaic.evaluation.report import ReportSpec
     from demosaic.io.clash import check_outputs
 
     check_outputs(_evaluation_inputs(c), [out_dir / "results.json", out_dir / "results.md"],
@@ -215,7 +194,7 @@ def check_protocol(c: dict[str, Any], family: str) -> str:
         raise ConfigError(f"protocol={protocol!r} is not valid; choose one of {list(PROTOCOLS)} "
                           "(clean: noise-free mosaics; camera: simulated raw files)")
     if protocol == "camera":
-        from demosaic.evaluation.camera import CameraProtocol
+        from demosaic.evaluation.capture import CameraProtocol
 
         CameraProtocol(family=family, iso=c.get("iso", 800), camera=c.get("camera"),
                        seed=c.get("protocol_seed", 0), border=int(c.get("border", 12)),
@@ -228,11 +207,11 @@ def check_protocol(c: dict[str, Any], family: str) -> str:
 
 
 def capture_conditions(c: dict[str, Any]) -> Any:
-    """The :class:`~demosaic.evaluation.camera.CaptureConditions` of ``conditions=``
+    """The :class:`~demosaic.evaluation.capture.CaptureConditions` of ``conditions=``
     (an unknown key raises :class:`ConfigError` naming it and the valid ones)."""
     import dataclasses
 
-    from demosaic.evaluation.camera import CaptureConditions
+    from demosaic.evaluation.capture import CaptureConditions
 
     given = c.get("conditions") or {}
     if not isinstance(given, dict):

@@ -1,7 +1,8 @@
 """``demosaic-export CKPT --format onnx|torchscript|checkpoint --out PATH [--int8 [static|dynamic]] [--half]``.
 
 Exports a checkpoint's model (or ``quality``: the packaged ``quality`` model of ``--cfa``'s
-family, :data:`demosaic.models.zoo.ENSEMBLES`), runs the exported file on the same inputs
+family, :data:`demosaic.models.zoo.ENSEMBLES`; or a tag of the packaged weights,
+:data:`demosaic.models.zoo.TAGS`), runs the exported file on the same inputs
 as PyTorch and fails (exit status 2, no file written) when they differ by more than ``--tolerance``.
 With ``--int8`` (ONNX only) also writes ``<out stem>.int8.onnx`` and prints its measured
 quality change on a synthetic test scene. Argparse, not Hydra: paths may contain ``=``.
@@ -27,9 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Export a demosaic checkpoint to ONNX, TorchScript or a release checkpoint "
                     "(inference weights only) and verify it against PyTorch. ONNX needs: pip "
                     "install 'demosaic[export]'.")
-    p.add_argument("checkpoint", help="checkpoint .pt written by demosaic-train, or 'quality' "
+    p.add_argument("checkpoint", help="checkpoint .pt written by demosaic-train, 'quality' "
                                       "(the packaged quality model, as demosaic-infer --model "
-                                      "quality runs it)")
+                                      "quality runs it), or a tag of the packaged weights "
+                                      "(xtrans.default, xtrans.quality, bayer.default)")
     p.add_argument("--cfa", default="xtrans",
                    help="with 'quality': whose shipped model (xtrans or bayer_rggb)")
     p.add_argument("--format", "-f", choices=FORMATS, default="onnx", help="export format")

@@ -27,20 +27,15 @@ from pathlib import Path
 
 from demosaic.allocator import keep_freed_memory
 from demosaic.cli.common import EXIT_USAGE, exit_without_teardown, report_errors, setup_logging
-from demosaic.inference.develop import (
-    BUILTIN_MODELS,
-    COLOR_SPACES,
-    HIGHLIGHT_MODES,
-    WHITE_BALANCES,
-    check_white_balance,
-    infer_batch,
-    infer_file,
-    is_glob,
-)
+from demosaic.inference.batch import infer_batch, is_glob
+from demosaic.inference.highlights import HIGHLIGHT_MODES
+from demosaic.inference.run import infer_file
+from demosaic.inference.settings import COLOR_SPACES, WHITE_BALANCES, check_white_balance
 from demosaic.inference.tiling import DEFAULT_TILE
 from demosaic.io.icc import TRANSFERS
 from demosaic.io.images import EXR_COMPRESSIONS
 from demosaic.models.ensemble import VIEW_COUNTS
+from demosaic.models.zoo import MODEL_NAMES
 from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -70,11 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--checkpoint", "-c", default=None,
                      help="checkpoint .pt (default: the model shipped with the package, if any)")
-    src.add_argument("--model", choices=BUILTIN_MODELS, default=None,
+    src.add_argument("--model", choices=MODEL_NAMES, default=None,
                      help="instead of a checkpoint: quality (X-Trans: the packaged quality "
                           "network run on 2 flips/rotations of the mosaic and averaged, about "
-                          "10x the default's network time; Bayer: the default model on 8) or "
-                          "bilinear (parameter-free)")
+                          "10x the default's network time; Bayer: the default model on 8), "
+                          "bilinear (parameter-free), or a tag of the packaged weights that "
+                          "fixes the CFA family (xtrans.default, xtrans.quality, bayer.default)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
     p.add_argument("--views", type=int, choices=VIEW_COUNTS, default=None,
                    help="run the trained model on this many flips/rotations of the mosaic and "

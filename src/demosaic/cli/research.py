@@ -364,7 +364,7 @@ def _add_proxy_raws(p: argparse.ArgumentParser) -> None:
 
 
 def _eval_table(args: argparse.Namespace) -> int:
-    from demosaic.evaluation.clean import load_results
+    from demosaic.evaluation.report import load_results
 
     cols = EVAL_TABLE_COLUMNS
     sys.stdout.write("| run | images | " + " | ".join(c[1] for c in cols) + " |\n")

@@ -54,13 +54,10 @@ from typing import Any
 from omegaconf import OmegaConf
 from torch.utils.data import Dataset
 
+from demosaic.data.registry import DATASETS
 from demosaic.errors import ConfigError
-from demosaic.registry import Registry
 
 log = logging.getLogger(__name__)
-
-#: name -> (config dataclass, factory) of every dataset kind.
-DATASETS: Registry[Dataset] = Registry("dataset")
 
 
 def build_dataset(cfg: Mapping[str, Any], *, pattern: str, split: str,

@@ -10,12 +10,15 @@ camera-realistic raw file.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
 from demosaic.color import D65_XY, XYZ_TO_SRGB, bradford
+
+log = logging.getLogger(__name__)
 
 #: The ColorChecker data set used (colour-science key).
 COLOURCHECKER = "ColorChecker24 - After November 2014"

@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from demosaic import cfa as cfa_mod
 from demosaic.sim.camera import CameraSimConfig
 from demosaic.cfa import CFAPattern
-from demosaic.data import DATASETS
+from demosaic.data.registry import DATASETS
 from demosaic.data.capture import camera_config, camera_sample
 from demosaic.data.common import (
     IMAGE_SPACES,
@@ -60,7 +60,7 @@ class FolderConfig:
         cache: Keep decoded images in memory.
         camera: Camera simulation (:class:`demosaic.sim.camera.CameraSimConfig`), **off** by
             default here: ``demosaic-eval``'s clean protocol mosaics the targets itself, and
-            its camera protocol writes raw files (:mod:`demosaic.evaluation.camera`).
+            its camera protocol writes raw files (:mod:`demosaic.evaluation.capture`).
             Turn it on for the validation split of camera-trained runs (image ``i`` always
             gets the same camera, ISO and noise: seeded by ``camera_seed`` and ``i``).
         camera_seed: Seed of the validation captures.

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from torch.utils.data import Dataset
 
-from demosaic.data import DATASETS
+from demosaic.data.registry import DATASETS
 from demosaic.data.common import Sample, make_rng
 from demosaic.errors import ConfigError
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from demosaic import cfa as cfa_mod
 from demosaic.cfa import CFAPattern
-from demosaic.data import DATASETS
+from demosaic.data.registry import DATASETS
 from demosaic.data.common import (
     RandomCropDataset,
     Sample,

@@ -262,20 +262,10 @@ def build_raw_teacher(source: str | Path, out: str | Path, *, pairing: str = "do
         ConfigError: bad settings, missing source, no raw file, or ``out`` built with
             other settings.
     """
-    from tqdm import tqdm
-
     from demosaic.data.teacher import check_algorithm
 
     src = Path(source).expanduser()
-    if not src.is_dir():
-        raise ConfigError(f"source: folder {str(source)!r} does not exist (resolved to "
-                          f"{src.resolve()}); give the folder of raw files, source=DIR")
-    if pairing not in PAIRINGS:
-        raise ConfigError(f"pairing: {pairing!r} is not one of {list(PAIRINGS)}")
-    if factor < 1:
-        raise ConfigError(f"factor: must be an integer >= 1, got {factor}")
-    if workers < 0:
-        raise ConfigError(f"workers: must be >= 0, got {workers}")
+    _check_build_args(source, src, pairing, factor, workers)
     algorithm = check_algorithm(algorithm)
     files = find_raw_files(src, extensions, recursive)
     if not files:
@@ -291,6 +281,38 @@ def build_raw_teacher(source: str | Path, out: str | Path, *, pairing: str = "do
     _check_settings(out_dir, settings)
 
     report = BuildReport()
+    todo = _pending(files, src, out_dir, report)
+    t0 = time.perf_counter()
+    _run_build(todo, (str(out_dir), pairing, factor, algorithm), workers, progress, report)
+    report.manifest = write_manifest(out_dir, settings, report.failed)
+    log.info("raw teacher %s: %d built, %d skipped (done before), %d failed in %.1f s",
+             out_dir, len(report.built), len(report.skipped), len(report.failed),
+             time.perf_counter() - t0)
+    if report.failed:
+        log.warning("%d file(s) failed and were skipped (listed under 'failed' in %s): %s",
+                    len(report.failed), report.manifest,
+                    ", ".join(f["source"] for f in report.failed))
+    return report
+
+
+def _check_build_args(source: str | Path, src: Path, pairing: str, factor: int,
+                      workers: int) -> None:
+    """Settings of :func:`build_raw_teacher` that must fail before anything is read."""
+    if not src.is_dir():
+        raise ConfigError(f"source: folder {str(source)!r} does not exist (resolved to "
+                          f"{src.resolve()}); give the folder of raw files, source=DIR")
+    if pairing not in PAIRINGS:
+        raise ConfigError(f"pairing: {pairing!r} is not one of {list(PAIRINGS)}")
+    if factor < 1:
+        raise ConfigError(f"factor: must be an integer >= 1, got {factor}")
+    if workers < 0:
+        raise ConfigError(f"workers: must be >= 0, got {workers}")
+
+
+def _pending(files: Sequence[Path], src: Path, out_dir: Path, report: BuildReport
+             ) -> list[tuple[str, str]]:
+    """``(path, path relative to src)`` of the files not done yet; the done ones' ids go to
+    ``report.skipped`` (resume)."""
     todo: list[tuple[str, str]] = []
     for f in files:
         rel = f.relative_to(src).as_posix()
@@ -301,7 +323,15 @@ def build_raw_teacher(source: str | Path, out: str | Path, *, pairing: str = "do
     if report.skipped:
         log.info("resuming %s: %d of %d files already done, skipped", out_dir,
                  len(report.skipped), len(files))
-    args = (str(out_dir), pairing, factor, algorithm)
+    return todo
+
+
+def _run_build(todo: Sequence[tuple[str, str]], args: tuple[str, str, int, str], workers: int,
+               progress: bool, report: BuildReport) -> None:
+    """Process ``todo`` here (``workers == 0``) or in ``workers`` processes, collecting each
+    outcome into ``report`` (built ids, failures) with a progress bar."""
+    from tqdm import tqdm
+
     bar = tqdm(total=len(todo), desc="raw teacher", unit="file", disable=not progress)
 
     def collect(result: dict[str, Any]) -> None:
@@ -312,7 +342,6 @@ def build_raw_teacher(source: str | Path, out: str | Path, *, pairing: str = "do
             report.built.append(result["id"])
         bar.update(1)
 
-    t0 = time.perf_counter()
     if workers == 0:
         for path, rel in todo:
             collect(_safe_process(path, rel, *args))
@@ -326,15 +355,6 @@ def build_raw_teacher(source: str | Path, out: str | Path, *, pairing: str = "do
                 except Exception as exc:  # noqa: BLE001 - e.g. a worker killed by LibRaw
                     collect({"source": futures[fut], "error": f"worker failed: {exc!r}"})
     bar.close()
-    report.manifest = write_manifest(out_dir, settings, report.failed)
-    log.info("raw teacher %s: %d built, %d skipped (done before), %d failed in %.1f s",
-             out_dir, len(report.built), len(report.skipped), len(report.failed),
-             time.perf_counter() - t0)
-    if report.failed:
-        log.warning("%d file(s) failed and were skipped (listed under 'failed' in %s): %s",
-                    len(report.failed), report.manifest,
-                    ", ".join(f["source"] for f in report.failed))
-    return report
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:

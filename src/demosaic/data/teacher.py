@@ -19,22 +19,23 @@ samples. :func:`sample_fidelity` measures exactly that and the build records it.
 LibRaw does not run every requested algorithm on X-Trans: quality >= 3 (AHD, DCB, DHT, AAHD)
 runs Markesteijn 3-pass, PPG runs Markesteijn 1-pass; VNG and LINEAR run as named.
 :func:`effective_algorithm` names what actually runs, and a replacement is logged.
-Markesteijn fails on images under 512 px in width or height, so smaller mosaics are padded
-(phase-preserving, bottom/right) into a temporary DNG first.
+Markesteijn fails on images under 512 px in width or height, so smaller mosaics are developed
+through :func:`demosaic.io.libraw.develop_mosaic` (phase-preserving padding, bottom/right,
+into a temporary DNG, clipped to ``[0, 1]``); larger files through
+:func:`demosaic.io.libraw.develop` directly. Both are LibRaw's one development.
 """
 
 from __future__ import annotations
 
 import logging
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from demosaic.cfa import tile_layout
 from demosaic.color import normalize_multipliers
-from demosaic.cfa import phase_extend
 from demosaic.errors import ConfigError, RawReadError
+from demosaic.io.libraw import MIN_SIDE, develop, develop_mosaic
 from demosaic.io.raw import RawImage
 
 log = logging.getLogger(__name__)
@@ -46,9 +47,6 @@ ALGORITHMS = {"linear": "LINEAR", "vng": "VNG", "ppg": "PPG", "ahd": "AHD", "dcb
 XTRANS_EFFECTIVE = {"linear": "bilinear", "vng": "vng", "ppg": "markesteijn1",
                     "ahd": "markesteijn3", "dcb": "markesteijn3", "dht": "markesteijn3",
                     "aahd": "markesteijn3"}
-#: Smallest side LibRaw's Markesteijn (X-Trans) accepts.
-MIN_SIDE = 512
-
 
 def check_algorithm(requested: str) -> str:
     """Normalise and validate a requested teacher algorithm name."""
@@ -70,36 +68,6 @@ def effective_algorithm(requested: str, family: str) -> str:
     if family == "xtrans":
         return XTRANS_EFFECTIVE[name]
     return "bilinear" if name == "linear" else name
-
-
-def _params(requested: str, multipliers: np.ndarray):  # -> rawpy.Params
-    from demosaic.io.libraw import libraw_params
-
-    return libraw_params(ALGORITHMS[requested], white_balance=[float(v) for v in multipliers[:3]])
-
-
-def _postprocess(path: Path, requested: str, multipliers: np.ndarray) -> np.ndarray:
-    """LibRaw's demosaic of ``path`` balanced by ``multipliers`` (G = 1), as ``(H, W, 3)``
-    float32 balanced camera RGB in ``[0, min(multipliers)]`` (see module doc)."""
-    from demosaic.io.raw import open_raw
-
-    with open_raw(path) as raw:  # LibRaw failures become RawReadError naming the file
-        rgb = raw.postprocess(params=_params(requested, multipliers))
-    return rgb.astype(np.float32) * np.float32(float(np.min(multipliers)) / 65535.0)
-
-
-def _padded_dng(raw: RawImage, height: int, width: int, folder: Path) -> Path:
-    """Write the mosaic padded (bottom/right, same phase) to ``height x width`` as a DNG with
-    black 0 and white 65535, in the file's own layout. Returns its path."""
-    from demosaic.io.dng import write_dng
-
-    period = raw.pattern.period
-    h, w = raw.cfa.shape
-    padded = phase_extend(np.asarray(raw.cfa), period, bottom=height - h, right=width - w)
-    path = folder / "padded.dng"
-    write_dng(path, np.clip(padded, 0.0, 1.0), np.asarray(raw.layout)[:period, :period],
-              black_level=0, white_level=65535)
-    return path
 
 
 def compute_teacher(path: str | Path, raw: RawImage, requested: str = "dht"
@@ -130,12 +98,16 @@ def compute_teacher(path: str | Path, raw: RawImage, requested: str = "dht"
     h, w = raw.cfa.shape
     mult = normalize_multipliers(raw.wb_multipliers)
     padded_to = None
-    if min(h, w) < MIN_SIDE:
+    wb = [float(v) for v in mult[:3]]
+    if min(h, w) < MIN_SIDE:  # Markesteijn's minimum: develop the clipped mosaic, padded
         padded_to = [max(h, MIN_SIDE), max(w, MIN_SIDE)]
-        with tempfile.TemporaryDirectory(prefix="demosaic-teacher-") as tmp:
-            rgb = _postprocess(_padded_dng(raw, *padded_to, Path(tmp)), requested, mult)[:h, :w]
+        period = raw.pattern.period
+        chw = develop_mosaic(np.clip(np.asarray(raw.cfa), 0.0, 1.0),
+                             np.asarray(raw.layout)[:period, :period], ALGORITHMS[requested], wb,
+                             single_thread=False)
     else:
-        rgb = _postprocess(Path(path), requested, mult)
+        chw = develop(Path(path), ALGORITHMS[requested], wb, single_thread=False)
+    rgb = chw.transpose(1, 2, 0)
     if rgb.shape[:2] != (h, w):
         raise RawReadError(f"{path}: LibRaw's teacher is {rgb.shape[1]}x{rgb.shape[0]} px but the "
                            f"visible mosaic is {w}x{h} px; this camera's layout is not supported "

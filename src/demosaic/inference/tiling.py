@@ -9,7 +9,7 @@ side that touch a neighbouring window (image borders are kept, since the whole-i
 the same border). Cores partition the image, so stitching is a plain copy into a
 preallocated float32 output and the result equals the whole-image output to float
 tolerance once ``overlap`` covers the model's effective receptive field
-(``tests/test_tiling.py`` measures the difference; ``docs/BENCHMARKS.md`` reports it).
+(``tests/inference/test_tiling.py`` measures the difference; ``docs/BENCHMARKS.md`` reports it).
 
 Layout along one axis of length ``L`` (a multiple of ``m`` after padding)::
 
@@ -200,7 +200,7 @@ def receptive_field(model: nn.Module, max_size: int = 3072) -> int | None:
 def remember_receptive_field(model: nn.Module, radius: int | None) -> None:
     """Cache ``radius`` as ``model``'s receptive field (what :func:`receptive_field` returns
     from then on): a measurement, or one stored with a release checkpoint
-    (:func:`demosaic.export.release_checkpoint`) for the same architecture."""
+    (:func:`demosaic.models.checkpoint.release_checkpoint`) for the same architecture."""
     try:
         model._tiling_receptive_field = radius  # type: ignore[attr-defined]
     except AttributeError:  # pragma: no cover - exotic modules
@@ -221,7 +221,7 @@ def for_inference(model: nn.Module, device: torch.device) -> nn.Module:
     On the CPU, a copy with its weights in ``channels_last`` memory format: oneDNN then
     picks convolution kernels that ran the shipped X-Trans model 1.26-1.34x faster on a 24 MP
     frame (docs/BENCHMARKS.md, "Whole process after the speed work"); outputs differ from the default layout
-    by float rounding only (max abs 2.7e-6 measured; ``tests/test_tiling.py`` bounds it at
+    by float rounding only (max abs 2.7e-6 measured; ``tests/inference/test_tiling.py`` bounds it at
     1e-5). On an accelerator, or for a model without weights, ``model`` itself. The caller's
     model is never changed (training and evaluation keep the default layout, so their
     numbers do not move).

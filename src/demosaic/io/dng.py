@@ -160,12 +160,72 @@ def write_dng(
         arr = arr[0]
     if arr.ndim != 2:
         raise DemosaicError(f"write_dng expects a (H, W) or (1, H, W) mosaic, got shape {arr.shape}")
+    lay, family = _cfa_layout(layout)
+    h, w = arr.shape
+    top, left, bottom, right = _check_frame(h, w, black_level, white_level, margins, family)
+    cm = XYZ_TO_SRGB if color_matrix is None else np.asarray(color_matrix, dtype=np.float64)
+    cm, neutral = _check_colour(cm, as_shot_neutral, orientation, "color_matrix",
+                                "a finite 3x3 XYZ->camera matrix")
+    data = _quantise(arr, int(black_level), int(white_level))
+    full = np.full((top + h + bottom, left + w + right), int(black_level), dtype=np.uint16)
+    full[top : top + h, left : left + w] = data
+    tags = [*_colour_tags(make, model, f"{make} {model}".strip(), orientation, cm, neutral),
+            *_cfa_tags(lay, int(black_level), int(white_level), (top, left, h, w))]
+    out = Path(path)
+    with atomic_path(out) as tmp:
+        tifffile.imwrite(
+            tmp, full, photometric=PHOTOMETRIC_CFA, subfiletype=0, compression=None,
+            extratags=tags, metadata=None, software="demosaic",
+        )
+        if exif:
+            write_exif(tmp, exif)
+    log.debug("wrote %s: %s %dx%d, margins %s, black %d, white %d", out,
+             family, w, h, margins, black_level, white_level)
+    return out
+
+
+def _cfa_layout(layout: np.ndarray | Sequence[Sequence[int]] | CFAPattern | str
+                ) -> tuple[np.ndarray, str]:
+    """``((P, P) channel indices, CFA family)`` of a CFA DNG's layout argument.
+
+    Raises:
+        CFAError: anything but an X-Trans or Bayer phase.
+    """
     lay = _layout_array(layout)
     alignment = align(lay)  # raises CFAError for anything but X-Trans / Bayer
     p_ = alignment.pattern.period
     if lay.shape != (p_, p_):
         lay = lay[:p_, :p_]
-    h, w = arr.shape
+    return lay, alignment.pattern.family
+
+
+def _cfa_tags(lay: np.ndarray, black: int, white: int, area: tuple[int, int, int, int]
+              ) -> list[tuple[int, str, int, object, bool]]:
+    """A CFA DNG's own tags: pattern, levels, crop and ``ActiveArea`` (``area``: top, left,
+    height and width of the mosaic inside the stored frame)."""
+    t, p_ = TAGS, lay.shape[0]
+    top, left, h, w = area
+    return [
+        (t["CFARepeatPatternDim"], "H", 2, (p_, p_), True),
+        # DNG colour codes 0 = red, 1 = green, 2 = blue equal our channel indices
+        (t["CFAPattern"], "B", p_ * p_, tuple(int(c) for c in lay.ravel()), True),
+        (t["CFAPlaneColor"], "B", 3, (0, 1, 2), True),
+        (t["CFALayout"], "H", 1, 1, True),
+        (t["BlackLevel"], "I", 1, black, True),
+        (t["WhiteLevel"], "I", 1, white, True),
+        (t["DefaultCropOrigin"], "I", 2, (0, 0), True),
+        (t["DefaultCropSize"], "I", 2, (w, h), True),
+        (t["ActiveArea"], "I", 4, (top, left, top + h, left + w), True),
+    ]
+
+
+def _check_frame(h: int, w: int, black_level: int, white_level: int,
+                 margins: tuple[int, int, int, int], family: str) -> tuple[int, int, int, int]:
+    """Validate a CFA DNG's size, levels and margins; ``(top, left, bottom, right)``.
+
+    Raises:
+        DemosaicError: under :data:`MIN_SIZE`, bad levels or margins.
+    """
     if h < MIN_SIZE or w < MIN_SIZE:
         raise DemosaicError(
             f"mosaic of {h}x{w} px is too small: LibRaw rejects raw images under {MIN_SIZE} px "
@@ -179,55 +239,46 @@ def write_dng(
     if len(margins) != 4 or any(int(m) < 0 for m in margins):
         raise DemosaicError(f"margins must be 4 non-negative ints (top, left, bottom, right), got {margins}")
     top, left, bottom, right = (int(m) for m in margins)
-    if alignment.pattern.family == "bayer" and (top % 2 or left % 2):
+    if family == "bayer" and (top % 2 or left % 2):
         log.warning("Bayer DNG with odd top/left margin (%d, %d): LibRaw will drop the first "
                     "row/column of the visible area", top, left)
+    return top, left, bottom, right
+
+
+def _check_colour(cm: np.ndarray, as_shot_neutral: Sequence[float], orientation: int,
+                  matrix_key: str, matrix_kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate the colour tags' values: ``(cm (3, 3) float64, neutral (3,) float64)``.
+
+    Raises:
+        DemosaicError: a neutral that is not 3 positive values, a matrix (named
+            ``matrix_key``) that is not ``matrix_kind``, or an orientation outside 1..8.
+    """
     neutral = np.asarray(as_shot_neutral, dtype=np.float64).ravel()
     if neutral.shape != (3,) or np.any(neutral <= 0) or not np.all(np.isfinite(neutral)):
         raise DemosaicError(f"as_shot_neutral must be 3 positive values, got {list(as_shot_neutral)}")
-    cm = XYZ_TO_SRGB if color_matrix is None else np.asarray(color_matrix, dtype=np.float64)
     if cm.shape != (3, 3) or not np.all(np.isfinite(cm)):
-        raise DemosaicError(f"color_matrix must be a finite 3x3 XYZ->camera matrix, got shape {cm.shape}")
+        raise DemosaicError(f"{matrix_key} must be {matrix_kind}, got shape {cm.shape}")
     if orientation not in range(1, 9):
         raise DemosaicError(f"orientation must be a TIFF Orientation code 1..8, got {orientation}")
+    return cm, neutral
 
-    data = _quantise(arr, int(black_level), int(white_level))
-    full = np.full((top + h + bottom, left + w + right), int(black_level), dtype=np.uint16)
-    full[top : top + h, left : left + w] = data
 
+def _colour_tags(make: str, model: str, unique: str, orientation: int, cm: np.ndarray,
+                 neutral: np.ndarray) -> list[tuple[int, str, int, object, bool]]:
+    """The tags both DNG writers share: camera names, orientation, DNG version, colour matrix
+    (D65) and as-shot neutral (tifffile ``extratags``)."""
     t = TAGS
-    tags = [
+    return [
         (t["Make"], "s", 0, make, True),
         (t["Model"], "s", 0, model, True),
         (t["Orientation"], "H", 1, orientation, True),
-        (t["CFARepeatPatternDim"], "H", 2, (p_, p_), True),
-        # DNG colour codes 0 = red, 1 = green, 2 = blue equal our channel indices
-        (t["CFAPattern"], "B", p_ * p_, tuple(int(c) for c in lay.ravel()), True),
         (t["DNGVersion"], "B", 4, (1, 4, 0, 0), True),
         (t["DNGBackwardVersion"], "B", 4, (1, 1, 0, 0), True),
-        (t["UniqueCameraModel"], "s", 0, f"{make} {model}".strip(), True),
-        (t["CFAPlaneColor"], "B", 3, (0, 1, 2), True),
-        (t["CFALayout"], "H", 1, 1, True),
-        (t["BlackLevel"], "I", 1, int(black_level), True),
-        (t["WhiteLevel"], "I", 1, int(white_level), True),
-        (t["DefaultCropOrigin"], "I", 2, (0, 0), True),
-        (t["DefaultCropSize"], "I", 2, (w, h), True),
+        (t["UniqueCameraModel"], "s", 0, unique, True),
         (t["ColorMatrix1"], "2i", 9, _rationals(cm, signed=True), True),
         (t["AsShotNeutral"], "2I", 3, _rationals(neutral, signed=False), True),
         (t["CalibrationIlluminant1"], "H", 1, ILLUMINANT_D65, True),
-        (t["ActiveArea"], "I", 4, (top, left, top + h, left + w), True),
     ]
-    out = Path(path)
-    with atomic_path(out) as tmp:
-        tifffile.imwrite(
-            tmp, full, photometric=PHOTOMETRIC_CFA, subfiletype=0, compression=None,
-            extratags=tags, metadata=None, software="demosaic",
-        )
-        if exif:
-            write_exif(tmp, exif)
-    log.debug("wrote %s: %s %dx%d, margins %s, black %d, white %d", out,
-             alignment.pattern.family, w, h, margins, black_level, white_level)
-    return out
 
 
 #: TIFF ``Orientation`` (1..8) of each LibRaw ``flip`` (the inverse of
@@ -236,7 +287,7 @@ FLIP_TO_TIFF_ORIENTATION = {0: 1, 1: 2, 3: 3, 2: 4, 4: 5, 6: 6, 7: 7, 5: 8}
 
 
 #: Black level of a linear DNG. Zero: darktable 4.2 renders a LinearRaw DNG with a non-zero
-#: ``BlackLevel`` with a colour cast (measured with scripts/darktable_compare.py), so small
+#: ``BlackLevel`` with a colour cast (measured with scripts/figures/darktable_compare.py), so small
 #: negative values (noise in the blacks) are clipped to 0 instead of kept below a black level.
 LINEAR_BLACK = 0
 #: Most a linear DNG's white level is lowered to keep values above 1.0 (4x headroom).
@@ -320,38 +371,15 @@ def write_linear_dng(
     arr = rgb.detach().cpu().numpy() if isinstance(rgb, torch.Tensor) else np.asarray(rgb)
     if arr.ndim != 3 or arr.shape[0] != 3:
         raise DemosaicError(f"write_linear_dng expects a (3, H, W) image, got shape {arr.shape}")
-    cm = np.asarray(xyz_to_cam, dtype=np.float64)
-    if cm.shape != (3, 3) or not np.all(np.isfinite(cm)):
-        raise DemosaicError(f"xyz_to_cam must be a finite 3x3 matrix, got shape {cm.shape}")
-    neutral = np.asarray(as_shot_neutral, dtype=np.float64).ravel()
-    if neutral.shape != (3,) or np.any(neutral <= 0) or not np.all(np.isfinite(neutral)):
-        raise DemosaicError(f"as_shot_neutral must be 3 positive values, got {list(as_shot_neutral)}")
-    if orientation not in range(1, 9):
-        raise DemosaicError(f"orientation must be a TIFF Orientation code 1..8, got {orientation}")
+    cm, neutral = _check_colour(np.asarray(xyz_to_cam, dtype=np.float64), as_shot_neutral,
+                                orientation, "xyz_to_cam", "a finite 3x3 matrix")
     if preview is not None and (preview.ndim != 3 or preview.shape[2] != 3
                                 or preview.dtype != np.uint8):
         raise DemosaicError(f"preview must be (h, w, 3) uint8, got {preview.shape} {preview.dtype}")
-    v = np.nan_to_num(arr.astype(np.float32))
-    black, white = _linear_levels(v)
-    scaled = np.rint(black + v * np.float32(white - black))
-    over = int(np.count_nonzero(scaled > 65535))
-    if over:
-        log.info("linear DNG: %d values above %.0fx the white level clipped", over,
-                 LINEAR_MAX_HEADROOM)
-    data = np.clip(scaled, 0, 65535).astype(np.uint16).transpose(1, 2, 0)
+    data, black, white = _linear_data(arr)
     t = TAGS
-    unique = f"{make} {model}".strip() or "demosaic"
-    main_tags = [
-        (t["Make"], "s", 0, make or "demosaic", True),
-        (t["Model"], "s", 0, model or "demosaic", True),
-        (t["Orientation"], "H", 1, orientation, True),
-        (t["DNGVersion"], "B", 4, (1, 4, 0, 0), True),
-        (t["DNGBackwardVersion"], "B", 4, (1, 1, 0, 0), True),
-        (t["UniqueCameraModel"], "s", 0, unique, True),
-        (t["ColorMatrix1"], "2i", 9, _rationals(cm, signed=True), True),
-        (t["AsShotNeutral"], "2I", 3, _rationals(neutral, signed=False), True),
-        (t["CalibrationIlluminant1"], "H", 1, ILLUMINANT_D65, True),
-    ]
+    main_tags = _colour_tags(make or "demosaic", model or "demosaic",
+                             f"{make} {model}".strip() or "demosaic", orientation, cm, neutral)
     raw_tags = [
         (t["BlackLevel"], "I", 1, black, True),
         (t["WhiteLevel"], "I", 1, white, True),
@@ -373,6 +401,19 @@ def write_linear_dng(
     log.debug("wrote linear DNG %s (%dx%d, black %d, white %d)", out, arr.shape[2], arr.shape[1],
               black, white)
     return out
+
+
+def _linear_data(arr: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """A linear DNG's samples: ``((H, W, 3) uint16, black, white)`` of ``(3, H, W)`` linear
+    values (NaN -> 0; :func:`_linear_levels`; values beyond the headroom clip, logged)."""
+    v = np.nan_to_num(arr.astype(np.float32))
+    black, white = _linear_levels(v)
+    scaled = np.rint(black + v * np.float32(white - black))
+    over = int(np.count_nonzero(scaled > 65535))
+    if over:
+        log.info("linear DNG: %d values above %.0fx the white level clipped", over,
+                 LINEAR_MAX_HEADROOM)
+    return np.clip(scaled, 0, 65535).astype(np.uint16).transpose(1, 2, 0), black, white
 
 
 def is_own_linear_dng(path: str | os.PathLike[str]) -> bool:

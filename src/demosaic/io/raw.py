@@ -1,9 +1,9 @@
 """Reading camera raw files with rawpy/LibRaw: :func:`read_raw` -> :class:`RawImage`.
 
-This is the only module that reads raw files for their data. Code that needs LibRaw's own
-processing (baselines, the raw teacher) opens files with :func:`open_raw`, which gives the
-same clear :class:`~demosaic.errors.RawReadError` messages, and uses
-:func:`visible_layout` for the CFA of the visible area.
+This is the only module that reads raw files for their data. LibRaw's own development
+(baselines, the raw teacher, the camera protocol) is :func:`demosaic.io.libraw.develop`, which
+opens files with :func:`open_raw` (the same clear :class:`~demosaic.errors.RawReadError`
+messages); :func:`visible_layout` gives the CFA of the visible area.
 
 What :func:`read_raw` returns (all about the **visible area**, LibRaw's ``raw_image_visible``,
 i.e. the sensor minus its masked margins; for DNG files that is the ``ActiveArea``):
@@ -115,10 +115,10 @@ def open_raw(path: str | os.PathLike[str]) -> Iterator[rawpy.RawPy]:
     LibRaw errors raised inside the ``with`` block (e.g. from ``postprocess``) are wrapped
     too. The sensor type is not checked here; see :func:`visible_layout`.
 
-    Example::
+    Example (LibRaw's development itself is :func:`demosaic.io.libraw.develop`)::
 
         with open_raw("a.raf") as raw:
-            rgb = raw.postprocess(...)
+            layout, alignment = visible_layout(raw, "a.raf")
     """
     p = Path(path)
     if not p.exists():
@@ -152,14 +152,8 @@ def open_raw(path: str | os.PathLike[str]) -> Iterator[rawpy.RawPy]:
             raise RawReadError(f"LibRaw {_LIBRAW} cannot unpack {p}: {_msg(exc)}") from exc
         try:
             yield raw
-        except rawpy.LibRawError as exc:
-            hint = ""
-            if isinstance(exc, rawpy.LibRawIOError) and min(raw.sizes.height, raw.sizes.width) < 512:
-                hint = ("; LibRaw's X-Trans demosaics other than LINEAR and VNG (Markesteijn) fail "
-                        "with an I/O error below 512 px per side: pad the mosaic")
-            raise RawReadError(
-                f"LibRaw {_LIBRAW} failed while processing {p}: {_msg(exc)}{hint}"
-            ) from exc
+        except rawpy.LibRawError as exc:  # small X-Trans images: see demosaic.io.libraw
+            raise RawReadError(f"LibRaw {_LIBRAW} failed while processing {p}: {_msg(exc)}") from exc
 
 
 def _msg(exc: BaseException) -> str:

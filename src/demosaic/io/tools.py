@@ -2,8 +2,8 @@
 
 Thin wrappers around command-line programs from Debian's packages (``darktable`` for
 ``darktable-cli``, ``rawtherapee`` for ``rawtherapee-cli``, ``openimageio-tools`` for
-``oiiotool``, ``libimage-exiftool-perl`` for ``exiftool``), used by ``scripts/darktable_compare.py`` and the integration tests
-(``tests/test_tools.py``) to check that what we write is understood by them. None of them is
+``oiiotool``, ``libimage-exiftool-perl`` for ``exiftool``), used by ``scripts/figures/darktable_compare.py`` and the integration tests
+(``tests/io/test_tools.py``) to check that what we write is understood by them. None of them is
 needed by the toolkit itself.
 """
 

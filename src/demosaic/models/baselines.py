@@ -25,19 +25,21 @@ name               CFA        what runs
 =================  =========  ===============================================================
 
 **LibRaw protocol.** The mosaic is written as a 16-bit DNG (:func:`demosaic.io.dng.write_dng`,
-black 0, white 65535, identity colour matrix, neutral white balance) and developed by rawpy
-with: the requested algorithm, ``output_color=raw`` (camera RGB = the mosaic's own RGB, no
-matrix), ``user_wb=[1, 1, 1, 1]``, ``no_auto_bright``, ``gamma=(1, 1)``, 16-bit output,
-``adjust_maximum_thr=0`` (no data-dependent white), ``highlight_mode=clip``, ``user_flip=0``.
+black 0, white 65535, identity colour matrix, neutral white balance) and developed by
+LibRaw's one development (:func:`demosaic.io.libraw.develop_mosaic`, settings of
+:func:`~demosaic.io.libraw.libraw_params`): the requested algorithm, ``output_color=raw``
+(camera RGB = the mosaic's own RGB, no matrix), ``user_wb=[1, 1, 1, 1]``, ``no_auto_bright``,
+``gamma=(1, 1)``, 16-bit output, ``adjust_maximum_thr=0`` (no data-dependent white),
+``highlight_mode=clip``, ``user_flip=0``.
 Values above 1.0 survive by exposure scaling: the mosaic is divided by ``max(1, max(cfa))``
 before quantisation and the output multiplied back (every algorithm here is linear in
 exposure up to rounding); negative values are clipped to 0. Mosaics smaller than
-``min_size`` (512 px: LibRaw's Markesteijn raises an I/O error below it) are padded
-bottom/right with whole CFA periods (a phase-preserving edge extension) and the output is
-cropped back. OpenMP: LibRaw is told to use one thread (``omp_set_num_threads(1)`` on the
-OpenMP runtime rawpy loads) so outputs are reproducible; if that runtime cannot be found a
-warning says to set ``OMP_NUM_THREADS=1``. The scale is checked numerically: at sampled
-positions LibRaw keeps the measured value, so ``output / mosaic`` there must be 1.
+``min_size`` (:data:`~demosaic.io.libraw.MIN_SIDE`, 512 px: LibRaw's Markesteijn raises an
+I/O error below it) are padded bottom/right with whole CFA periods (a phase-preserving edge
+extension) and the output is cropped back. OpenMP: LibRaw runs with one thread
+(:func:`demosaic.io.libraw.libraw_single_thread`) so outputs are reproducible. The scale is
+checked numerically: at sampled positions LibRaw keeps the measured value, so
+``output / mosaic`` there must be 1.
 
 **demosaicnet protocol.** The pretrained networks (depth 11 X-Trans, depth 15 Bayer) were
 trained on sRGB-encoded images in ``[0, 1]`` with their own CFA phase (see their ASCII art
@@ -56,13 +58,10 @@ string from the canonical phase, ``RGGB``); the functions work in any value rang
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import tempfile
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -70,8 +69,8 @@ import torch
 
 from demosaic import cfa as cfa_mod
 from demosaic.cfa import CFAPattern, get_pattern, phase_extend
-from demosaic.errors import CFAError, ConfigError, DemosaicError
-from demosaic.io.libraw import libraw_params, libraw_single_thread
+from demosaic.errors import CFAError, ConfigError, DemosaicError, RawReadError
+from demosaic.io.libraw import MIN_SIDE, develop_mosaic
 from demosaic.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -150,13 +149,14 @@ class LibRawBaseline(_Baseline):
     Args:
         algorithm: Key of :data:`LIBRAW_ALGORITHMS` (``markesteijn3`` ...).
         cfa: Pattern the mosaics are in (canonical phase).
-        min_size: Pad each side to at least this many px (512: Markesteijn's limit).
+        min_size: Pad each side to at least this many px (512: Markesteijn's limit,
+            :data:`~demosaic.io.libraw.MIN_SIDE`).
         single_thread: Force one OpenMP thread in LibRaw (reproducible output).
         check_scale: Verify on every image that sampled positions keep the measured value
             (relative tolerance 1 %), raising :class:`BaselineError` otherwise.
     """
 
-    def __init__(self, algorithm: str, cfa: str = "xtrans", min_size: int = 512,
+    def __init__(self, algorithm: str, cfa: str = "xtrans", min_size: int = MIN_SIDE,
                  single_thread: bool = True, check_scale: bool = True) -> None:
         if algorithm not in LIBRAW_ALGORITHMS:
             raise ConfigError(f"unknown LibRaw baseline {algorithm!r}; choose one of "
@@ -168,37 +168,18 @@ class LibRawBaseline(_Baseline):
         self.single_thread = single_thread
         self.check_scale = check_scale
 
-    def _params(self) -> Any:
-        return libraw_params(self.algorithm, white_balance=(1.0, 1.0, 1.0))
-
     def run(self, cfa: np.ndarray) -> np.ndarray:
-        import rawpy
-
-        from demosaic.io.dng import write_dng
-
-        h, w = cfa.shape
-        p = self.pattern.period
-        pad_h = max(0, self.min_size - h)
-        pad_w = max(0, self.min_size - w)
-        big = phase_extend(cfa, p, bottom=pad_h, right=pad_w) if pad_h or pad_w else cfa
-        peak = float(np.max(big)) if big.size else 1.0
-        scale = max(1.0, peak)
-        code = np.clip(np.rint(big / scale * 65535.0), 0, 65535).astype(np.uint16)
-        threads = libraw_single_thread() if self.single_thread else contextlib.nullcontext()
-        with tempfile.TemporaryDirectory(prefix="demosaic-libraw-") as tmp, threads:
-            path = Path(tmp) / "mosaic.dng"
-            write_dng(path, code, self.pattern, white_level=65535, black_level=0)
-            try:
-                with rawpy.imread(str(path)) as raw:
-                    rgb = raw.postprocess(self._params())
-            except (rawpy.LibRawError, OSError) as exc:
-                raise BaselineError(f"LibRaw ({self.name}) failed on a {big.shape[0]}x{big.shape[1]} "
-                                    f"mosaic: {exc.__class__.__name__}: {exc}") from None
-        if rgb.shape[:2] != big.shape:
-            raise BaselineError(f"LibRaw ({self.name}) returned {rgb.shape[:2]} for a {big.shape} "
-                                "mosaic; the DNG was not read at full size")
-        out = rgb.transpose(2, 0, 1).astype(np.float32) * np.float32(scale / 65535.0)
-        out = np.ascontiguousarray(out[:, :h, :w])
+        """``(H, W)`` float32 mosaic (canonical phase, linear) -> ``(3, H, W)`` float32 through
+        :func:`demosaic.io.libraw.develop_mosaic` (16-bit codes of ``cfa / max(1, peak)``,
+        output scaled back by that factor)."""
+        scale = max(1.0, float(np.max(cfa)) if cfa.size else 1.0)
+        code = np.clip(np.rint(cfa / scale * 65535.0), 0, 65535).astype(np.uint16)
+        try:
+            out = develop_mosaic(code, self.pattern, self.algorithm, (1.0, 1.0, 1.0), gain=scale,
+                                 min_side=self.min_size, single_thread=self.single_thread)
+        except RawReadError as exc:
+            raise BaselineError(f"LibRaw ({self.name}) failed on a {cfa.shape[0]}x{cfa.shape[1]} "
+                                f"mosaic: {exc}") from None
         if self.check_scale:
             check_sampled_scale(out, cfa, self.pattern, self.name)
         return out
@@ -229,7 +210,7 @@ class LibRawConfig:
     """Keys of the LibRaw baselines (see :class:`LibRawBaseline`)."""
 
     cfa: str = "xtrans"
-    min_size: int = 512
+    min_size: int = MIN_SIDE
     single_thread: bool = True
     check_scale: bool = True
 

@@ -3,7 +3,9 @@
 A checkpoint carries everything needed to rebuild its model (registry name and keyword
 arguments, CFA pattern) plus the resolved config, step, metrics and package versions, so
 inference needs no config files. ``last.pt`` additionally holds ``train_state`` (optimizer,
-scheduler, RNG states) for exact resume; ``best.pt`` does not need it.
+scheduler, RNG states) for exact resume; ``best.pt`` does not need it. This module is the file
+format only (make, save, load, rebuild the model); which packaged weights exist and which one
+a command uses is :mod:`demosaic.models.zoo`.
 """
 
 from __future__ import annotations
@@ -26,19 +28,6 @@ from demosaic.io.atomic import atomic_path
 log = logging.getLogger(__name__)
 
 FORMAT = "demosaic-checkpoint/1"
-_ASSETS = Path(demosaic.__file__).parent / "assets"
-#: The X-Trans model shipped inside the package.
-DEFAULT_CHECKPOINT = _ASSETS / "default.pt"
-#: The models shipped inside the package, by CFA family: ``demosaic-infer`` picks the one that
-#: matches each file's sensor, ``demosaic-eval`` the one of its ``cfa`` when no checkpoint is
-#: given.
-SHIPPED_CHECKPOINTS: dict[str, Path] = {"xtrans": DEFAULT_CHECKPOINT,
-                                        "bayer": _ASSETS / "default_bayer.pt"}
-#: The quality networks shipped inside the package (issue 16), by CFA family: the base of the
-#: ``quality`` ensemble. A family without one (Bayer) uses its default model there.
-QUALITY_CHECKPOINTS: dict[str, Path] = {"xtrans": _ASSETS / "quality_xtrans.pt"}
-#: Which packaged models :func:`shipped_checkpoint` knows.
-VARIANTS = ("default", "quality")
 
 
 def file_sha256(path: str | os.PathLike[str]) -> str:
@@ -48,34 +37,6 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def shipped_checkpoint(family: str, variant: str = "default") -> Path:
-    """The packaged model for CFA ``family`` (``"xtrans"`` or ``"bayer"``).
-
-    Args:
-        variant: ``"default"`` (the fast model) or ``"quality"`` (the quality network where the
-            family has one, :data:`QUALITY_CHECKPOINTS`; else the default).
-
-    Raises:
-        CheckpointError: this installation ships none for that family (the message says what
-            to pass instead), or a listed quality network is missing.
-    """
-    if variant not in VARIANTS:
-        raise CheckpointError(f"unknown packaged model {variant!r}; choose one of {VARIANTS}")
-    if variant == "quality" and family in QUALITY_CHECKPOINTS:
-        path = QUALITY_CHECKPOINTS[family]
-        if not path.is_file():
-            raise CheckpointError(f"this installation lacks its {family} quality network ({path}); "
-                                  "reinstall demosaic, or pass a checkpoint instead")
-        return path
-    path = SHIPPED_CHECKPOINTS.get(family)
-    if path is None or not path.is_file():
-        raise CheckpointError(
-            f"this installation ships no {family} model ({path or 'none listed'} is missing); "
-            "pass a checkpoint of that CFA family (a best.pt written by demosaic-train) or use "
-            "the parameter-free bilinear model")
-    return path
 
 
 def make_checkpoint(
@@ -155,6 +116,31 @@ def inference_form(name: str, state: Mapping[str, torch.Tensor], kwargs: Mapping
     return dict(state), dict(kwargs)
 
 
+def release_checkpoint(ckpt: Mapping[str, Any], *, half: bool = False,
+                       receptive_radius: int | None = None) -> dict[str, Any]:
+    """The checkpoint to ship for a trained one: the weights inference uses (the EMA weights
+    where present) as ``state_dict``, no EMA copy, no ``train_state``; everything else (model
+    spec, CFA, config, step, metrics, run name) kept. ``half`` stores floating-point tensors
+    as float16 (they load into the float32 model unchanged in shape). ``receptive_radius``
+    (measured by :func:`demosaic.inference.tiling.receptive_field`) is stored as
+    ``"receptive_field"`` so that loading the release does not measure it again (a forward and
+    backward pass of a probe in every ``demosaic-infer`` run)."""
+    out = dict(ckpt)
+    if receptive_radius is not None:
+        out["receptive_field"] = int(receptive_radius)
+    spec = ckpt["model"]
+    state, kwargs = inference_form(spec["name"], ckpt.get("ema_state_dict") or ckpt["state_dict"],
+                                   spec["kwargs"])
+    out["model"] = {"name": spec["name"], "kwargs": kwargs}  # over-parameterised layers folded
+    out["state_dict"] = {k: (v.half() if half and v.is_floating_point() else v.clone())
+                         for k, v in state.items()}
+    out["ema_state_dict"] = None
+    out["train_state"] = None
+    out["release"] = {"weights": "float16" if half else "float32",
+                      "from_ema": bool(ckpt.get("ema_state_dict"))}
+    return out
+
+
 def load_model(source: str | os.PathLike[str] | Mapping[str, Any], device: str | torch.device = "cpu",
                use_ema: bool = True) -> nn.Module:
     """Rebuild the model a checkpoint describes, in eval mode on ``device``.
@@ -181,3 +167,7 @@ def load_model(source: str | os.PathLike[str] | Mapping[str, Any], device: str |
 
         remember_receptive_field(model, radius)  # measured when the release was made
     return model.to(device).eval()
+
+
+__all__ = ["FORMAT", "file_sha256", "inference_form", "load_checkpoint", "load_model",
+           "make_checkpoint", "release_checkpoint", "save_checkpoint"]

@@ -1,23 +1,31 @@
-"""What demosaics: one function that turns a user's choice into a demosaicker.
+"""Which weights: the one answer to "what demosaics" for every command and script.
 
-Every command and script that takes "a method" resolves it here (``demosaic-eval``, the
-inference model source, the distillation teacher, the benchmark scripts):
+Everything that takes "a method" resolves it here (``demosaic-infer``'s :class:`ModelSource`,
+``demosaic-eval`` (:func:`method_from_config`), ``demosaic-export``, the distillation teacher,
+the benchmark scripts):
 
 - a **checkpoint** path (``best.pt`` written by ``demosaic-train``);
-- nothing: the **shipped** model of the CFA family (:data:`SHIPPED_CHECKPOINTS`);
+- nothing: the **packaged** model of the CFA family (:data:`SHIPPED_CHECKPOINTS`, chosen per
+  file by its sensor in ``demosaic-infer``);
+- a **tag** of the packaged weights, in the style of timm's ``model.tag`` names
+  (:data:`TAGS`): ``xtrans.default``, ``bayer.default`` (the packaged default models, as run
+  without ``--model``) and ``xtrans.quality`` (the X-Trans quality network as ``quality``
+  runs it, 2 views); the tag fixes the CFA family;
 - a **baseline** name (LibRaw, demosaicnet, colour-demosaicing:
   :mod:`demosaic.models.baselines`);
 - a **parameter-free model** (``bilinear``, or a ``configs/model`` mapping without weights);
-- a **named ensemble** (``quality``: the family's packaged quality network, or its default
-  model where it has none, run on flips/rotations of the mosaic; ``ensemble``: the default
-  model so; :class:`~demosaic.models.ensemble.GeometricEnsemble`).
+- a **named ensemble** (:data:`ENSEMBLES`: ``quality``, the family's packaged quality
+  network, or its default model where it has none, run on flips/rotations of the mosaic;
+  ``ensemble``: the default model so; :class:`~demosaic.models.ensemble.GeometricEnsemble`).
 
-Exactly one may be given. The result carries the report name, the kind and the fields every
-report records about it.
+Exactly one may be given. The result (:class:`Method`) carries the report name, the kind and
+the fields every report records about it. The checkpoint file format itself (make, save,
+load, release) is :mod:`demosaic.models.checkpoint`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -26,13 +34,91 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from demosaic.cfa import get_pattern
-from demosaic.models.checkpoint import (QUALITY_CHECKPOINTS, SHIPPED_CHECKPOINTS, load_checkpoint, load_model,
-                                        shipped_checkpoint)
-from demosaic.errors import ConfigError
+import demosaic
+from demosaic.cfa import CANONICAL, get_pattern
+from demosaic.devices import resolve_device
+from demosaic.errors import CFAError, CheckpointError, ConfigError
+from demosaic.models.checkpoint import load_checkpoint, load_model
 
 log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------------------
+# Packaged weights
+# --------------------------------------------------------------------------------------
+
+_ASSETS = Path(demosaic.__file__).parent / "assets"
+#: The X-Trans model shipped inside the package.
+DEFAULT_CHECKPOINT = _ASSETS / "default.pt"
+#: The models shipped inside the package, by CFA family: ``demosaic-infer`` picks the one that
+#: matches each file's sensor, ``demosaic-eval`` the one of its ``cfa`` when no checkpoint is
+#: given.
+SHIPPED_CHECKPOINTS: dict[str, Path] = {"xtrans": DEFAULT_CHECKPOINT,
+                                        "bayer": _ASSETS / "default_bayer.pt"}
+#: The quality networks shipped inside the package (issue 16), by CFA family: the base of the
+#: ``quality`` ensemble. A family without one (Bayer) uses its default model there.
+QUALITY_CHECKPOINTS: dict[str, Path] = {"xtrans": _ASSETS / "quality_xtrans.pt"}
+#: Which packaged models :func:`shipped_checkpoint` knows.
+VARIANTS = ("default", "quality")
+#: Named ensembles of trained checkpoints (``demosaic-infer --model quality``,
+#: ``demosaic-eval model=quality``): name -> (packaged model variant, default number of
+#: views). ``quality``'s 2 views were chosen for the X-Trans quality network by the rule in
+#: configs/lineage/experiment/xtrans_quality_gpu.yaml (docs/BENCHMARKS.md, "The quality network"); a
+#: family without a quality network (Bayer) gets ``ensemble`` under that name (8 views of its
+#: default, chosen by the earlier rule for the fast model).
+ENSEMBLES: dict[str, tuple[str, int]] = {"quality": ("quality", 2), "ensemble": ("default", 8)}
+#: Tags of the packaged weights (``family.variant``, as timm's ``resnet50.a1_in1k``) ->
+#: ``(CFA family, variant)``. ``default``: the family's packaged model as run without a
+#: model; ``quality``: the :data:`ENSEMBLES` entry of that name on that family.
+TAGS: dict[str, tuple[str, str]] = {"xtrans.default": ("xtrans", "default"),
+                                    "xtrans.quality": ("xtrans", "quality"),
+                                    "bayer.default": ("bayer", "default")}
+#: Models usable without a checkpoint, built for each file's CFA family: the parameter-free
+#: ``bilinear`` and ``quality``, the family's packaged quality network as a geometric
+#: self-ensemble (:func:`ensemble_method`: X-Trans 2 views of the quality network, about 11x
+#: the default's time on a 24 MP file on a CPU; Bayer 8 views of its default).
+BUILTIN_MODELS = ("bilinear", "quality")
+#: Every name ``demosaic-infer --model`` takes: the built-in models and the tags.
+MODEL_NAMES = (*BUILTIN_MODELS, *TAGS)
+
+
+def shipped_checkpoint(family: str, variant: str = "default") -> Path:
+    """The packaged model for CFA ``family`` (``"xtrans"`` or ``"bayer"``).
+
+    Args:
+        variant: ``"default"`` (the fast model) or ``"quality"`` (the quality network where the
+            family has one, :data:`QUALITY_CHECKPOINTS`; else the default).
+
+    Raises:
+        CheckpointError: this installation ships none for that family (the message says what
+            to pass instead), or a listed quality network is missing.
+    """
+    if variant not in VARIANTS:
+        raise CheckpointError(f"unknown packaged model {variant!r}; choose one of {VARIANTS}")
+    if variant == "quality" and family in QUALITY_CHECKPOINTS:
+        path = QUALITY_CHECKPOINTS[family]
+        if not path.is_file():
+            raise CheckpointError(f"this installation lacks its {family} quality network ({path}); "
+                                  "reinstall demosaic, or pass a checkpoint instead")
+        return path
+    path = SHIPPED_CHECKPOINTS.get(family)
+    if path is None or not path.is_file():
+        raise CheckpointError(
+            f"this installation ships no {family} model ({path or 'none listed'} is missing); "
+            "pass a checkpoint of that CFA family (a best.pt written by demosaic-train) or use "
+            "the parameter-free bilinear model")
+    return path
+
+
+def family_name(family: str) -> str:
+    """``"X-Trans"`` / ``"Bayer"`` for messages (a CFA family's display name)."""
+    return {"xtrans": "X-Trans", "bayer": "Bayer"}.get(family, family)
+
+
+# --------------------------------------------------------------------------------------
+# Resolution: a user's choice -> a Method
+# --------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -82,17 +168,22 @@ def from_checkpoint(path: str | os.PathLike[str], device: str | torch.device = "
 
 
 def resolve_method(*, checkpoint: str | os.PathLike[str] | None = None, baseline: str | None = None,
-                   model: str | Mapping[str, Any] | None = None, cfa: str = "xtrans",
+                   model: str | Mapping[str, Any] | None = None, cfa: str | None = None,
                    device: str | torch.device = "cpu") -> Method:
     """Resolve a user's choice (see the module docstring).
 
     Args:
         checkpoint, baseline, model: At most one; none = the shipped model of ``cfa``'s family.
-        cfa: The CFA of a baseline or parameter-free model, and the family of the shipped model.
+            ``model`` is a name (a registered model, a key of :data:`ENSEMBLES`, a tag of
+            :data:`TAGS`) or a mapping with ``name`` and its arguments (``views`` for an
+            ensemble or a tag).
+        cfa: The CFA of a baseline or parameter-free model, and the family of the shipped model
+            (``None``: ``"xtrans"``; a tag's own family, which a given ``cfa`` must match).
         device: Where models run (and demosaicnet).
 
     Raises:
-        ConfigError: more than one given, or an unknown name.
+        ConfigError: more than one given, an unknown name, or a tag of another family than
+            ``cfa``.
         CheckpointError: an unreadable checkpoint, or no shipped model for the family.
     """
     from demosaic.models.baselines import build_method
@@ -102,27 +193,59 @@ def resolve_method(*, checkpoint: str | os.PathLike[str] | None = None, baseline
         raise ConfigError(f"give only one of a checkpoint, a baseline or a model (got {', '.join(given)})")
     if baseline:
         extra = {"device": device} if baseline == "demosaicnet" else {}
-        return Method(build_method(str(baseline), cfa, **extra), str(baseline), "baseline")
+        return Method(build_method(str(baseline), cfa or "xtrans", **extra), str(baseline), "baseline")
     if model:
         spec = {"name": model} if isinstance(model, str) else dict(model)
         if "name" not in spec:
             raise ConfigError("model config has no 'name'; use model=NAME (configs/model/NAME.yaml)")
         name = str(spec.pop("name"))
-        spec.setdefault("cfa", cfa)
+        if name in TAGS:
+            return _resolve_tag(name, spec, cfa, device)
+        spec.setdefault("cfa", cfa or "xtrans")
         if name in ENSEMBLES:
             return ensemble_method(name, device=device, **spec)
         return Method(build_method(name, **spec), name, "model", {"model": {"name": name, **spec}})
-    path = checkpoint or shipped_checkpoint(get_pattern(cfa).family)
+    path = checkpoint or shipped_checkpoint(get_pattern(cfa or "xtrans").family)
     return from_checkpoint(path, device)
 
 
-#: Named ensembles of trained checkpoints (``demosaic-infer --model quality``,
-#: ``demosaic-eval model=quality``): name -> (packaged model variant, default number of
-#: views). ``quality``'s 2 views were chosen for the X-Trans quality network by the rule in
-#: configs/experiment/xtrans_quality_gpu.yaml (docs/BENCHMARKS.md, "The quality network"); a
-#: family without a quality network (Bayer) gets ``ensemble`` under that name (8 views of its
-#: default, chosen by the earlier rule for the fast model).
-ENSEMBLES: dict[str, tuple[str, int]] = {"quality": ("quality", 2), "ensemble": ("default", 8)}
+def _resolve_tag(tag: str, spec: dict[str, Any], cfa: str | None,
+                 device: str | torch.device) -> Method:
+    """A tag of :data:`TAGS` (``spec``: its other arguments, ``views`` only) as the
+    :class:`Method` the equivalent name runs: the packaged default checkpoint, or the named
+    ensemble of that family."""
+    family, variant = TAGS[tag]
+    wanted = spec.pop("cfa", None) or cfa
+    if wanted is not None and get_pattern(wanted).family != family:
+        raise ConfigError(f"model={tag} demosaics {family_name(family)} mosaics, not {wanted}; "
+                          f"set cfa={CANONICAL[family].name} or pick a tag of that family "
+                          f"({', '.join(TAGS)})")
+    views = spec.pop("views", None)
+    if spec:
+        raise ConfigError(f"model={tag} takes only 'views', not {sorted(spec)}")
+    if variant == "default" and views in (None, 1):
+        return from_checkpoint(shipped_checkpoint(family), device)
+    name = "ensemble" if variant == "default" else variant
+    return ensemble_method(name, cfa=CANONICAL[family].name, views=views, device=device)
+
+
+def method_from_config(cfg: Mapping[str, Any], device: str | torch.device = "cpu") -> Method:
+    """What ``demosaic-eval``'s config asks to evaluate: :func:`resolve_method` of its keys
+    ``ckpt=``, ``baseline=``, ``model=`` and ``cfa=`` (default ``xtrans``).
+
+    Raises:
+        ConfigError: more than one of ckpt/baseline/model, or an unknown name.
+        CheckpointError: no method given and no packaged model for the CFA family (the message
+            says what to pass).
+    """
+    try:
+        return resolve_method(checkpoint=cfg.get("ckpt"), baseline=cfg.get("baseline"),
+                              model=cfg.get("model"), cfa=cfg.get("cfa") or "xtrans",
+                              device=device)
+    except CheckpointError as exc:
+        if cfg.get("ckpt"):
+            raise
+        raise CheckpointError(f"no ckpt= given: {exc} (ckpt=PATH, or baseline=NAME)") from None
 
 
 def ensemble_method(name: str = "quality", *, cfa: str | None = "xtrans",
@@ -183,4 +306,123 @@ def load_frozen(path: str | os.PathLike[str], pattern: str, device: str | torch.
     return model.eval()
 
 
-__all__ = ["ENSEMBLES", "Method", "ensemble_method", "resolve_method", "from_checkpoint", "load_frozen", "SHIPPED_CHECKPOINTS"]
+# --------------------------------------------------------------------------------------
+# Per file: the model of each file's CFA family (demosaic-infer)
+# --------------------------------------------------------------------------------------
+
+
+class ModelSource:
+    """Where ``demosaic-infer``'s demosaicker comes from: a checkpoint, the packaged models,
+    a tag or a built-in model. Resolve once, then ask :meth:`for_family` per file.
+
+    Without a checkpoint the packaged model of each file's CFA family is used
+    (:data:`SHIPPED_CHECKPOINTS`: X-Trans and Bayer), loaded on first use, so one folder may
+    mix X-Trans and Bayer files. A checkpoint given by the user, or a tag (:data:`TAGS`),
+    must match each file's family (:class:`~demosaic.errors.CFAError` otherwise).
+
+    Args:
+        checkpoint: Checkpoint ``.pt`` path; ``None`` = the packaged model per family.
+        model: A name of :data:`MODEL_NAMES` (``"bilinear"``, ``"quality"``, a tag) instead
+            of a checkpoint.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"mps"`` ...
+        views: Run a trained model (checkpoint, packaged, tag or ``quality``) on this many
+            flips/rotations of the mosaic and average (1, 2, 4, 8:
+            :class:`~demosaic.models.ensemble.GeometricEnsemble`); ``None``: 1, or
+            ``quality``'s own (:data:`ENSEMBLES`).
+
+    Raises:
+        ConfigError: both or an unknown model given, or ``views`` with ``bilinear``.
+        CheckpointError: no checkpoint given and none packaged, or unreadable checkpoint.
+    """
+
+    def __init__(self, checkpoint: str | os.PathLike[str] | None = None, model: str | None = None,
+                 device: str | torch.device | None = "auto", views: int | None = None) -> None:
+        self.device = resolve_device(device)
+        if views is not None and model == "bilinear" and views != 1:
+            raise ConfigError("--views applies to trained models, not to the parameter-free "
+                              "bilinear model")
+        self.views = views
+        self._models: dict[str, tuple[nn.Module, dict[str, str]]] = {}
+        self._fixed: tuple[nn.Module, dict[str, str]] | None = None
+        self._builtin: str | None = None
+        if model is not None and checkpoint is not None:
+            raise ConfigError(f"give either a checkpoint ({checkpoint}) or a built-in model "
+                              f"({model!r}), not both")
+        if model is not None and model not in MODEL_NAMES:
+            raise ConfigError(f"unknown built-in model {model!r}; choose one of {MODEL_NAMES} "
+                              "or pass a trained checkpoint with --checkpoint")
+        if model in TAGS and TAGS[model][1] == "default":  # the packaged checkpoint, as is
+            checkpoint = shipped_checkpoint(TAGS[model][0])
+        elif model is not None:
+            self._builtin = self.name = model
+        if checkpoint is not None:
+            self._fixed = self._load(Path(checkpoint))
+            self.name = self._fixed[1]["name"]
+        elif model is None:
+            if not any(p.is_file() for p in SHIPPED_CHECKPOINTS.values()):
+                shipped_checkpoint("xtrans")  # raises the explanation
+            self.name = "shipped"
+
+    def _load(self, path: Path) -> tuple[nn.Module, dict[str, str]]:
+        if self.views is not None and self.views > 1:
+            return self._prepare(ensemble_method("ensemble", cfa=None, checkpoint=path,
+                                                 views=self.views, device=self.device))
+        return self._prepare(from_checkpoint(path, self.device))
+
+    def _prepare(self, method: Method) -> tuple[nn.Module, dict[str, str]]:
+        from demosaic.inference.tiling import for_inference  # local: zoo is below inference
+
+        spec = method.info.get("model") or {}
+        ckpt = method.info.get("checkpoint")
+        return for_inference(method.demosaicker, self.device), {
+            "name": str(spec.get("name", "?")),
+            "model": json.dumps(spec, sort_keys=True),
+            "checkpoint": Path(ckpt).name if ckpt else "",
+            "step": str(method.info.get("step") or ""),
+            "run_name": method.info.get("run_name", ""),
+            "description": method.description,
+        }
+
+    def _resolve(self, family: str) -> tuple[nn.Module, dict[str, str]]:
+        if family not in self._models:
+            if self._builtin is not None:
+                name = self._builtin
+                spec: dict[str, Any] = {"name": name}
+                if self.views is not None and (name in ENSEMBLES or name in TAGS):
+                    spec["views"] = self.views
+                own = TAGS[name][0] if name in TAGS else family  # a tag keeps its family
+                self._models[family] = self._prepare(resolve_method(
+                    model=spec, cfa=CANONICAL[own].name, device=self.device))
+            elif self._fixed is not None:
+                self._models[family] = self._fixed
+            else:
+                self._models[family] = self._load(shipped_checkpoint(family))
+        return self._models[family]
+
+    def for_family(self, family: str, path: Path) -> nn.Module:
+        """The model for a file whose sensor is ``family``.
+
+        Raises:
+            CFAError: a user checkpoint (or a tag) of another family.
+            CheckpointError: no packaged model for ``family``.
+        """
+        module, info = self._resolve(family)
+        pattern = module.pattern
+        if pattern.family != family:
+            raise CFAError(
+                f"{path}: the file has a {family_name(family)} sensor but the model "
+                f"{info['description']} is for {family_name(pattern.family)} "
+                f"({pattern.name}) mosaics; pass a {family_name(family)} checkpoint with "
+                "--checkpoint, or --model bilinear")
+        return module
+
+    def info_for(self, family: str) -> dict[str, str]:
+        """What :meth:`for_family` uses for ``family``: name, spec, checkpoint, step, run and
+        a one-line description (recorded in output metadata)."""
+        return self._resolve(family)[1]
+
+
+__all__ = ["BUILTIN_MODELS", "DEFAULT_CHECKPOINT", "ENSEMBLES", "MODEL_NAMES", "Method",
+           "ModelSource", "QUALITY_CHECKPOINTS", "SHIPPED_CHECKPOINTS", "TAGS", "VARIANTS",
+           "ensemble_method", "family_name", "from_checkpoint", "load_frozen",
+           "method_from_config", "resolve_method", "shipped_checkpoint"]

@@ -1,6 +1,6 @@
 """Forgetting report: what a fine-tune gained on the new data and lost on the original set.
 
-Inputs are evaluation runs (``results.json`` written by :func:`demosaic.evaluation.clean.
+Inputs are evaluation runs (``results.json`` written by :func:`demosaic.evaluation.report.
 write_results`, or the folder holding it): the starting model and each fine-tuned model,
 each evaluated on the **original** validation set (e.g. CBSD68) and on the **new** data
 (e.g. a torture set or the fine-tune's validation data). For each fine-tuned run and metric:
@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from demosaic.evaluation.clean import load_results
+from demosaic.evaluation.report import load_results
 from demosaic.errors import ConfigError
 from demosaic.io.atomic import atomic_path
 

@@ -19,7 +19,8 @@ from typing import Any
 
 import torch
 
-from demosaic.training.hooks import Hook, TrainState, register_hook
+from demosaic.training.hooks import register_hook
+from demosaic.training.state import Hook, TrainState
 from demosaic.errors import ConfigError
 from demosaic.losses import log_encode
 from demosaic.research.adversarial import (PatchDiscriminator, discriminator_loss,

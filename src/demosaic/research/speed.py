@@ -56,7 +56,8 @@ def int8_quality_speed(checkpoint: str | os.PathLike[str], size: tuple[int, int]
 
     Needs the ``export`` extra (onnx, onnxruntime). ``threads``: onnxruntime intra-op threads.
     """
-    from demosaic.export import _scene_mosaic, export_model
+    from demosaic.export import export_model
+    from demosaic.sim.scenes import scene_mosaic
 
     import onnxruntime as ort
 
@@ -69,7 +70,7 @@ def int8_quality_speed(checkpoint: str | os.PathLike[str], size: tuple[int, int]
         model = load_model(checkpoint)
         m = model.size_multiple
         h, w = (max(m, s // m * m) for s in size)
-        cfa, _ = _scene_mosaic(model.pattern, h, w, 1)
+        cfa, _ = scene_mosaic(model.pattern, h, w, 1)
         out: dict[str, Any] = {"mode": mode, "size": [h, w], "threads": threads,
                                "psnr_float_db": report.psnr_float_db, "psnr_int8_db": report.psnr_int8_db,
                                "psnr_int8_vs_float_db": report.psnr_int8_vs_float_db}

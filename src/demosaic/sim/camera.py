@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from demosaic.cfa import tile_layout
-from demosaic.color import D65_XYZ, SRGB_TO_XYZ
+from demosaic.color import D65_XYZ, SRGB_TO_XYZ, apply_matrix
 from demosaic.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -351,7 +351,7 @@ def simulate_capture(
     err = np.exp(rng.normal(0.0, float(cfg.wb_error), 3)) if cfg.wb_error else np.ones(3)
     light[1] = err[1] = 1.0
     m = (light[:, None] * body.srgb_to_camera) * float(cfg.headroom)
-    raw_rgb = np.einsum("ck,khw->chw", m.astype(np.float32), np.asarray(rgb, dtype=np.float32))
+    raw_rgb = apply_matrix(np.asarray(rgb, dtype=np.float32), m)
     np.clip(raw_rgb, 0.0, 1.0, out=raw_rgb)
     neutral = body.neutral * light * err
     mult = (1.0 / neutral) / (1.0 / neutral[1])

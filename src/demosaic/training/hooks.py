@@ -14,141 +14,28 @@ the optimizer, so a factory that draws random numbers keeps the run's RNG sequen
 returns a :class:`Hook`, or ``None`` when the config leaves the behaviour off. Hooks run in
 the order of their registration ``order``.
 
-Call points, per training step::
-
-    batch(cfa, target)          -> (cfa, target)      curriculum crop, teacher as target
-    forward, configured loss
-    loss(cfa, target, pred, loss, terms) -> (loss, terms)   distillation, adversarial, EWC
-    non-finite check, backward, clip, optimizer and schedule step
-    after_update(pred, target, terms) -> terms        discriminator step, EMA update
-    step += 1
-    step_end()                                        time budget, logs, validation, saves
-
-and once: ``setup`` (after a resume, before the first step), ``load_state``/``state`` (their
-part of ``last.pt``'s ``train_state``), ``close`` (after the last step).
+The call points of a step and the state hooks share are in :mod:`.state`.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from demosaic.training.config import TrainerConfig
-from demosaic.training.data_order import DistInfo, GlobalIndexSampler, StepIndexedDataset
-from demosaic.training.outputs import (eval_model, fixed_crop, log_images, log_scalars,
-                                         save_last, save_snapshot, validate, write_config)
 from demosaic.errors import ConfigError
+from demosaic.training.data_order import DistInfo, GlobalIndexSampler, StepIndexedDataset
+from demosaic.training.ema import EMA
+from demosaic.training.outputs import (eval_model, fixed_crop, log_images, log_scalars,
+                                       save_last, save_snapshot, validate, write_config)
+from demosaic.training.state import Hook, TrainState
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainState:
-    """Everything the loop and its hooks share. Set up by the trainer; hooks read it and may
-    change ``max_steps`` (the time budget), ``best``/``last_metrics`` (validation) and
-    ``ema``."""
-
-    t: TrainerConfig
-    device: torch.device
-    dist_info: Any
-    model: nn.Module
-    model_name: str
-    model_kwargs: dict[str, Any]
-    trainable: dict[str, nn.Parameter]
-    train_set: Dataset
-    val_set: Dataset
-    criterion: Callable[..., tuple[torch.Tensor, dict[str, torch.Tensor]]]
-    full_config: dict[str, Any]
-    run_dir: Path
-    log_dir: Path
-    autocast: Callable[[], Any] = field(default=lambda: None)
-    optimizer: torch.optim.Optimizer | None = None
-    scheduler: Any = None
-    scaler: Any = None
-    ema: Any = None
-    ddp_model: nn.Module | None = None
-    clock: Any = None
-    bar: Any = None
-    writer: Any = None
-    hooks: list[Hook] = field(default_factory=list)
-    step: int = 0
-    best: float = -math.inf
-    max_steps: int = 0
-    loss: torch.Tensor | None = None
-    terms: dict[str, torch.Tensor] = field(default_factory=dict)
-    samples: int = 0
-    last_metrics: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def pattern(self) -> str:
-        """Name of the model's CFA pattern."""
-        return self.model.pattern.name
-
-    @property
-    def is_main(self) -> bool:
-        return bool(self.dist_info.is_main)
-
-    @property
-    def last_path(self) -> Path:
-        return self.run_dir / "last.pt"
-
-    @property
-    def best_path(self) -> Path:
-        return self.run_dir / "best.pt"
-
-    @property
-    def metrics_file(self) -> Path:
-        return self.log_dir / f"metrics_{self.t.run_name}.jsonl"
-
-    def at_end(self) -> bool:
-        return self.step >= self.max_steps
-
-    def every(self, n: int) -> bool:
-        """Whether the step just completed is a multiple of ``n`` or the last one."""
-        return self.step % n == 0 or self.at_end()
-
-
-class Hook:
-    """One optional behaviour of the loop; every call point is a no-op by default."""
-
-    def setup(self, s: TrainState) -> None:
-        """After a resume, before the first step."""
-
-    def load_state(self, s: TrainState, train_state: dict[str, Any]) -> None:
-        """Restore this hook's part of a resumed ``last.pt``."""
-
-    def state(self, s: TrainState) -> dict[str, Any]:
-        """This hook's part of ``last.pt``'s ``train_state``."""
-        return {}
-
-    def batch(self, s: TrainState, cfa: torch.Tensor, target: torch.Tensor
-              ) -> tuple[torch.Tensor, torch.Tensor]:
-        return cfa, target
-
-    def loss(self, s: TrainState, cfa: torch.Tensor, target: torch.Tensor, pred: torch.Tensor,
-             loss: torch.Tensor, terms: dict[str, torch.Tensor]
-             ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        return loss, terms
-
-    def after_update(self, s: TrainState, pred: torch.Tensor, target: torch.Tensor,
-                     terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return terms
-
-    def step_end(self, s: TrainState) -> None:
-        """After the step counter moved on (``s.step`` steps done)."""
-
-    def close(self, s: TrainState) -> None:
-        """After the last step (also after Ctrl-C)."""
 
 
 HookFactory = Callable[[TrainState], "Hook | None"]
@@ -212,33 +99,6 @@ def build_hooks(s: TrainState, required: dict[str, bool]) -> list[Hook]:
 # --------------------------------------------------------------------------------------
 # Core hooks
 # --------------------------------------------------------------------------------------
-
-
-class EMA:
-    """Exponential moving average of a model's floating-point parameters and buffers."""
-
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.shadow = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """``shadow = decay * shadow + (1 - decay) * current`` for floating-point tensors (one
-        fused multi-tensor kernel where the device has it), a copy for the others."""
-        state = model.state_dict()
-        floats = [k for k, v in state.items() if v.dtype.is_floating_point]
-        torch._foreach_lerp_([self.shadow[k] for k in floats], [state[k].detach() for k in floats],
-                             1.0 - self.decay)
-        for k, v in state.items():
-            if not v.dtype.is_floating_point:
-                self.shadow[k].copy_(v)
-
-    def state_dict(self) -> dict[str, torch.Tensor]:
-        return self.shadow
-
-    def load_state_dict(self, state: Mapping[str, torch.Tensor]) -> None:
-        for k, v in state.items():
-            self.shadow[k].copy_(v)
 
 
 class EMAHook(Hook):
@@ -441,5 +301,5 @@ def _checkpoints(s: TrainState) -> Hook | None:
     return CheckpointHook()
 
 
-__all__ = ["TrainState", "Hook", "register_hook", "registered_hooks", "build_hooks",
-           "load_plugins", "EMA", "EWCPenalty"]
+__all__ = ["register_hook", "registered_hooks", "build_hooks", "load_plugins", "EWCPenalty",
+           "fisher_diagonal"]

@@ -1,6 +1,6 @@
 """What a training run writes and restores: validation metrics, snapshots, TensorBoard and
 JSONL scalars, the run's config, ``last.pt`` with every RNG state. Used by the trainer and
-its hooks (:mod:`.hooks`), so neither imports the other for them.
+its hooks (:mod:`.hooks`); it imports neither (only :mod:`.state` and :mod:`.ema`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 import random
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -19,9 +19,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from demosaic.models.checkpoint import make_checkpoint, save_checkpoint
-
-if TYPE_CHECKING:  # pragma: no cover
-    from demosaic.training.hooks import EMA, TrainState
+from demosaic.training.ema import EMA
+from demosaic.training.state import TrainState
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,71 @@
+"""Training throughput (samples/s) of the trainer's inner step on this machine.
+
+Runs the real composed config (default: the default model on the bundled synthetic data)
+through ``demosaic-train``'s own code path for a few steps and reads the throughput the
+trainer logs, so the number is what a training run reports.
+
+Usage::
+
+    python scripts/benchmarks/bench_train.py                       # default model, batch 16, 96 px
+    python scripts/benchmarks/bench_train.py model=xtrans_unet_small --steps 60
+    python scripts/benchmarks/bench_train.py --threads 1
+
+Prints a Markdown table row per configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. model=xtrans_unet_small")
+    parser.add_argument("--steps", type=int, default=60, help="steps to time (after 10 warm-up steps)")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--patch-size", type=int, default=96)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    args = parser.parse_args()
+
+    import torch
+    from hydra import compose, initialize_config_module
+
+    from demosaic.cli.train import run_training
+    from demosaic.cli.train import register_schemas
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.WARNING)
+    register_schemas()
+    warmup = 10
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = [
+            *args.overrides,
+            f"trainer.max_steps={warmup + args.steps}", f"trainer.batch_size={args.batch_size}",
+            f"dataset.train.patch_size={args.patch_size}", "trainer.num_workers=0",
+            f"trainer.log_every={warmup}", f"trainer.val_every={10**9}", f"trainer.save_every={10**9}",
+            f"trainer.snapshot_every={10**9}", "trainer.val_max_images=1", "trainer.device=cpu",
+            f"trainer.checkpoint_dir={tmp}/ckpt", f"trainer.log_dir={tmp}/logs", "trainer.run_name=bench",
+        ]
+        with initialize_config_module("demosaic.configs", version_base="1.3"):
+            cfg = compose("train", overrides=overrides)
+        run_training(cfg)
+        rows = [json.loads(line) for line in Path(tmp, "logs", "metrics_bench.jsonl").read_text().splitlines()]
+    rates = [r["throughput/samples_per_s"] for r in rows if "throughput/samples_per_s" in r][1:]  # skip warm-up
+    model = cfg.model
+    rate = sum(rates) / len(rates)
+    print(f"| {model.get('name')} width={model.get('width')} depth={model.get('depth')} "
+          f"packing={model.get('packing')} | {args.batch_size} x {args.patch_size} px | "
+          f"{torch.get_num_threads()} | {rate:.1f} | {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

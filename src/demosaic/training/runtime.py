@@ -1,0 +1,115 @@
+"""Where and how a training run executes: device, seeds, the distributed group, numeric
+precision and how DataLoader workers start.
+
+- :func:`select_device`: ``trainer.device`` (``auto``: CUDA, then MPS, then CPU) through the
+  one device choice of every command, :func:`demosaic.devices.resolve_device`;
+- :func:`init_distributed`: joins a DistributedDataParallel group when launched by
+  ``torchrun`` (CUDA over NCCL, CPU over gloo; never MPS, which c10d has no backend for);
+- :func:`autocast_for`: ``trainer.precision`` -> autocast context factory and grad scaler;
+- :func:`worker_start_method`: ``fork`` shares the decoded image cache with DataLoader
+  workers, ``spawn``/``forkserver`` would pickle it into each (the loop preloads only under
+  ``fork``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import random
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from demosaic.devices import resolve_device, torch_version
+from demosaic.errors import ConfigError
+from demosaic.training.data_order import DistInfo
+
+log = logging.getLogger(__name__)
+
+
+def select_device(name: str) -> torch.device:
+    """``trainer.device``: :func:`demosaic.devices.resolve_device`."""
+    return resolve_device(name, key="trainer.device")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def init_distributed(device: torch.device) -> DistInfo:
+    """Join the process group when launched by torchrun (``WORLD_SIZE`` > 1).
+
+    Raises:
+        ConfigError: on MPS: c10d has no MPS backend, and gloo with the CPU fallback lets
+            ``broadcast`` do nothing without an error (pytorch/pytorch#173808), so ranks drift.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    if device.type == "mps":
+        raise ConfigError(
+            f"trainer.device={device}: distributed training (torchrun, WORLD_SIZE={world}) is "
+            "not supported on MPS: PyTorch's distributed package has no MPS backend, and gloo "
+            "silently skips broadcasts of MPS tensors (pytorch/pytorch#173808). Run one process "
+            "on mps (python -m demosaic.cli.train / demosaic-train, no torchrun), or "
+            "trainer.device=cpu under torchrun")
+    if not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+    info = DistInfo(dist.get_rank(), dist.get_world_size())
+    log.info("distributed: rank %d of %d (%s)", info.rank, info.world_size, dist.get_backend())
+    return info
+
+
+#: Oldest torch with fp16 training on MPS: ``torch.autocast("mps")`` came in 2.5, the MPS
+#: kernels of ``GradScaler`` and its float32-only unscale in 2.8 (pytorch/pytorch#150255,
+#: #142397).
+MPS_FP16_MIN_TORCH = (2, 8)
+
+
+def autocast_for(device: torch.device, precision: str) -> tuple[Any, torch.amp.GradScaler | None]:
+    """Autocast context factory and grad scaler for the requested precision.
+
+    ``auto`` is bf16 (fp16 without bf16) on CUDA and fp32 elsewhere, MPS included: fp16 on
+    MPS (``trainer.precision=fp16``, torch >= :data:`MPS_FP16_MIN_TORCH`, with a grad scaler)
+    is offered but has not been shown to train to fp32's quality here (no Mac was at hand;
+    docs/MAC.md says how to compare), so it is never the default.
+    """
+    if precision == "auto":
+        precision = ("bf16" if torch.cuda.is_bf16_supported() else "fp16") if device.type == "cuda" else "fp32"
+    if precision == "fp32":
+        return contextlib.nullcontext, None
+    if precision not in ("bf16", "fp16"):
+        raise ConfigError(f"trainer.precision={precision!r}; use auto, fp32, bf16 or fp16")
+    if device.type == "mps" and precision == "fp16":
+        if torch_version() < MPS_FP16_MIN_TORCH:
+            raise ConfigError(f"trainer.precision=fp16 on MPS needs torch >= "
+                              f"{'.'.join(map(str, MPS_FP16_MIN_TORCH))} (installed "
+                              f"{torch.__version__}); use trainer.precision=fp32 or upgrade torch")
+        log.warning("trainer.precision=fp16 on MPS: not validated against fp32 training on this "
+                    "project; compare the validation PSNR with an fp32 run (docs/MAC.md)")
+        return (lambda: torch.autocast("mps", dtype=torch.float16)), torch.amp.GradScaler("mps")
+    if device.type != "cuda":
+        hint = "fp16 (torch >= 2.8), fp32 or auto" if device.type == "mps" else "fp32 or auto"
+        raise ConfigError(f"trainer.precision={precision} needs CUDA (device is {device}); use {hint}")
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+    return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+
+
+def worker_start_method() -> str:
+    """How DataLoader workers start: the start method set for this process, else the
+    platform's default (``fork`` on Linux before Python 3.14, ``spawn`` on macOS). Only
+    ``fork`` shares the parent's memory (copy-on-write) with the workers."""
+    method = multiprocessing.get_start_method(allow_none=True)
+    return method or multiprocessing.get_all_start_methods()[0]
+
+
+__all__ = ["select_device", "seed_everything", "init_distributed", "MPS_FP16_MIN_TORCH",
+           "autocast_for", "worker_start_method"]

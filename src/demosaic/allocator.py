@@ -7,7 +7,7 @@ the trim threshold. A tiled 24 MP frame allocates the same 10-60 MB activations 
 window, so by default every window pays the kernel's page faults again for memory it has
 just given back. With both thresholds raised, a freed block is reused by the next window.
 
-Measured (docs/BENCHMARKS.md, "Whole process after the speed work"): the network's tiles of a
+Measured (docs/lab/speed-work.md, "Whole process after the speed work"): the network's tiles of a
 24 MP X-Trans frame on this project's 2-core CPU 3.18 -> 2.78 s at the old 2040 px windows,
 3.88 -> 2.45 s at 3048 px (which became the default), the page faults of a tiling from
 1.2 M to none once the memory is the process's own. The cost: memory freed late in a run stays in the

@@ -204,7 +204,7 @@ def apply_matrix_chunked(rgb: torch.Tensor, matrix: np.ndarray | None, dtype: np
     array of ``dtype`` (float16 halves the memory of the EXR half path; values beyond
     +-65504 become inf, with a warning). torch's product and conversion: the same float32
     sums as ``numpy.einsum`` in 256-row chunks, whose colour stage took 0.40 s of a 24 MP
-    frame against 0.05 s now (docs/BENCHMARKS.md, "Whole process after the speed work")."""
+    frame against 0.05 s now (docs/lab/speed-work.md, "Whole process after the speed work")."""
     if matrix is None and dtype == np.float32:
         return rgb.numpy()
     out = torch.empty(rgb.shape, dtype=torch.float16 if dtype == np.float16 else torch.float32)

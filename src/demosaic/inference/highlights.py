@@ -374,7 +374,7 @@ def clip_in_place(rgb: torch.Tensor, clipped: torch.Tensor, level: float, period
     within the weight's reach are skipped; each chunk computes the weight on a halo wide
     enough to give exactly the whole-image result, and only on the columns the weight reaches.
     Small chunks stay in the caches and skip more rows (the highlight stage of a 24 MP frame:
-    0.35 s with 256-row chunks, 0.14 s now; docs/BENCHMARKS.md, "Whole process ...").
+    0.35 s with 256-row chunks, 0.14 s now; docs/lab/speed-work.md, "Whole process ...").
 
     Returns ``rgb`` (modified)."""
     h, w = rgb.shape[1], rgb.shape[2]

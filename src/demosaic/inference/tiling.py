@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 #: shipped models). Large windows waste less work on overlap (computed area 1.22x a 24 MP
 #: frame, against 1.36x at 2048 px) and, with freed memory kept in the process
 #: (:mod:`demosaic.allocator`), are not slower per pixel: the fastest first pass over a 24 MP
-#: frame on a 2-core CPU (docs/BENCHMARKS.md, "Whole process after the speed work").
+#: frame on a 2-core CPU (docs/lab/speed-work.md, "Whole process after the speed work").
 DEFAULT_TILE = 3072
 #: Overlap used when a model's receptive field is unbounded (see :func:`auto_overlap`).
 DEFAULT_OVERLAP = 96
@@ -220,7 +220,7 @@ def for_inference(model: nn.Module, device: torch.device) -> nn.Module:
 
     On the CPU, a copy with its weights in ``channels_last`` memory format: oneDNN then
     picks convolution kernels that ran the shipped X-Trans model 1.26-1.34x faster on a 24 MP
-    frame (docs/BENCHMARKS.md, "Whole process after the speed work"); outputs differ from the default layout
+    frame (docs/lab/speed-work.md, "Whole process after the speed work"); outputs differ from the default layout
     by float rounding only (max abs 2.7e-6 measured; ``tests/inference/test_tiling.py`` bounds it at
     1e-5). On an accelerator, or for a model without weights, ``model`` itself. The caller's
     model is never changed (training and evaluation keep the default layout, so their

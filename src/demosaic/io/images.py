@@ -258,7 +258,7 @@ def read_exr(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, str]]:
 
 #: Lossless OpenEXR compressions :func:`write_exr` offers. PIZ (wavelet + Huffman) is the
 #: default: on a 24 MP half image it encoded 2.3-2.4x faster than ZIP and the file was smaller
-#: (docs/BENCHMARKS.md, "Whole process after the speed work"); every OpenEXR reader supports
+#: (docs/lab/speed-work.md, "Whole process after the speed work"); every OpenEXR reader supports
 #: all of these.
 EXR_COMPRESSIONS = ("piz", "zip", "zips", "rle", "none")
 

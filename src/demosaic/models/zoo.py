@@ -64,7 +64,7 @@ VARIANTS = ("default", "quality")
 #: Named ensembles of trained checkpoints (``demosaic-infer --model quality``,
 #: ``demosaic-eval model=quality``): name -> (packaged model variant, default number of
 #: views). ``quality``'s 2 views were chosen for the X-Trans quality network by the rule in
-#: configs/lineage/experiment/xtrans_quality_gpu.yaml (docs/BENCHMARKS.md, "The quality network"); a
+#: configs/lineage/experiment/xtrans_quality_gpu.yaml (docs/lab/quality-network.md); a
 #: family without a quality network (Bayer) gets ``ensemble`` under that name (8 views of its
 #: default, chosen by the earlier rule for the fast model).
 ENSEMBLES: dict[str, tuple[str, int]] = {"quality": ("quality", 2), "ensemble": ("default", 8)}

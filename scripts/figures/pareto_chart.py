@@ -51,21 +51,13 @@ def _load(path: Path) -> tuple[dict[str, Any], Path] | None:
     return (json.loads(f.read_text()), f) if f.is_file() else None
 
 
-def _resolve_method():  # the module moves from demosaic.engine.methods to demosaic.models.zoo
-    try:
-        from demosaic.models.zoo import resolve_method
-    except ImportError:
-        from demosaic.engine.methods import resolve_method
-    return resolve_method
-
-
 def gmacs(checkpoints: dict[str, str], with_demosaicnet: bool) -> dict[str, float]:
     """GMAC per megapixel of the networks, by method name."""
     import torch
 
     from demosaic.models.cost import model_cost
+    from demosaic.models.zoo import resolve_method
 
-    resolve_method = _resolve_method()
     out = {}
     shape = (1, 1, 288, 288)
     out["default"] = model_cost(resolve_method().demosaicker.eval(), shape).gmac_per_mp

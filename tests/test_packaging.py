@@ -74,7 +74,7 @@ def test_wheel_ships_configs_and_composes_from_elsewhere(tmp_path):
 
 @pytest.mark.parametrize("script", ["demosaic-train", "demosaic-eval", "demosaic-infer",
                                     "demosaic-prepare", "demosaic-report", "demosaic-export",
-                                    "demosaic-research"])
+                                    "demosaic-research", "demosaic-compare"])
 def test_console_scripts_answer_help(script, tmp_path):
     out = subprocess.run([script, "--help"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

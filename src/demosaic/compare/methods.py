@@ -29,8 +29,7 @@ from demosaic.errors import ConfigError
 from demosaic.inference.colour import ColourPlan, apply_matrix_chunked, plan_colour
 from demosaic.inference.develop import develop
 from demosaic.inference.tiling import DEFAULT_TILE, auto_overlap
-from demosaic.io.libraw import MIN_SIDE, develop_mosaic
-from demosaic.io.libraw import develop as libraw_develop
+from demosaic.io.libraw import develop_raw
 from demosaic.io.raw import RawImage, apply_orientation
 from demosaic.models.zoo import MODEL_NAMES, ModelSource
 
@@ -128,13 +127,8 @@ def parse_methods(names: list[str] | tuple[str, ...], device: str | torch.device
 
 def _libraw_rgb(raw: RawImage, algorithm: str) -> torch.Tensor:
     """LibRaw's balanced camera RGB of ``raw`` (its as-shot multipliers), padded for
-    Markesteijn when a side is under :data:`MIN_SIDE`."""
-    wb = [float(v) for v in raw.wb_multipliers]
-    if min(raw.cfa.shape) >= MIN_SIDE:
-        rgb = libraw_develop(raw.path, algorithm, wb)
-    else:
-        mosaic = np.clip(raw.cfa, 0.0, 1.0)
-        rgb = develop_mosaic(mosaic, raw.layout, algorithm, wb)
+    Markesteijn when a side is under :data:`demosaic.io.libraw.MIN_SIDE`."""
+    rgb = develop_raw(raw, algorithm, [float(v) for v in raw.wb_multipliers])
     return torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32))
 
 

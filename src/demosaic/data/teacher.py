@@ -35,7 +35,7 @@ import numpy as np
 from demosaic.cfa import tile_layout
 from demosaic.color import normalize_multipliers
 from demosaic.errors import ConfigError, RawReadError
-from demosaic.io.libraw import MIN_SIDE, develop, develop_mosaic
+from demosaic.io.libraw import MIN_SIDE, develop_raw
 from demosaic.io.raw import RawImage
 
 log = logging.getLogger(__name__)
@@ -99,15 +99,9 @@ def compute_teacher(path: str | Path, raw: RawImage, requested: str = "dht"
     mult = normalize_multipliers(raw.wb_multipliers)
     padded_to = None
     wb = [float(v) for v in mult[:3]]
-    if min(h, w) < MIN_SIDE:  # Markesteijn's minimum: develop the clipped mosaic, padded
+    if min(h, w) < MIN_SIDE:  # Markesteijn's minimum: the clipped mosaic is developed, padded
         padded_to = [max(h, MIN_SIDE), max(w, MIN_SIDE)]
-        period = raw.pattern.period
-        chw = develop_mosaic(np.clip(np.asarray(raw.cfa), 0.0, 1.0),
-                             np.asarray(raw.layout)[:period, :period], ALGORITHMS[requested], wb,
-                             single_thread=False)
-    else:
-        chw = develop(Path(path), ALGORITHMS[requested], wb, single_thread=False)
-    rgb = chw.transpose(1, 2, 0)
+    rgb = develop_raw(raw, ALGORITHMS[requested], wb, single_thread=False).transpose(1, 2, 0)
     if rgb.shape[:2] != (h, w):
         raise RawReadError(f"{path}: LibRaw's teacher is {rgb.shape[1]}x{rgb.shape[0]} px but the "
                            f"visible mosaic is {w}x{h} px; this camera's layout is not supported "

@@ -41,11 +41,14 @@ import os
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from demosaic.errors import ConfigError, RawReadError
+
+if TYPE_CHECKING:
+    from demosaic.io.raw import RawImage
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +155,18 @@ def develop(path: str | os.PathLike[str], algorithm: str, white_balance: WhiteBa
                 f"(Markesteijn) fail with an I/O error below {MIN_SIDE} px per side: develop the "
                 "mosaic with demosaic.io.libraw.develop_mosaic, which pads it") from exc
     return rgb.transpose(2, 0, 1).astype(np.float32) * np.float32(gain * float(np.min(mult)) / 65535.0)
+
+
+def develop_raw(raw: RawImage, algorithm: str, white_balance: WhiteBalance = "camera", *,
+                single_thread: bool = True) -> np.ndarray:
+    """LibRaw's development of a file already read (:func:`demosaic.io.raw.read_raw`): the file
+    itself (:func:`develop`), or, when a side is under :data:`MIN_SIDE`, its visible mosaic
+    clipped to ``[0, 1]`` and padded (:func:`develop_mosaic`). Arguments and result as
+    :func:`develop`: ``(3, H, W)`` float32 on the visible area."""
+    if min(raw.cfa.shape) >= MIN_SIDE:
+        return develop(raw.path, algorithm, white_balance, single_thread=single_thread)
+    return develop_mosaic(np.clip(np.asarray(raw.cfa), 0.0, 1.0), raw.layout, algorithm,
+                          white_balance, single_thread=single_thread)
 
 
 def develop_mosaic(mosaic: np.ndarray, layout: Any, algorithm: str,

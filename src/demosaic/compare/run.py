@@ -27,6 +27,7 @@ from demosaic.compare.sheet import write_sheet
 from demosaic.errors import ConfigError
 from demosaic.inference.batch import collect_inputs
 from demosaic.inference.colour import plan_colour
+from demosaic.inference.writers import upright_size
 from demosaic.io.clash import check_outputs
 from demosaic.io.raw import read_raw
 
@@ -57,10 +58,10 @@ def _compare_one(path: Path, specs: list[MethodSpec], user_crops: list[Crop], au
     raw = read_raw(path)
     colour = plan_colour(raw, "srgb", "as_shot")
     _ = colour.matrix  # a file without a usable matrix fails here, before any method
-    images = [run_method(s, raw, colour) for s in specs]
-    frame = images[0].rgb.shape[1:]
-    for c in user_crops:
+    frame = upright_size(raw.cfa[None], raw.orientation)  # every method's output size
+    for c in user_crops:  # before any method runs
         check_crop(c, frame, path)
+    images = [run_method(s, raw, colour) for s in specs]
     crops = choose_crops([m.rgb for m in images], AUTO_CROPS if auto else 0, size, user_crops)
     return FileComparison.cut(path, images, crops)
 

@@ -9,8 +9,12 @@ Usage::
     python scripts/benchmarks/bench_train.py                       # default model, batch 16, 96 px
     python scripts/benchmarks/bench_train.py model=xtrans_unet_small --steps 60
     python scripts/benchmarks/bench_train.py --threads 1
+    python scripts/benchmarks/bench_train.py --threads 2 --bare trainer.device_batches=true
 
-Prints a Markdown table row per configuration.
+Prints a Markdown table row per configuration. ``--bare`` adds a row for the bare step of the
+same model, loss and precision (forward, loss, backward, gradient clipping, AdamW, on one
+fixed random batch: no data, EMA, logging or schedule), so the trainer's own overhead is the
+difference between the rows.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--patch-size", type=int, default=96)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
+    parser.add_argument("--bare", action="store_true", help="also time the bare step (see above)")
     args = parser.parse_args()
 
     import torch
@@ -65,6 +70,44 @@ def main() -> None:
           f"packing={model.get('packing')} | {args.batch_size} x {args.patch_size} px | "
           f"{torch.get_num_threads()} | {rate:.1f} | {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores |")
+    if args.bare:
+        bare = bare_rate(cfg, args.batch_size, args.patch_size, args.steps)
+        print(f"| bare step, same model, loss and precision | {args.batch_size} x {args.patch_size} px "
+              f"| {torch.get_num_threads()} | {bare:.1f} | |")
+
+
+def bare_rate(cfg, batch: int, patch: int, steps: int) -> float:
+    """Samples/s of forward + loss + backward + clip + AdamW on one random batch (median step)."""
+    import time
+
+    import torch
+    from omegaconf import OmegaConf
+
+    from demosaic.devices import resolve_device
+    from demosaic.losses import build_loss
+    from demosaic.models import build_model
+    from demosaic.models.base import call_model
+    from demosaic.training.runtime import autocast_for
+
+    model = build_model(OmegaConf.to_container(cfg.model, resolve=True)).train()
+    criterion = build_loss(OmegaConf.to_container(cfg.loss, resolve=True))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    autocast, _ = autocast_for(resolve_device("cpu"), str(cfg.trainer.precision))
+    x, target = torch.rand(batch, 1, patch, patch), torch.rand(batch, 3, patch, patch)
+    noise = torch.full((batch, 2, 3), 1e-4)
+    times = []
+    for i in range(10 + steps):
+        t0 = time.perf_counter()
+        with autocast():
+            pred = call_model(model, x, noise)
+        loss, _ = criterion(pred.float(), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if i >= 10:
+            times.append(time.perf_counter() - t0)
+    return batch / sorted(times)[len(times) // 2]
 
 
 if __name__ == "__main__":

@@ -15,6 +15,10 @@
 Usage::
 
     python scripts/benchmarks/profile_infer.py [--repeat 3] [--out logs/profile_infer] [--cfa bayer]
+    python scripts/benchmarks/profile_infer.py --model xtrans.default --model xtrans.denoise  # alternated
+
+``--model NAME`` (repeatable): time ``demosaic-infer ... --model NAME`` for each, alternated
+with the others and LibRaw in every round (default: the command without ``--model``).
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ def main() -> None:
     parser.add_argument("--cfa", choices=("xtrans", "bayer"), default="xtrans",
                         help="bayer: an RGGB file from a Sony ILCE-7M3 matrix; LibRaw's AHD "
                              "(quality 3) is then real AHD")
+    parser.add_argument("--model", action="append", default=None,
+                        help="a --model of demosaic-infer to time (repeatable)")
     args = parser.parse_args()
 
     from demosaic import cfa
@@ -59,22 +65,30 @@ def main() -> None:
     dng = args.out / f"{args.cfa}_{w}x{h}.dng"
     if not dng.is_file():
         write_scene_raw(dng, h, w, pattern, body=body_name, model=f"profile {body_name}")
-    ours_cmd = ["demosaic-infer", str(dng), str(args.out / "ours.exr"), "--overwrite",
-                "--no-progress"]
+    models = args.model or [None]
+    ours_cmds = {m: ["demosaic-infer", str(dng), str(args.out / "ours.exr"), "--overwrite",
+                     "--no-progress", *(["--model", m] if m else [])] for m in models}
     libraw_cmd = [sys.executable, "-c", LIBRAW_WHOLE, str(dng), str(args.out / "libraw.tif")]
-    ours, libraw = [], []
-    for _ in range(args.repeat):  # alternated, so drifts of the machine hit both
-        ours.append(timed(ours_cmd))
+    times: dict[str | None, list[float]] = {m: [] for m in models}
+    libraw = []
+    for _ in range(args.repeat):  # alternated, so drifts of the machine hit all
+        for m, cmd in ours_cmds.items():
+            times[m].append(timed(cmd))
         libraw.append(timed(libraw_cmd))
+    ours = times[models[0]]
     imports = [timed([sys.executable, "-c", "import demosaic.cli.infer"]) for _ in range(3)]
     keep_freed_memory()  # the stages as the command runs them
-    res = infer_file(dng, args.out / "stages.exr", device="cpu")
+    res = infer_file(dng, args.out / "stages.exr", device="cpu", model=models[-1])
     report = {
         "file": str(dng), "megapixels": round(h * w / 1e6, 2),
         "machine": f"{cpu_model()}, {__import__('os').cpu_count()} cores",
         "ours_whole_s": ours, "libraw_whole_s": libraw,
         "ours_median_s": statistics.median(ours), "libraw_median_s": statistics.median(libraw),
         "ratio_ours_over_libraw": statistics.median(ours) / statistics.median(libraw),
+        "models": {str(m or "shipped"): {"whole_s": t, "median_s": statistics.median(t),
+                                         "ratio": statistics.median(t) / statistics.median(libraw)}
+                   for m, t in times.items()},
+        "stages_model": str(models[-1] or "shipped"),
         "import_s_median": statistics.median(imports),
         "stages_s": {k: round(v, 3) for k, v in res.stages.items()},
         "in_process_total_s": round(res.seconds, 3),

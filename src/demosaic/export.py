@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 #: checkpoint is, verified like the others.
 FORMATS = ("onnx", "torchscript", "checkpoint")
 INT8_MODES = ("static", "dynamic")
+#: Input names of exported models: the mosaic, and a noise-aware model's (N, 2, 3) level.
+INPUT_NAMES = ["cfa", "noise"]
 #: Default largest allowed absolute difference between the exported model and PyTorch.
 DEFAULT_TOLERANCE = 1e-4
 OPSET = 17
@@ -146,7 +148,10 @@ def _metadata(ckpt: Mapping[str, Any], model: nn.Module, source: str) -> dict[st
         "size_multiple": str(model.size_multiple),
         "step": str(ckpt.get("step", "")),
         "run_name": str(ckpt.get("run_name", "")),
-        "input": "cfa (N,1,H,W) float32, canonical phase, linear, H and W multiples of size_multiple",
+        "input": "cfa (N,1,H,W) float32, canonical phase, linear, H and W multiples of size_multiple"
+                 + ("; noise (N,2,3) float32, [[m_c S_c], [m_c^2 O_c]] for R,G,B: the white-"
+                    "balanced noise level (demosaic.noise.NoiseProfile.balanced; zeros = clean)"
+                    if getattr(model, "noise_input", False) else ""),
         "output": "rgb (N,3,H,W) float32, linear camera RGB, unclamped",
     }
 
@@ -252,8 +257,12 @@ def export_model(
     meta = _metadata(ckpt, model, source)
     if weights is not None:  # identifies the exact weights exported
         meta["checkpoint_sha256"] = file_sha256(weights)
+    if int8 is not None and getattr(model, "noise_input", False):
+        raise ConfigError(f"{source} takes the noise level as a second input; --int8 supports "
+                          "single-input models only (INT8 did not pay on this CPU: "
+                          "docs/BENCHMARKS.md, Export); export it without --int8")
     gen = torch.Generator().manual_seed(seed)
-    inputs = [torch.rand(s, generator=gen) for s in _check_shapes(model.size_multiple, size)]
+    inputs = [_example(model, s, gen) for s in _check_shapes(model.size_multiple, size)]
     report = ExportReport(format=fmt, path=out, tolerance=tolerance,
                           size_multiple=model.size_multiple, cfa=model.pattern.name)
     with atomic_path(out) as tmp:
@@ -266,7 +275,20 @@ def export_model(
     return report
 
 
-def _write_format(fmt: str, model: nn.Module, example: torch.Tensor, path: Path, opset: int,
+def _example(model: nn.Module, shape: tuple[int, ...], gen: torch.Generator
+             ) -> tuple[torch.Tensor, ...]:
+    """One check input: ``(mosaic,)``, or ``(mosaic, noise coefficients (N, 2, 3))`` for a
+    noise-aware model (levels of an ISO 100-12800 capture: shot 1e-5..1e-3, read 1e-9..1e-6)."""
+    x = torch.rand(shape, generator=gen)
+    if not getattr(model, "noise_input", False):
+        return (x,)
+    scale = 10 ** (-5 + 2 * torch.rand(shape[0], 1, 3, generator=gen))
+    offset = 10 ** (-9 + 3 * torch.rand(shape[0], 1, 3, generator=gen))
+    return x, torch.cat([scale, offset], dim=1)
+
+
+def _write_format(fmt: str, model: nn.Module, example: tuple[torch.Tensor, ...], path: Path,
+                  opset: int,
                   meta: Mapping[str, str], ckpt: Mapping[str, Any], half: bool) -> None:
     """Write ``model`` as ``fmt`` to ``path`` (``example``: the trace input)."""
     if fmt == "onnx":
@@ -278,11 +300,11 @@ def _write_format(fmt: str, model: nn.Module, example: torch.Tensor, path: Path,
         _export_torchscript(model, example, path, meta)
 
 
-def _write_checked(report: ExportReport, model: nn.Module, inputs: list[torch.Tensor],
+def _write_checked(report: ExportReport, model: nn.Module, inputs: list[tuple[torch.Tensor, ...]],
                    tmp: Path, source: str,
-                   write: Callable[[nn.Module, torch.Tensor, Path], None]) -> None:
+                   write: Callable[[nn.Module, tuple[torch.Tensor, ...], Path], None]) -> None:
     """``write`` the exported file to ``tmp``, run it on ``inputs`` (``(N, 1, H, W)``
-    mosaics, values in [0, 1)) and record its largest absolute difference from PyTorch per
+    mosaics, values in [0, 1), and a noise-aware model's ``(N, 2, 3)`` levels) and record its largest absolute difference from PyTorch per
     input in ``report``.
 
     Raises:
@@ -291,7 +313,7 @@ def _write_checked(report: ExportReport, model: nn.Module, inputs: list[torch.Te
     """
     fmt, tolerance = report.format, report.tolerance
     with torch.inference_mode():
-        refs = [model(x).numpy() for x in inputs]
+        refs = [model(*x).numpy() for x in inputs]
     with warnings.catch_warnings():
         # The TorchScript-based tracers are deprecated in torch >= 2.9 but remain the
         # exporters that need no extra packages; their warnings are not actionable here.
@@ -305,7 +327,7 @@ def _write_checked(report: ExportReport, model: nn.Module, inputs: list[torch.Te
                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
         outs = _run_exported(fmt, tmp, inputs)
     for x, ref, got in zip(inputs, refs, outs):
-        key = "x".join(str(s) for s in x.shape)
+        key = "x".join(str(s) for s in x[0].shape)
         if got.shape != ref.shape:
             raise ExportError(f"exported {fmt} model returned shape {got.shape} for input {key}; "
                               f"PyTorch returned {ref.shape}")
@@ -318,12 +340,15 @@ def _write_checked(report: ExportReport, model: nn.Module, inputs: list[torch.Te
             f"written to {report.path}. Raise --tolerance only if the difference is acceptable")
 
 
-def _export_onnx(net: nn.Module, example: torch.Tensor, path: Path, opset: int,
+def _export_onnx(net: nn.Module, example: tuple[torch.Tensor, ...], path: Path, opset: int,
                  meta: Mapping[str, str]) -> None:
     onnx, _ = _require_onnx()
     axes = {0: "batch", 2: "height", 3: "width"}
-    torch.onnx.export(net, (example,), str(path), dynamo=False, input_names=["cfa"],
-                      output_names=["rgb"], dynamic_axes={"cfa": axes, "rgb": axes},
+    names = INPUT_NAMES[:len(example)]
+    torch.onnx.export(net, example, str(path), dynamo=False, input_names=names,
+                      output_names=["rgb"],
+                      dynamic_axes={"cfa": axes, "rgb": axes, **({"noise": {0: "batch"}}
+                                                                 if len(example) > 1 else {})},
                       opset_version=opset, do_constant_folding=True)
     proto = onnx.load(str(path))
     for k, v in meta.items():
@@ -335,24 +360,26 @@ def _export_onnx(net: nn.Module, example: torch.Tensor, path: Path, opset: int,
     onnx.save(proto, str(path))
 
 
-def _export_torchscript(net: nn.Module, example: torch.Tensor, path: Path,
+def _export_torchscript(net: nn.Module, example: tuple[torch.Tensor, ...], path: Path,
                         meta: Mapping[str, str]) -> None:
     traced = torch.jit.trace(net, example, check_trace=False)
     torch.jit.save(traced, str(path), _extra_files={"demosaic.json": json.dumps(dict(meta))})
 
 
-def _run_exported(fmt: str, path: Path, inputs: list[torch.Tensor]) -> list[np.ndarray]:
+def _run_exported(fmt: str, path: Path, inputs: list[tuple[torch.Tensor, ...]]
+                  ) -> list[np.ndarray]:
     try:
         if fmt == "onnx":
             sess = _ort_session(path)
-            return [sess.run(None, {"cfa": x.numpy()})[0] for x in inputs]
+            return [sess.run(None, {n: t.numpy() for n, t in zip(INPUT_NAMES, x)})[0]
+                    for x in inputs]
         if fmt == "checkpoint":
             released = load_model(path, device="cpu")
             with torch.inference_mode():
-                return [released(x).numpy() for x in inputs]
+                return [released(*x).numpy() for x in inputs]
         loaded = torch.jit.load(str(path), map_location="cpu")
         with torch.inference_mode():
-            return [loaded(x).numpy() for x in inputs]
+            return [loaded(*x).numpy() for x in inputs]
     except Exception as exc:
         raise ExportError(f"the exported {fmt} model cannot be run ({exc.__class__.__name__}: "
                           f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc

@@ -54,8 +54,9 @@ def test_bundled_default_samples_follow_the_contract(pattern):
     assert len(ds) == 12 and len(ds.files) == 8
     for i in range(len(ds)):
         s = ds[i]
-        assert set(s) == {"cfa", "mask", "target"}
+        assert set(s) == {"cfa", "mask", "target", "noise"}
         assert s["cfa"].shape == (1, 48, 48) and s["target"].shape == (3, 48, 48)
+        assert s["noise"].shape == (2, 3) and not s["noise"].any()  # clean: level zero
         assert all(v.dtype == torch.float32 for v in s.values())
         _exact(s, pattern)
 

@@ -234,7 +234,7 @@ def test_spec_has_all_arguments() -> None:
     m = create_model("unet", width=4)
     assert m.spec == {"name": "unet", "kwargs": {"cfa": "xtrans", "packing": None, "width": 4, "depth": 3,
                                                  "blocks": 1, "keep_samples": True, "residual": True,
-                                                 "expand": 0}}
+                                                 "expand": 0, "noise_input": False}}
     assert MODELS.build({"name": "bilinear"}).spec == {
         "name": "bilinear", "kwargs": {"cfa": "xtrans", "radius": 1, "keep_samples": True}}
 

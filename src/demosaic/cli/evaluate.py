@@ -75,6 +75,7 @@ class EvalSchema:
     protocol_seed: int = 0
     raw_cache: Optional[str] = None
     highlights: str = "none"
+    denoise: float = 1.0
     conditions: Any = None
 
 
@@ -203,6 +204,9 @@ def check_protocol(c: dict[str, Any], family: str) -> str:
         from demosaic.schema import check_choice
 
         check_choice(c.get("highlights", "none"), HIGHLIGHT_MODES, "highlights")
+        from demosaic.noise.source import check_strength
+
+        check_strength(c.get("denoise", 1.0), "denoise")
     return protocol
 
 
@@ -235,13 +239,15 @@ def _run_camera(c: dict[str, Any], method: Any, name: str, kind: str, info: dict
     conditions = capture_conditions(c)
     iso_tag = f"{iso:g}" + conditions.tag()
     highlights = str(c.get("highlights", "none"))
-    run_tag = iso_tag + ("" if highlights == "none" else f"_{highlights}")
+    denoise = float(c.get("denoise", 1.0))
+    run_tag = (iso_tag + ("" if highlights == "none" else f"_{highlights}")
+               + ("" if denoise == 1.0 else f"_denoise{denoise:g}"))
     out_dir = Path(c.get("out_dir") or Path("logs") / "eval" / f"{name}_{sname}_camera_iso{run_tag}")
     cache = Path(c.get("raw_cache") or out_dir / "raws") / f"{sname}_iso{iso_tag}"
     result = evaluate_camera(
         method, images_from_dataset(dataset), iso=iso, camera=c.get("camera"),
         seed=int(c.get("protocol_seed", 0)), conditions=conditions, highlights=highlights,
-        cache_dir=cache,
+        denoise=denoise, cache_dir=cache,
         border=int(c.get("border", 12)), report=report_spec(c, sname, name, kind, out_dir, info),
         device=device)
     if kind == "checkpoint" and info.get("run_name"):

@@ -104,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tiff-encoding", choices=TRANSFERS, default="srgb",
                    help="TIFF values: srgb-encoded or linear (an ICC profile for either is embedded)")
     p.add_argument("--amp", action="store_true", help="float16 autocast on CUDA/MPS")
+    p.add_argument("--denoise", type=float, default=1.0, metavar="STRENGTH",
+                   help="noise removal of a noise-aware model: 0 = demosaic only, the grain "
+                        "kept; 1 = the file's noise level; between and above scale it (more "
+                        "removes more)")
+    p.add_argument("--noise", default=None, metavar="S,O",
+                   help="the file's noise level, variance S*x+O of a pixel of mean x in "
+                        "normalised raw units before white balance (or six numbers "
+                        "S_R,O_R,S_G,O_G,S_B,O_B); default: the DNG NoiseProfile, else "
+                        "estimated from the raw data")
     p.add_argument("--overwrite", action="store_true",
                    help="batch mode: redo files whose output already exists (earlier outputs "
                         "only: an output never replaces a source file)")
@@ -137,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
                   exr_compression=args.exr_compression,
                   tile=args.tile or None, overlap=args.overlap, color_space=args.color_space,
                   white_balance=args.white_balance, highlights=args.highlights, float32=args.float32,
-                  tiff_encoding=args.tiff_encoding, amp=args.amp)
+                  tiff_encoding=args.tiff_encoding, amp=args.amp, noise=args.noise,
+                  denoise=args.denoise)
     out = Path(args.output)
     if _is_batch(args.input, args.output):
         if out.suffix.lower() in (".exr", ".tif", ".tiff") and not out.is_dir():

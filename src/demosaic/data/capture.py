@@ -23,6 +23,7 @@ from demosaic.sim.camera import CameraSimConfig, check_config, load_bodies, simu
 from demosaic.cfa import CFAPattern
 from demosaic.data.common import Sample, make_sample
 from demosaic.errors import ConfigError
+from demosaic.sim.noise_level import sample_coefficients
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +59,15 @@ def camera_config(value: CameraSimConfig | Mapping[str, Any] | None, key: str, *
 def camera_sample(rgb: np.ndarray, pattern: CFAPattern, rng: np.random.Generator,
                   camera: CameraSimConfig) -> Sample:
     """A sample of ``rgb`` (``(3, H, W)`` linear sRGB truth) as the simulated camera records
-    it: balanced mosaic in, balanced clean camera RGB as the target; with probability
-    ``camera.clean_prob`` the clean linear-sRGB mosaic instead."""
+    it: balanced mosaic in, balanced clean camera RGB as the target, its noise level with a
+    simulated estimation error (:func:`demosaic.sim.noise_level.sample_coefficients`); with
+    probability ``camera.clean_prob`` the clean linear-sRGB mosaic (level zero) instead."""
     if camera.clean_prob > 0 and rng.random() < camera.clean_prob:
         return make_sample(np.asarray(rgb, dtype=np.float32), pattern)
     cap = simulate_capture(rgb, pattern.array, rng, camera, family=pattern.family)
-    return make_sample(cap.target, pattern, cfa=cap.cfa)
+    noise = sample_coefficients(cap.noise[0], cap.noise[1], cap.multipliers, rng,
+                                camera.level_error)
+    return make_sample(cap.target, pattern, cfa=cap.cfa, noise=noise)
 
 
 __all__ = ["camera_config", "camera_sample"]

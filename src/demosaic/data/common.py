@@ -168,7 +168,8 @@ def box_downsample(img: np.ndarray, factor: int) -> np.ndarray:
     return acc
 
 
-def make_sample(target: np.ndarray, pattern: CFAPattern, cfa: np.ndarray | None = None) -> Sample:
+def make_sample(target: np.ndarray, pattern: CFAPattern, cfa: np.ndarray | None = None,
+                noise: np.ndarray | None = None) -> Sample:
     """Build the sample dict from a ``(3, H, W)`` target (and optionally a given mosaic).
 
     Args:
@@ -176,6 +177,8 @@ def make_sample(target: np.ndarray, pattern: CFAPattern, cfa: np.ndarray | None 
         pattern: The CFA, phase ``(0, 0)`` at the top-left pixel.
         cfa: ``(1, H, W)`` or ``(H, W)`` mosaic; default ``cfa.mosaic(target, pattern)``, in
             which case the mosaic equals the target at every sampled position exactly.
+        noise: ``(2, 3)`` balanced noise coefficients of the mosaic (``sample["noise"]``,
+            :mod:`demosaic.sim.noise_level`); default zeros (a clean mosaic).
     """
     target = np.ascontiguousarray(target, dtype=np.float32)
     m = cfa_mod.mask(pattern, target.shape[1], target.shape[2])
@@ -187,6 +190,8 @@ def make_sample(target: np.ndarray, pattern: CFAPattern, cfa: np.ndarray | None 
         "cfa": torch.from_numpy(np.ascontiguousarray(mosaic)),
         "mask": torch.from_numpy(m),
         "target": torch.from_numpy(target),
+        "noise": torch.from_numpy(np.zeros((2, 3), np.float32) if noise is None
+                                  else np.asarray(noise, dtype=np.float32).reshape(2, 3).copy()),
     }
 
 

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from demosaic import cfa as cfa_mod
+from demosaic.sim.noise_level import LEVEL_ERROR, batch_coefficients
 from demosaic.sim.camera import LEVELS, NoiseModel, load_bodies
 from demosaic.color import linear_to_srgb
 from demosaic.data import poisson as poisson_mod
@@ -223,18 +224,23 @@ class DeviceSyntheticBatches:
             out = out + (amp[:, None] * tint)[:, :, None, None] * spot[:, None]
         return torch.where(chosen[:, None, None, None], out, rgb)
 
-    def _noise(self, mosaic: torch.Tensor) -> torch.Tensor:
-        """Step 9 (:func:`demosaic.data.transforms.add_poisson_gaussian`, batched)."""
+    def _noise(self, mosaic: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Step 9 (:func:`demosaic.data.transforms.add_poisson_gaussian`, batched):
+        ``(noisy mosaic, noise coefficients (n, 2, 3))``."""
         n = mosaic.shape[0]
-        a = self._log_uniform(self.ds.noise_shot, n)[:, None, None, None]
-        b = self._log_uniform(self.ds.noise_read, n)[:, None, None, None]
+        a1 = self._log_uniform(self.ds.noise_shot, n)
+        b1 = self._log_uniform(self.ds.noise_read, n)
+        a, b = a1[:, None, None, None], b1[:, None, None, None]
         shot = self._poisson(mosaic.clamp_min(0.0) / a) * a
         read = torch.randn(mosaic.shape, generator=self.generator, device=self.device) * b
-        return shot + read + mosaic.clamp_max(0.0)
+        level = batch_coefficients(a1, b1, torch.ones(n, 3, device=self.device), self._normal(n, 2),
+                                   LEVEL_ERROR)
+        return shot + read + mosaic.clamp_max(0.0), level
 
-    def _capture(self, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _capture(self, rgb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Steps 8-9 with a camera (:func:`demosaic.sim.camera.simulate_capture`, batched):
-        ``(mosaic (n, 1, P, P), target (n, 3, P, P))`` in balanced camera RGB."""
+        ``(mosaic (n, 1, P, P), target (n, 3, P, P), noise coefficients (n, 2, 3))`` in
+        balanced camera RGB."""
         cam, n = self.camera, rgb.shape[0]
         body = self._index(torch.full((n,), self.cam_matrices.shape[0], device=self.device))
         light = torch.exp(float(cam.illuminant_sigma) * self._normal(n, 3))
@@ -257,18 +263,21 @@ class DeviceSyntheticBatches:
         gains = (mult[:, :, None, None] * self.mask).sum(dim=1, keepdim=True)
         mosaic = (dn - black) / (white - black) * gains
         target = raw * mult[:, :, None, None]
+        level = batch_coefficients(a, b, mult, self._normal(n, 2), float(cam.level_error))
         if cam.clean_prob > 0:
             keep = (self._uniform(n) < cam.clean_prob)[:, None, None, None]
             mosaic = torch.where(keep, (rgb * self.mask).sum(dim=1, keepdim=True), mosaic)
             target = torch.where(keep, rgb, target)
-        return mosaic, target
+            level = torch.where(keep[:, :, 0], torch.zeros_like(level), level)
+        return mosaic, target, level
 
     def _normal(self, *shape: int) -> torch.Tensor:
         return torch.randn(shape, generator=self.generator, device=self.device)
 
     @torch.no_grad()
     def batch(self) -> dict[str, torch.Tensor]:
-        """One batch ``{"cfa", "mask", "target"}`` (shapes in the module docstring)."""
+        """One batch ``{"cfa", "mask", "target", "noise"}`` (shapes in the module docstring;
+        ``noise`` ``(n, 2, 3)``: :mod:`demosaic.sim.noise_level`)."""
         ds, n = self.ds, self.batch_size
         rgb = self.crops(n)
         rgb = rgb * self._log_uniform(ds.exposure_range, n)[:, None, None, None]
@@ -277,14 +286,17 @@ class DeviceSyntheticBatches:
         if ds.highlight_prob > 0:
             rgb = self._highlights(rgb)
         if self.camera is not None:
-            mosaic, target = self._capture(rgb)
-            return {"cfa": mosaic, "mask": self.mask.expand(n, -1, -1, -1), "target": target}
+            mosaic, target, level = self._capture(rgb)
+            return {"cfa": mosaic, "mask": self.mask.expand(n, -1, -1, -1), "target": target,
+                    "noise": level}
         if ds.space == "srgb":
             rgb = linear_to_srgb(rgb).clamp(0.0, 1.0)
         mosaic = (rgb * self.mask).sum(dim=1, keepdim=True)
+        level = torch.zeros(n, 2, 3, device=self.device)
         if ds.noise:
-            mosaic = self._noise(mosaic)
-        return {"cfa": mosaic, "mask": self.mask.expand(n, -1, -1, -1), "target": rgb}
+            mosaic, level = self._noise(mosaic)
+        return {"cfa": mosaic, "mask": self.mask.expand(n, -1, -1, -1), "target": rgb,
+                "noise": level}
 
     def __iter__(self) -> DeviceSyntheticBatches:
         return self

@@ -45,6 +45,8 @@ from demosaic.data.common import (
 )
 from demosaic.data.shards import load_manifest
 from demosaic.errors import ConfigError
+from demosaic.noise.profile import NoiseProfile
+from demosaic.schema import check_choice
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,12 @@ class RawTeacherConfig:
             path is looked up in the working directory, then in ``root``. null = all.
         augment: The 8 flips/rotations (CFA-safe, see module docstring).
         exposure_range: ``[low, high]`` log-uniform exposure factor (``[1, 1]`` = off).
+        noise_level: The noise level each sample carries for a noise-aware model
+            (``sample["noise"]``). ``zero`` (default): LibRaw's teacher keeps the file's noise,
+            so the pair asks for demosaicking only, as ``--denoise 0`` does. ``file``: the
+            level recorded for the file at build time (its DNG ``NoiseProfile`` or the
+            estimate; balanced, times the crop's exposure, and for ``downsample`` shards
+            divided by the factor squared), for a teacher that removes noise.
     """
 
     root: Optional[str] = None
@@ -69,6 +77,11 @@ class RawTeacherConfig:
     select: Optional[str] = None
     augment: bool = True
     exposure_range: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    noise_level: str = "zero"
+
+
+#: Values of ``noise_level``.
+NOISE_LEVELS = ("zero", "file")
 
 
 def read_selection(path: Path) -> set[str]:
@@ -95,9 +108,11 @@ class RawTeacherDataset(RandomCropDataset):
     def __init__(self, root: Path, pattern: CFAPattern, *, patch_size: int = 96,
                  samples_per_epoch: int = 1000, select: Path | None = None,
                  augment: bool = True, exposure_range: tuple[float, float] = (1.0, 1.0),
-                 seed: int | None = None, key: str = "dataset") -> None:
+                 noise_level: str = "zero", seed: int | None = None, key: str = "dataset") -> None:
         self._init_crops(pattern, patch_size=patch_size, samples_per_epoch=samples_per_epoch,
                          augment=augment, seed=seed, key=key)
+        check_choice(noise_level, NOISE_LEVELS, f"{key}.noise_level")
+        self.noise_level = noise_level
         self.exposure_range = check_range(exposure_range, f"{key}.exposure_range")
         manifest = load_manifest(root, f"{key}.root")
         self.pairing = manifest["pairing"]
@@ -162,7 +177,24 @@ class RawTeacherDataset(RandomCropDataset):
         target = target * gain
         if mosaic is not None:
             mosaic = mosaic * gain
-        return make_sample(target, self.pattern, cfa=mosaic)
+        return make_sample(target, self.pattern, cfa=mosaic, noise=self._level(item, float(gain)))
+
+    def _level(self, item: dict[str, Any], gain: float) -> np.ndarray | None:
+        """The ``(2, 3)`` balanced coefficients a crop of ``item`` carries (``noise_level``)."""
+        recorded = item.get("noise")
+        if self.noise_level == "zero" or not recorded:
+            if self.noise_level == "file" and not recorded:
+                raise ConfigError(f"dataset: shard {item['id']} has no recorded noise level "
+                                  "(built before levels were recorded); rebuild the shards with "
+                                  "`demosaic-prepare raw_teacher`, or set noise_level=zero")
+            return None
+        vals = recorded["profile"]
+        profile = NoiseProfile(tuple(vals[0::2]), tuple(vals[1::2]), "simulated")
+        coeffs = profile.balanced(item["wb"])
+        shrink = float(item.get("factor", 1)) ** 2
+        coeffs[0] *= np.float32(gain / shrink)
+        coeffs[1] *= np.float32(gain * gain / shrink)
+        return coeffs
 
 
 @DATASETS.register("raw_teacher", RawTeacherConfig)

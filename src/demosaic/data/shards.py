@@ -10,8 +10,9 @@ Layout of a shard folder (``out``)::
 
 Both arrays are in **balanced camera RGB**: the file's as-shot multipliers (green = 1) applied
 to the mosaic before demosaicking, the space ``demosaic-infer`` feeds the network
-(:func:`demosaic.inference.develop.develop`). Each item's record keeps the multipliers (``wb``)
-and the camera's XYZ -> camera matrix (``xyz_to_cam``).
+(:func:`demosaic.inference.develop.develop`). Each item's record keeps the multipliers (``wb``),
+the camera's XYZ -> camera matrix (``xyz_to_cam``) and the file's noise level (``noise``: its
+DNG ``NoiseProfile`` or the estimate, :func:`demosaic.noise.source.file_profile`).
     top200_sharp.json          written by rank_sharpness (the research log's file)
 
 Pairings:
@@ -151,9 +152,11 @@ def process_file(path: str, rel: str, out: str, pairing: str, factor: int,
     from demosaic.color import normalize_multipliers, white_balance_mosaic
     from demosaic.data.teacher import compute_teacher, sample_fidelity
     from demosaic.io.raw import read_raw
+    from demosaic.noise.source import file_profile
 
     out_dir = Path(out)
     raw = read_raw(path)
+    noise = file_profile(raw)
     al = raw.alignment
     p = al.pattern.period
     layout = np.asarray(raw.layout)[:p, :p]
@@ -190,6 +193,9 @@ def process_file(path: str, rel: str, out: str, pairing: str, factor: int,
                    "white": float(np.asarray(raw.white_level).max())},
         "space": "balanced camera RGB",
         "wb": [float(v) for v in mult],
+        "noise": {"profile": [float(f"{v:.6g}") for v in noise.as_list()],
+                  "source": noise.source, "units": "S_R,O_R,S_G,O_G,S_B,O_B; variance S*x+O, "
+                  "normalised raw before white balance"},
         "xyz_to_cam": np.asarray(raw.xyz_to_cam, dtype=np.float64).round(6).tolist(),
         "exposure": exposure_stats(raw.cfa[al.dy :, al.dx :]),
         "sharpness": laplacian_variance(target16),

@@ -53,6 +53,7 @@ from demosaic.data.common import (
     resolve_roots,
 )
 from demosaic.data.capture import camera_config, camera_sample
+from demosaic.sim.noise_level import LEVEL_ERROR, sample_coefficients
 from demosaic.data.sources import SourceCache, image_size
 from demosaic.data.transforms import (
     add_highlights,
@@ -200,9 +201,10 @@ class SyntheticDataset(RandomCropDataset):
             rgb = to_srgb_clipped(rgb)
         sample = make_sample(rgb, self.pattern)
         if self.noise:
-            noisy = add_poisson_gaussian(sample["cfa"].numpy(), rng, self.noise_shot,
-                                         self.noise_read)
-            sample = make_sample(sample["target"].numpy(), self.pattern, cfa=noisy)
+            noisy, a, b = add_poisson_gaussian(sample["cfa"].numpy(), rng, self.noise_shot,
+                                               self.noise_read)
+            level = sample_coefficients(a, b, np.ones(3), rng, LEVEL_ERROR)
+            sample = make_sample(sample["target"].numpy(), self.pattern, cfa=noisy, noise=level)
         return sample
 
 

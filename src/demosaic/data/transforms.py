@@ -67,7 +67,8 @@ def add_highlights(rgb: np.ndarray, rng: np.random.Generator,
 
 
 def add_poisson_gaussian(mosaic: np.ndarray, rng: np.random.Generator,
-                         shot_range: Sequence[float], read_range: Sequence[float]) -> np.ndarray:
+                         shot_range: Sequence[float], read_range: Sequence[float]
+                         ) -> tuple[np.ndarray, float, float]:
     """Sensor noise on a mosaic: ``a * Poisson(x / a) + N(0, b^2)``.
 
     ``a`` (shot-noise gain, variance per unit signal) and ``b`` (read-noise sigma) are drawn
@@ -77,13 +78,16 @@ def add_poisson_gaussian(mosaic: np.ndarray, rng: np.random.Generator,
 
     Args:
         mosaic: ``(1, H, W)`` float32 linear mosaic.
+
+    Returns:
+        ``(noisy mosaic, a, b)``.
     """
     a = log_uniform(rng, shot_range)
     b = log_uniform(rng, read_range)
     lam = np.maximum(mosaic, 0.0) / a
     shot = rng.poisson(lam).astype(np.float32) * np.float32(a)
     read = rng.normal(0.0, b, size=mosaic.shape).astype(np.float32)
-    return shot + read + np.minimum(mosaic, 0.0)
+    return shot + read + np.minimum(mosaic, 0.0), a, b
 
 
 #: Rec. 709 / sRGB luminance weights of linear R, G, B.

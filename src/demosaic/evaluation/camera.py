@@ -76,11 +76,13 @@ log = logging.getLogger(__name__)
 
 
 def make_runner(method: Any, device: str | torch.device = "cpu", tile: int | None = None,
-                highlights: str = "none") -> tuple[Callable[[CameraCase], np.ndarray], str]:
+                highlights: str = "none", denoise: float = 1.0
+                ) -> tuple[Callable[[CameraCase], np.ndarray], str]:
     """How ``method`` develops a :class:`CameraCase`: ``(runner, route)``.
 
     ``route`` is ``"develop"`` (a model: ``read_raw`` + :func:`~demosaic.inference.develop.develop`
-    with ``highlights``, off by default), ``"libraw"`` (a :class:`~demosaic.models.baselines.LibRawBaseline`: LibRaw
+    with ``highlights``, off by default, and ``denoise``; a noise-aware model's level comes
+    from the file as for ``demosaic-infer``), ``"libraw"`` (a :class:`~demosaic.models.baselines.LibRawBaseline`: LibRaw
     on the DNG) or ``"mosaic"`` (any other baseline: its ``demosaic`` on the balanced mosaic).
     Each runner returns ``(3, H, W)`` float32 balanced camera RGB of the visible area.
     """
@@ -104,7 +106,7 @@ def make_runner(method: Any, device: str | torch.device = "cpu", tile: int | Non
             raw = read_raw(case.dng)
             with torch.inference_mode():
                 rgb = develop(raw, net, device=dev, tile=tile if tile is not None else DEFAULT_TILE,
-                              highlights=highlights)
+                              highlights=highlights, denoise=denoise)
             return rgb.float().cpu().numpy()
 
         return run_develop, "develop"
@@ -184,6 +186,7 @@ def evaluate_camera(
     seed: int = 0,
     conditions: CaptureConditions | None = None,
     highlights: str = "none",
+    denoise: float = 1.0,
     cache_dir: str | os.PathLike[str],
     border: int = 12,
     max_margin: int = 12,
@@ -201,6 +204,7 @@ def evaluate_camera(
         iso, camera, seed, max_margin, conditions: Capture settings (:class:`~demosaic.evaluation.capture.CameraProtocol`).
         highlights: Highlight mode of the models' ``develop`` (default ``"none"``: the metric
             sees the network; ``"clip"`` is ``demosaic-infer``'s default). LibRaw always clips.
+        denoise: ``demosaic-infer``'s ``--denoise`` for noise-aware models (others ignore it).
         cache_dir: Folder of the DNGs (reused across methods and runs).
         border: px excluded by the metrics.
         report: :class:`~demosaic.evaluation.report.ReportSpec` (names, output folder,
@@ -223,7 +227,7 @@ def evaluate_camera(
     p = pattern.period
     rep = report or ReportSpec(worst_crops=0)
     crop_size, evalset = rep.crop_size // p * p, rep.evalset
-    runner, route = make_runner(method, device, tile, highlights)
+    runner, route = make_runner(method, device, tile, highlights, denoise)
     label, out_path = rep.label(method), rep.out_path
     cases: list[dict[str, Any]] = []
 
@@ -240,7 +244,9 @@ def evaluate_camera(
                    border=border, crop_size=crop_size, keep=rep.crops_to_keep(),
                    record_windows=True, evalset=evalset)
     meta = _camera_meta(protocol, route, highlights, device, cache_dir, out.images, out.mean, p,
-                        out.windows, crop_size, cases, rep.info)
+                        out.windows, crop_size, cases,
+                        {**(rep.info or {}), **({"denoise": denoise} if getattr(method, "noise_input", False)
+                                        else {})})
     result = EvalResult(label, rep.kind_of(method), pattern.name, evalset, border, out.images,
                         out.mean, out.megapixels_per_s, {}, [], meta,
                         str(out_path) if out_path is not None else None)

@@ -11,6 +11,8 @@ trained on. Read top to bottom, one file goes::
       white balance      each pixel times its colour's as-shot multiplier (G = 1): balanced
                          camera RGB, LibRaw's order
       clipped pixels     set to S = min(multipliers) ("clip" mode: neutral for the network)
+      noise level        a noise-aware network also gets the file's noise profile balanced by
+                         the same multipliers (noise.source), from which it builds its map
       network            (3, h, w) balanced camera RGB, the window's core kept
     highlights         the mode's output step (inference.highlights.apply_highlights)
     output balance     another white balance than as-shot: each channel times t_c / w_c;
@@ -47,6 +49,8 @@ from demosaic.inference.tiling import (
     tiled_demosaic,
 )
 from demosaic.io.raw import RawImage
+from demosaic.noise.profile import NoiseProfile
+from demosaic.noise.source import file_profile, network_coefficients
 from demosaic.schema import check_choice
 
 log = logging.getLogger(__name__)
@@ -85,6 +89,8 @@ def develop(
     progress: bool = False,
     timer: StageTimer | None = None,
     colour: ColourPlan | None = None,
+    noise: NoiseProfile | None = None,
+    denoise: float = 1.0,
 ) -> torch.Tensor:
     """The demosaicking part of ``infer_file``: raw mosaic in, camera RGB out (the steps of
     the module docstring).
@@ -111,6 +117,10 @@ def develop(
         timer: Records the time of each step (:class:`StageTimer`), if given.
         colour: The file's plan (:func:`~demosaic.inference.colour.plan_colour`), when the
             caller made it; it then gives the white balance.
+        noise: The file's noise profile (:func:`demosaic.noise.source.file_profile`) for a
+            noise-aware network (``net.noise_input``); ``None`` there: from the file. Other
+            networks ignore it and ``denoise``.
+        denoise: Scale of the noise map the network gets (0 = demosaic only).
 
     Returns:
         ``(3, H, W)`` float32 CPU tensor in the file's visible area and sensor orientation;
@@ -130,8 +140,14 @@ def develop(
     prepend = canonical_prepend(raw.alignment)
     device = resolve_device(device)  # the windows' device, where the balance runs
     prepare = _balance_window(raw, mult, clipped if highlights == "clip" else None, prepend, device)
+    coeffs = None
+    if getattr(net, "noise_input", False):
+        profile = noise if noise is not None else file_profile(raw)
+        coeffs = network_coefficients(profile, mult, denoise)
+        lap(timer, "noise level")
     rgb = tiled_demosaic(net, raw.cfa, tile=tile, overlap=overlap, device=device,
-                         amp=amp, progress=progress, prepend=prepend, prepare=prepare)
+                         amp=amp, progress=progress, prepend=prepend, prepare=prepare,
+                         noise=coeffs)
     lap(timer, "white balance + tiles (network)")
     with torch.inference_mode():  # the tiled output is an inference tensor; clip works in place
         rgb = apply_highlights(rgb, clipped, raw.layout, mult, highlights)

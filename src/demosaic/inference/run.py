@@ -48,6 +48,7 @@ from demosaic.io.atomic import sweep_stale_temporaries
 from demosaic.io.clash import check_outputs
 from demosaic.io.raw import RawImage, read_raw
 from demosaic.models.zoo import ModelSource, family_name
+from demosaic.noise.source import file_profile
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,8 @@ def infer_file(
     tiff_encoding: str = "srgb",
     amp: bool = False,
     progress: bool = False,
+    noise: str | None = None,
+    denoise: float = 1.0,
 ) -> InferResult:
     """Demosaic one raw file and write the result.
 
@@ -128,7 +131,8 @@ def infer_file(
         device: ``"auto"`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda"`` ...
         views: Geometric self-ensemble of a trained model (:class:`ModelSource`).
         tile, overlap, color_space, white_balance, highlights, float32, exr_compression,
-            tiff_encoding, amp, progress: :class:`~demosaic.inference.settings.InferSettings`.
+            tiff_encoding, amp, progress, noise, denoise:
+            :class:`~demosaic.inference.settings.InferSettings`.
             The network always sees the mosaic balanced with the as-shot multipliers (see
             :func:`~demosaic.inference.develop.develop`); another ``white_balance`` rescales
             the output.
@@ -147,7 +151,7 @@ def infer_file(
     settings = InferSettings(tile=tile, overlap=overlap, color_space=color_space,
                              white_balance=white_balance, highlights=highlights, float32=float32,
                              exr_compression=exr_compression, tiff_encoding=tiff_encoding,
-                             amp=amp, progress=progress)
+                             amp=amp, progress=progress, noise=noise, denoise=denoise)
     settings.check(out)
     check_outputs(run_inputs([inp], checkpoint), [out], hint=CLASH_HINT)
     sweep_stale_temporaries(out.parent)
@@ -185,16 +189,20 @@ def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: Infe
     log.info("%s: %s %s, %s %dx%d, phase offset (%d, %d), as-shot multipliers %s",
              raw.path.name, raw.make, raw.model, family_name(raw.family), w, h,
              raw.alignment.dy, raw.alignment.dx, np.round(colour.as_shot, 4).tolist())
+    profile = None
+    if getattr(net, "noise_input", False):
+        profile = file_profile(raw, settings.noise_override())
+        lap(timer, "noise level")
     run = dict(device=source.device, tile=settings.tile, overlap=overlap,
                highlights=settings.highlights, amp=settings.amp, progress=settings.progress,
-               timer=timer)
+               timer=timer, noise=profile, denoise=settings.denoise)
     if kind == "dng":  # a raw converter's input: unbalanced camera RGB, sensor orientation
         rgb = develop(raw, net, colour=colour.unbalanced(), **run)
         return linear_dng_output(out, raw, rgb, colour.dng_neutral)
     _ = colour.matrix  # a file without a usable matrix fails here, before the network
     rgb = develop(raw, net, colour=colour, **run)
     if kind == "exr":
-        record = run_record(raw, colour, settings, overlap, source.device)
+        record = run_record(raw, colour, settings, overlap, source.device, profile)
         return exr_output(out, raw, rgb, colour, settings, record, source.info_for(raw.family),
                           timer)
     return tiff_output(out, raw, rgb, colour, settings.tiff_encoding, timer)

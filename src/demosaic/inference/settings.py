@@ -19,6 +19,8 @@ from demosaic.errors import ConfigError
 from demosaic.inference.highlights import HIGHLIGHT_MODES
 from demosaic.inference.tiling import DEFAULT_TILE
 from demosaic.io.icc import TRANSFERS
+from demosaic.noise.profile import NoiseProfile
+from demosaic.noise.source import check_strength
 from demosaic.io.images import EXR_COMPRESSIONS
 from demosaic.schema import check_choice
 
@@ -46,6 +48,12 @@ class InferSettings:
         tiff_encoding: ``"srgb"`` or ``"linear"`` TIFF values (:data:`demosaic.io.icc.TRANSFERS`).
         amp: float16 autocast on CUDA/MPS.
         progress: tqdm bar over tiles.
+        noise: ``"S,O"`` or ``"S_R,O_R,S_G,O_G,S_B,O_B"`` (``--noise``): the file's noise
+            level instead of its DNG ``NoiseProfile`` or the estimate
+            (:func:`demosaic.noise.source.file_profile`); ``None``: from the file.
+        denoise: ``--denoise``: the noise map given to a noise-aware network is scaled by this
+            (0 = demosaic only, the grain kept; 1 = the level the file has; more removes
+            more). Models without the noise input ignore both.
     """
 
     tile: int | None = DEFAULT_TILE
@@ -58,6 +66,8 @@ class InferSettings:
     tiff_encoding: str = "srgb"
     amp: bool = False
     progress: bool = False
+    noise: str | None = None
+    denoise: float = 1.0
 
     @classmethod
     def from_kwargs(cls, where: str, **kwargs: Any) -> InferSettings:
@@ -81,6 +91,12 @@ class InferSettings:
         check_choice(self.highlights, HIGHLIGHT_MODES, "highlights")
         check_choice(self.tiff_encoding, TRANSFERS, "tiff_encoding")
         check_choice(self.exr_compression, EXR_COMPRESSIONS, "exr_compression")
+        self.noise_override()
+        check_strength(self.denoise)
+
+    def noise_override(self) -> NoiseProfile | None:
+        """The ``--noise`` profile, or ``None`` (ConfigError naming ``--noise`` when invalid)."""
+        return None if self.noise in (None, "") else NoiseProfile.parse(str(self.noise))
 
 
 def output_kind(path: Path) -> Literal["exr", "tiff", "dng"]:

@@ -44,6 +44,7 @@ from torch import nn
 from demosaic import cfa as cfa_mod
 from demosaic.devices import MPS_MIN_TORCH, resolve_device, torch_version
 from demosaic.errors import CFAError, ConfigError
+from demosaic.models.base import call_model
 
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,8 @@ def receptive_field(model: nn.Module, max_size: int = 3072) -> int | None:
         while size <= max_size:
             c = (size // 2) // m * m
             x = torch.rand(1, 1, size, size, device=dev, requires_grad=True)
-            y = model(x)
+            # a noise-aware model also sees the noise map, which reaches 2 px further
+            y = call_model(model, x, torch.full((2, 3), 1e-3, device=dev))
             (g,) = torch.autograd.grad(y[0, :, c:c + m, c:c + m].sum(), x)
             nz = g[0, 0] != 0
             rows = nz.any(1).nonzero().flatten().tolist()
@@ -246,6 +248,7 @@ def tiled_demosaic(
     batch: int = 1,
     prepend: tuple[int, int] = (0, 0),
     prepare: Callable[[torch.Tensor, Span, Span], torch.Tensor] | None = None,
+    noise: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Demosaic a whole mosaic window by window with bounded memory.
 
@@ -278,6 +281,10 @@ def tiled_demosaic(
         batch: Windows of the same shape run together, up to this many per forward pass
             (an accelerator's lever: fewer, larger launches; memory grows with it). The
             output does not depend on it (each window is computed as on its own).
+        noise: ``(2, 3)`` balanced noise coefficients of the mosaic (after ``prepare``'s
+            white balance) for a ``noise_input`` model, which computes each window's noise map
+            from them (the receptive field, and so the overlap, includes the map's window);
+            ignored by other models.
 
     Returns:
         ``(3, H, W)`` float32 CPU tensor for the mosaic's own pixels, linear light,
@@ -302,7 +309,8 @@ def tiled_demosaic(
             tile_a = raised
     else:
         tile_a, overlap_a = 0, 0
-    return _tiled(model, cfa, tile_a, overlap_a, dev, amp, progress, int(batch), prepend, prepare)
+    return _tiled(model, cfa, tile_a, overlap_a, dev, amp, progress, int(batch), prepend, prepare,
+                  noise)
 
 
 def check_amp(device: torch.device, amp: bool) -> None:
@@ -325,9 +333,11 @@ _RESIDENT_ON_CPU = False
 def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap: int,
            dev: torch.device, amp: bool, progress: bool, batch: int = 1,
            prepend: tuple[int, int] = (0, 0),
-           prepare: Callable[[torch.Tensor, Span, Span], torch.Tensor] | None = None
-           ) -> torch.Tensor:
+           prepare: Callable[[torch.Tensor, Span, Span], torch.Tensor] | None = None,
+           noise: torch.Tensor | None = None) -> torch.Tensor:
     pattern = model.pattern
+    if noise is not None:
+        noise = noise.to(dev, torch.float32)
     mosaic = _as_mosaic(cfa)
     h, w = mosaic.shape
     m = alignment_multiple(model)
@@ -367,7 +377,7 @@ def _tiled(model: nn.Module, cfa: torch.Tensor | np.ndarray, tile: int, overlap:
     for chunk in _batches(plan, batch):
         x = torch.stack([window(rs, cs) for rs, cs in chunk])[:, None]
         with autocast:
-            y = model(x)
+            y = call_model(model, x, None if noise is None else noise.expand(len(chunk), 2, 3))
         if y.shape != (len(chunk), 3, x.shape[-2], x.shape[-1]):
             raise CFAError(f"model {type(model).__name__} returned shape {tuple(y.shape)} for "
                            f"input {tuple(x.shape)}; expected ({len(chunk)}, 3, H, W)")

@@ -38,6 +38,7 @@ from demosaic.inference.settings import InferSettings
 from demosaic.io.dng import FLIP_TO_TIFF_ORIENTATION, PREVIEW_SIDE, preview_image, write_linear_dng
 from demosaic.io.images import write_exr, write_tiff16
 from demosaic.io.raw import RawImage, apply_orientation
+from demosaic.noise.profile import NoiseProfile
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +117,17 @@ def linear_dng_output(out: Path, raw: RawImage, rgb: torch.Tensor, neutral: np.n
 
 
 def run_record(raw: RawImage, colour: ColourPlan, settings: InferSettings,
-               overlap: int | None, device: torch.device) -> dict[str, Any]:
+               overlap: int | None, device: torch.device,
+               noise: NoiseProfile | None = None) -> dict[str, Any]:
     """The settings an EXR records (``demosaic:settings``): colour, white balance (the
     file's as-shot and the output's multipliers), highlights, tiling, device, orientation,
-    CFA phase and format."""
+    CFA phase, format, and for a noise-aware network the noise profile (S, O per channel
+    R, G, B, its source) and the denoise strength."""
     wb = colour.white_balance
-    return {
+    level = {} if noise is None else {
+        "noise_profile": [float(f"{v:.6g}") for v in noise.as_list()],
+        "noise_source": noise.source, "denoise": settings.denoise}
+    return {**level,
         "color_space": colour.color_space, "white_balance": wb,
         "white_balance_applied": "mosaic before the network" + (
             "" if wb == "as_shot" else ", output rescaled after"),
@@ -162,6 +168,9 @@ def output_metadata(raw: RawImage, info: dict[str, str], record: dict[str, Any]
                                        f"{FLIP_TO_TIFF_ORIENTATION[raw.orientation]}, applied "
                                        "to the pixels"),
         "demosaic:settings": json.dumps(record, sort_keys=True),
+        **({} if "noise_profile" not in record else {
+            "demosaic:noise": (f"S,O per channel R,G,B {record['noise_profile']} "
+                               f"({record['noise_source']}), denoise {record['denoise']:g}")}),
     }
 
 

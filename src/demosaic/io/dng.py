@@ -4,9 +4,10 @@
 needs (``CFARepeatPatternDim``, ``CFAPattern``, ``BlackLevel``, ``WhiteLevel``,
 ``ColorMatrix1`` with ``CalibrationIlluminant1`` = D65, ``AsShotNeutral``, ``ActiveArea``,
 ``DefaultCropOrigin``/``DefaultCropSize``, ``Make``/``Model``/``UniqueCameraModel``,
-``Orientation``). A 6x6 pattern is read by LibRaw as X-Trans (``filters == 9``: rawpy
-``raw_pattern`` is 6x6, ``num_colors`` 3, all LibRaw demosaics work; Markesteijn still needs
->= 512 px per side), a 2x2 pattern as Bayer.
+``Orientation``; optionally ``NoiseProfile``). A 6x6 pattern is read by LibRaw as X-Trans
+(``filters == 9``: rawpy ``raw_pattern`` is 6x6, ``num_colors`` 3, all LibRaw demosaics work;
+Markesteijn still needs >= 512 px per side), a 2x2 pattern as Bayer. :func:`read_noise_profile`
+reads a DNG's ``NoiseProfile`` tag back (LibRaw does not report it).
 
 How LibRaw 0.22 reads these files (checked with rawpy 0.28; the tests pin it):
 
@@ -48,6 +49,7 @@ from demosaic.color import XYZ_TO_SRGB
 from demosaic.errors import DemosaicError
 from demosaic.io.atomic import atomic_path
 from demosaic.io.metadata import write_exif
+from demosaic.noise.profile import NoiseProfile
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ TAGS = {
     "CFALayout": 50711, "BlackLevel": 50714, "WhiteLevel": 50717,
     "DefaultCropOrigin": 50719, "DefaultCropSize": 50720, "ColorMatrix1": 50721,
     "AsShotNeutral": 50728, "CalibrationIlluminant1": 50778, "ActiveArea": 50829,
+    "NoiseProfile": 51041,
 }
 PHOTOMETRIC_CFA = 32803
 PHOTOMETRIC_LINEAR_RAW = 34892
@@ -123,6 +126,7 @@ def write_dng(
     model: str = "Synthetic",
     orientation: int = 1,
     exif: dict[str, str] | None = None,
+    noise_profile: Sequence[float] | None = None,
 ) -> Path:
     """Write a mosaic as an uncompressed 16-bit CFA DNG (atomically).
 
@@ -148,6 +152,10 @@ def write_dng(
         exif: Extra EXIF / DNG tags as Exiv2 key -> value strings (e.g.
             ``{"Exif.Photo.ISOSpeedRatings": "800"}``,
             :meth:`demosaic.io.metadata.CaptureMetadata.exif`), written after the image.
+        noise_profile: The DNG ``NoiseProfile`` tag (51041, DOUBLE): ``(S, O)`` for every
+            CFA plane or ``(S_R, O_R, S_G, O_G, S_B, O_B)`` (planes in ``CFAPlaneColor``
+            order, R G B here): variance ``S x + O`` of a pixel of mean ``x`` in
+            normalised raw units (black 0, white 1). ``None``: no tag.
 
     Returns:
         ``Path(path)``.
@@ -155,6 +163,7 @@ def write_dng(
     Raises:
         DemosaicError (CFAError for the layout): on invalid arguments.
     """
+    noise_tags = _noise_profile_tags(noise_profile)
     arr = cfa.detach().cpu().numpy() if isinstance(cfa, torch.Tensor) else np.asarray(cfa)
     if arr.ndim == 3 and arr.shape[0] == 1:
         arr = arr[0]
@@ -170,7 +179,7 @@ def write_dng(
     full = np.full((top + h + bottom, left + w + right), int(black_level), dtype=np.uint16)
     full[top : top + h, left : left + w] = data
     tags = [*_colour_tags(make, model, f"{make} {model}".strip(), orientation, cm, neutral),
-            *_cfa_tags(lay, int(black_level), int(white_level), (top, left, h, w))]
+            *_cfa_tags(lay, int(black_level), int(white_level), (top, left, h, w)), *noise_tags]
     out = Path(path)
     with atomic_path(out) as tmp:
         tifffile.imwrite(
@@ -182,6 +191,63 @@ def write_dng(
     log.debug("wrote %s: %s %dx%d, margins %s, black %d, white %d", out,
              family, w, h, margins, black_level, white_level)
     return out
+
+
+def _noise_profile_tags(values: Sequence[float] | None
+                        ) -> list[tuple[int, str, int, object, bool]]:
+    """The ``NoiseProfile`` tag of :func:`write_dng`'s ``noise_profile`` (none for ``None``).
+    Raises DemosaicError for anything but 2 or 6 finite numbers >= 0."""
+    if values is None:
+        return []
+    try:
+        vals = [float(v) for v in values]
+    except (TypeError, ValueError):
+        vals = []
+    if len(vals) not in (2, 6) or not all(np.isfinite(v) and v >= 0 for v in vals):
+        raise DemosaicError(
+            f"noise_profile must be 2 numbers >= 0 (S, O for every plane) or 6 "
+            f"(S_R, O_R, S_G, O_G, S_B, O_B), got {values!r}")
+    return [(TAGS["NoiseProfile"], "d", len(vals), tuple(vals), True)]
+
+
+def read_noise_profile(path: str | os.PathLike[str]) -> NoiseProfile | None:
+    """A DNG's ``NoiseProfile`` tag (51041) as a :class:`~demosaic.noise.profile.NoiseProfile`
+    (``source="dng"``), or ``None``: not a ``.dng``, no tag, unreadable or invalid values
+    (logged at debug level). The tag holds ``(S, O)`` pairs (variance ``S x + O`` at
+    normalised raw mean ``x``, before white balance): one for all planes, or one per CFA
+    plane in ``CFAPlaneColor`` order (R G B without that tag). Looked up in IFD 0, then in
+    its SubIFDs (where converters keep the raw image)."""
+    p = Path(path)
+    if p.suffix.lower() != ".dng":
+        return None
+    try:
+        with tifffile.TiffFile(p) as tif:
+            page = tif.pages[0]
+            for ifd in (page, *(getattr(page, "pages", None) or ())):
+                tag = ifd.tags.get(TAGS["NoiseProfile"])
+                if tag is not None:
+                    plane = TAGS["CFAPlaneColor"]
+                    planes = ifd.tags.get(plane) or page.tags.get(plane)
+                    values = [float(v) for v in np.ravel(tag.value)]
+                    pv = planes.value if planes else b"\x00\x01\x02"  # BYTE tags read as bytes
+                    colours = list(pv) if isinstance(pv, bytes) else [int(v) for v in np.ravel(pv)]
+                    break
+            else:
+                return None
+    except Exception as exc:  # noqa: BLE001 - tifffile raises several types on odd files
+        log.debug("%s: cannot read its DNG NoiseProfile tag (%s)", p, exc)
+        return None
+    ok = all(np.isfinite(v) and v >= 0 for v in values)
+    if ok and len(values) == 2:
+        return NoiseProfile.uniform(values[0], values[1], "dng")
+    if ok and len(values) == 6 and sorted(colours) == [0, 1, 2]:
+        scale, offset = [0.0] * 3, [0.0] * 3
+        for k, c in enumerate(colours):
+            scale[c], offset[c] = values[2 * k], values[2 * k + 1]
+        return NoiseProfile(tuple(scale), tuple(offset), "dng")  # type: ignore[arg-type]
+    log.debug("%s: ignoring its DNG NoiseProfile %s (planes %s): not 2 or 2 x 3 values >= 0",
+              p, values, colours)
+    return None
 
 
 def _cfa_layout(layout: np.ndarray | Sequence[Sequence[int]] | CFAPattern | str

@@ -43,7 +43,9 @@ import torch
 from demosaic.cfa import Alignment, CFAPattern, align, crop_to_canonical
 from demosaic.color import D65_XYZ, normalize_multipliers, xyz_to_cam_from_rgb_cam
 from demosaic.errors import CFAError, DemosaicError, RawReadError
+from demosaic.io.dng import read_noise_profile
 from demosaic.io.metadata import CaptureMetadata, read_metadata
+from demosaic.noise.profile import NoiseProfile
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +274,7 @@ class RawImage:
         margins: ``(top, left)`` offset of the visible area in the sensor data.
         orientation: LibRaw ``sizes.flip``; :func:`apply_orientation` turns outputs upright.
         metadata: The capture's EXIF (:func:`demosaic.io.metadata.read_metadata`).
+        noise_profile: Its DNG ``NoiseProfile`` tag or ``None`` (:func:`.dng.read_noise_profile`).
     """
 
     path: Path
@@ -292,6 +295,7 @@ class RawImage:
     margins: tuple[int, int]
     orientation: int
     metadata: CaptureMetadata = field(default_factory=CaptureMetadata)
+    noise_profile: NoiseProfile | None = None
 
     @property
     def pattern(self) -> CFAPattern:
@@ -490,7 +494,7 @@ def read_raw(path: str | os.PathLike[str]) -> RawImage:
             raw_size=(s.raw_height, s.raw_width),
             margins=(s.top_margin, s.left_margin),
             orientation=int(s.flip),
-            metadata=meta,
+            metadata=meta, noise_profile=read_noise_profile(p),
         )
     log.info("read %r", image)
     return image

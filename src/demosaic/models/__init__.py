@@ -46,6 +46,7 @@ class UNetConfig:
     keep_samples: bool = True
     residual: bool = True
     expand: int = 0  # > 0: over-parameterised 3x3 convolutions for training (folded for use)
+    noise_input: bool = False  # the noise level as a second input (demosaic.noise)
 
 
 @dataclass

@@ -53,7 +53,12 @@ class DemosaicModel(nn.Module):
         size_multiple: Always a multiple of ``pattern.period``.
         spec: ``{"name": ..., "kwargs": {...}}`` when built through
             :func:`demosaic.models.create_model` (what a checkpoint stores), else ``None``.
+        noise_input: Whether :meth:`forward` uses its ``noise`` argument (the balanced noise
+            coefficients ``(N, 2, 3)`` of :meth:`demosaic.noise.NoiseProfile.balanced`);
+            callers pass it only then (:func:`call_model`).
     """
+
+    noise_input: bool = False
 
     def __init__(self, cfa: str, size_multiple: int = 1) -> None:
         super().__init__()
@@ -142,11 +147,13 @@ class DemosaicModel(nn.Module):
         raise NotImplementedError
 
     # ------------------------------------------------------------------------------
-    def demosaic(self, cfa: torch.Tensor) -> torch.Tensor:
+    def demosaic(self, cfa: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
         """Demosaic a mosaic of any size (at least one CFA period per side).
 
         Args:
             cfa: ``(1, H, W)`` or ``(N, 1, H, W)``, canonical phase, linear light.
+            noise: Balanced noise coefficients ``(N, 2, 3)`` or ``(2, 3)`` for a
+                ``noise_input`` model (ignored by others); ``None`` = clean.
 
         Returns:
             ``(3, H, W)`` or ``(N, 3, H, W)`` (matching the input's rank), linear, unclamped.
@@ -157,5 +164,13 @@ class DemosaicModel(nn.Module):
         if x.ndim != 4 or x.shape[1] != 1:
             raise CFAError(f"demosaic() expects a mosaic (1, H, W) or (N, 1, H, W), got {tuple(cfa.shape)}")
         padded, (h, w) = period_pad(x, self.pattern, self.size_multiple)
-        out = self.forward(padded)[..., :h, :w]
+        out = call_model(self, padded, noise)[..., :h, :w]
         return out[0] if squeeze else out
+
+
+def call_model(model: nn.Module, cfa: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+    """``model(cfa, noise)`` for a model that takes the noise input (``noise_input``) and is
+    given coefficients, else ``model(cfa)``: every caller's one way to run any model."""
+    if noise is not None and getattr(model, "noise_input", False):
+        return model(cfa, noise)
+    return model(cfa)

@@ -38,7 +38,8 @@ def model_cost(model: nn.Module, input_shape: tuple[int, int, int, int]) -> Mode
     random input in ``[0, 1)`` of ``input_shape = (N, C, H, W)`` (``H, W`` must suit the model, e.g.
     multiples of ``UNetDemosaic.size_multiple``), divided by ``N * H * W``.
 
-    Runs on the model's device under ``torch.no_grad``; the model's mode is not changed.
+    Runs on the model's device under ``torch.no_grad``; the model's mode is not changed. A
+    noise-aware model (``noise_input``) is given a non-zero level, so its noise branch counts.
     """
     n, _, h, w = input_shape
     try:
@@ -47,8 +48,9 @@ def model_cost(model: nn.Module, input_shape: tuple[int, int, int, int]) -> Mode
         device = torch.device("cpu")
     x = torch.rand(*input_shape, device=device)
     counter = FlopCounterMode(display=False)
+    level = torch.full((n, 2, 3), 1e-4, device=device)
     with torch.no_grad(), counter:
-        model(x)
+        model(x, level) if getattr(model, "noise_input", False) else model(x)
     macs = counter.get_total_flops() / 2
     params = sum(p.numel() for p in model.parameters())
     log.debug("%s: %d parameters, %.0f MAC/px", type(model).__name__, params, macs / (n * h * w))

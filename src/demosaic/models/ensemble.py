@@ -26,7 +26,7 @@ import torch
 
 from demosaic import cfa as cfa_mod
 from demosaic.errors import ConfigError
-from demosaic.models.base import DemosaicModel
+from demosaic.models.base import DemosaicModel, call_model
 from demosaic.schema import check_choice
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ class GeometricEnsemble(DemosaicModel):
         for p in self.base.parameters():
             p.requires_grad_(False)
         self.views = views
+        self.noise_input = bool(getattr(base, "noise_input", False))
         m, period = self.size_multiple, self.pattern.period
         self._plan: list[tuple[int, bool, int, int]] = []
         for k, flip in VIEW_ORDER[:views]:
@@ -69,8 +70,9 @@ class GeometricEnsemble(DemosaicModel):
         """Always evaluation mode: the ensemble is an inference-time method."""
         return super().train(False)
 
-    def forward(self, cfa: torch.Tensor) -> torch.Tensor:
-        """Mosaic ``(N, 1, H, W)`` -> linear RGB ``(N, 3, H, W)``: the mean of the views."""
+    def forward(self, cfa: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Mosaic ``(N, 1, H, W)`` -> linear RGB ``(N, 3, H, W)``: the mean of the views.
+        ``noise``: the base model's noise coefficients (per image, so the same for every view)."""
         self.check_input(cfa)
         m, period = self.size_multiple, self.pattern.period
         total = None
@@ -80,7 +82,7 @@ class GeometricEnsemble(DemosaicModel):
             if a or b:  # slices and concatenation: the ONNX export keeps sizes dynamic
                 view = cfa_mod.phase_extend(view, period, top=a, left=b, bottom=-a % m,
                                             right=-b % m)
-            out = self.base(view)[..., a:a + hv, b:b + wv]
+            out = call_model(self.base, view, noise)[..., a:a + hv, b:b + wv]
             out = cfa_mod.transform_image(out, k if flip else -k, flip)  # back
             total = out if total is None else total + out
         mean = total / float(len(self._plan))

@@ -16,6 +16,15 @@ Data flow for a mosaic ``(N, 1, H, W)`` in canonical phase and packing factor ``
     residual  (optional) add the bilinear interpolation (models.bilinear), so the network
               only learns a correction
     keep      (optional) out = mask * cfa + (1 - mask) * out: measured samples pass exactly
+    noise     (optional, ``noise_input``) a second input, the balanced noise coefficients
+              ``(N, 2, 3)`` of the mosaic (:meth:`demosaic.noise.NoiseProfile.balanced`), turned
+              into the per-pixel noise standard deviation in the mosaic's units, packed like
+              the mosaic (:func:`demosaic.noise.noise_map.packed_noise_map`, s^2 channels) and
+              added to the stem through its own bias-free 3x3 conv;
+              with ``keep`` a bias-free 1x1 head adds a learned correction to each measured
+              sample (to denoise it). Both start at zero, so a network grown from one without
+              the input computes exactly what it did, and a zero map (a clean file, or
+              ``--denoise 0``) asks for demosaicking only.
 
 Why ``f(k x) = k f(x)`` for every ``k > 0`` holds exactly (up to float rounding):
 every layer is positively homogeneous of degree 1. Convolutions and transposed
@@ -46,9 +55,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from demosaic.errors import ConfigError
+from demosaic.errors import CFAError, ConfigError
 from demosaic.models.base import DemosaicModel, is_eager
 from demosaic.models.bilinear import BilinearDemosaic
+from demosaic.noise.noise_map import PackedColours, packed_noise_map
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +254,8 @@ class UNetDemosaic(DemosaicModel):
             input channels, for training only: :func:`fold_expanded_state` (applied by
             :func:`demosaic.models.checkpoint.load_model` and to release checkpoints) gives
             the plain network with the same outputs and cost.
+        noise_input: Take the noise map as a second input (module docstring). Checkpoints
+            written before it existed load with ``False`` and run as they did.
 
     Input/output: mosaic ``(N, 1, H, W)``, canonical phase, linear light, ``H, W`` multiples
     of :attr:`size_multiple` -> ``(N, 3, H, W)`` linear RGB, unclamped.
@@ -251,7 +263,7 @@ class UNetDemosaic(DemosaicModel):
 
     def __init__(self, cfa: str = "xtrans", packing: int | None = None, width: int = 32,
                  depth: int = 3, blocks: int | list[int] = 1, keep_samples: bool = True,
-                 residual: bool = True, expand: int = 0) -> None:
+                 residual: bool = True, expand: int = 0, noise_input: bool = False) -> None:
         super().__init__(cfa)
         period = self.pattern.period
         s = period if packing is None else int(packing)
@@ -279,6 +291,14 @@ class UNetDemosaic(DemosaicModel):
         self.decoder = nn.ModuleList(DecoderLevel(widths[i], per_level[i], expand)
                                      for i in reversed(range(depth - 1)))
         self.head = _conv(widths[0], 3 * s * s, expand=expand)
+        self.noise_input = bool(noise_input)
+        self.noise_stem = _conv(s * s, widths[0], expand=expand) if self.noise_input else None
+        self.sample_head = (_conv(widths[0], s * s, k=1) if self.noise_input and keep_samples
+                            else None)
+        for layer in (self.noise_stem, self.sample_head):
+            if layer is not None:  # start at zero: the network computes what it did without
+                with torch.no_grad():
+                    layer.weight.zero_()
         self.act = nn.LeakyReLU(NEGATIVE_SLOPE, inplace=True)
         if residual:
             with torch.no_grad():  # start near the bilinear base
@@ -295,17 +315,55 @@ class UNetDemosaic(DemosaicModel):
             x = masked if masked is not None else self.masked_mosaic(cfa)
         else:
             x = cfa
+        return self._unshuffle(x)
+
+    def packed_colours(self, packed: torch.Tensor) -> PackedColours:
+        """The noise map's view of the colour layout (:class:`PackedColours`) of a packed
+        masked mosaic ``(N, 3 s^2, h, w)`` in canonical phase: the one-hot mask of one
+        ``lcm(P, s)`` tile unshuffled by ``s`` and repeated (periodic), cached for the last
+        shape."""
+        h, w = packed.shape[-2:]
+        key = (h, w, packed.device, packed.dtype)
+        cached = getattr(self, "_packed_mask_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        s, p = self.packing, self.pattern.period
+        side = s * p // math.gcd(s, p)
+        tile = self.cell_mask.to(packed.dtype).repeat(1, side // p, side // p)[None]
+        cell = F.pixel_unshuffle(tile, s) if s > 1 else tile
+        q = side // s
+        mask = cell.repeat(1, 1, -(-h // q), -(-w // q))[..., :h, :w]
+        colours = PackedColours.from_mask(mask)
+        self._packed_mask_cache = (key, colours)
+        return colours
+
+    def _unshuffle(self, x: torch.Tensor) -> torch.Tensor:
+        """``(N, C, H, W) -> (N, C s^2, H/s, W/s)`` in the stem's memory layout."""
         if self.packing == 1:
             return x
         if self.stem.weight.is_contiguous(memory_format=torch.channels_last):
             return _unshuffle_channels_last(x, self.packing)
         return F.pixel_unshuffle(x, self.packing)
 
-    def forward(self, cfa: torch.Tensor) -> torch.Tensor:
-        """Mosaic ``(N, 1, H, W)`` -> linear RGB ``(N, 3, H, W)``, unclamped."""
+    def forward(self, cfa: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
+        """Mosaic ``(N, 1, H, W)`` (and, for a ``noise_input`` model, its balanced noise
+        coefficients ``(N, 2, 3)`` or ``(2, 3)``; ``None`` or zeros = a clean mosaic, demosaic
+        only) -> linear RGB ``(N, 3, H, W)``, unclamped. A model without the input ignores
+        ``noise``."""
         self.check_input(cfa)
-        masked = self.masked_mosaic(cfa) if (self.masked_input or self.base is not None) else None
-        x = self.act(self.stem(self.pack(cfa, masked)))
+        use_noise = self.noise_stem is not None and noise is not None and bool(torch.any(noise != 0))
+        masked = (self.masked_mosaic(cfa) if (self.masked_input or self.base is not None or use_noise)
+                  else None)
+        packed = self.pack(cfa, masked)
+        x = self.stem(packed)
+        if use_noise:
+            if noise.shape[-2:] != (2, 3):
+                raise CFAError(f"noise coefficients of shape {tuple(noise.shape)}: expected "
+                               "(N, 2, 3) or (2, 3), [[m_c S_c], [m_c^2 O_c]]")
+            packed_masked = packed if self.masked_input else self._unshuffle(masked)
+            sigma = packed_noise_map(packed_masked, self.packed_colours(packed_masked), noise)
+            x = x + self.noise_stem(sigma)
+        x = self.act(x)
         skips = []
         for level in self.encoder:
             skip, x_down = level(x)
@@ -320,4 +378,10 @@ class UNetDemosaic(DemosaicModel):
             # `out` is a new tensor: add in place, unless autocast made it half (then the sum
             # is promoted to the base's float32, as before)
             out = out.add_(base) if is_eager() and out.dtype == base.dtype else out + base
-        return self.keep_measured(cfa, out, in_place=True) if self.keep_samples else out
+        if not self.keep_samples:
+            return out
+        if self.sample_head is not None:
+            corr = self.sample_head(x)
+            corr = _shuffle(corr, self.packing) if self.packing > 1 else corr
+            return self.keep_measured(cfa + corr.to(cfa.dtype), out, in_place=True)
+        return self.keep_measured(cfa, out, in_place=True)

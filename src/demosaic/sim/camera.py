@@ -231,6 +231,8 @@ class CameraSimConfig:
         clean_prob: Probability that an item skips the camera: a clean, noise-free
             linear-sRGB mosaic (balanced by definition), so a model blind to the noise level
             also learns not to smooth clean data (0 = every item is a camera capture).
+        level_error: Std of the log of the error of the noise level a training sample
+            carries (:mod:`demosaic.sim.noise_level`; a real estimate is off by some percent).
     """
 
     enabled: bool = True
@@ -243,6 +245,7 @@ class CameraSimConfig:
     bits: list[int] = field(default_factory=lambda: [12, 14])
     noise: dict[str, float] = field(default_factory=dict)
     clean_prob: float = 0.0
+    level_error: float = 0.1
 
 
 #: Black and white levels (data numbers) of each supported bit depth.
@@ -289,7 +292,7 @@ def check_config(cfg: CameraSimConfig, key: str) -> None:
     iso = list(cfg.iso_range)
     if len(iso) != 2 or not 0 < iso[0] <= iso[1]:
         raise ConfigError(f"{key}.iso_range: need [low, high] with 0 < low <= high, got {iso}")
-    for name in ("illuminant_sigma", "wb_error", "clean_prob"):
+    for name in ("illuminant_sigma", "wb_error", "clean_prob", "level_error"):
         if not 0 <= float(getattr(cfg, name)) < 1:
             raise ConfigError(f"{key}.{name}: must be in [0, 1), got {getattr(cfg, name)}")
     if not 0 < float(cfg.headroom) <= 4:

@@ -78,7 +78,7 @@ def capture_scene(
 
 def write_capture(path: str | os.PathLike[str], cap: Capture, layout: np.ndarray, *,
                   margins: tuple[int, int, int, int] = (0, 0, 0, 0), model: str | None = None,
-                  raw: np.ndarray | None = None) -> Path:
+                  raw: np.ndarray | None = None, noise_profile: bool = False) -> Path:
     """Write a simulated capture as a camera-realistic CFA DNG (atomically): its data
     numbers, levels, as-shot neutral and the body's ``ColorMatrix1``, ``Make`` ``demosaic``.
 
@@ -90,12 +90,16 @@ def write_capture(path: str | os.PathLike[str], cap: Capture, layout: np.ndarray
         model: The DNG's ``Model`` (default ``"simulated <body model>"``).
         raw: ``(H', W')`` uint16 data numbers written instead of ``cap.raw`` (e.g. a padded
             copy of them, same layout).
+        noise_profile: Also write the capture's true noise as the DNG ``NoiseProfile`` tag:
+            ``(S, O) = (a, b^2)`` of ``cap.noise`` for every plane (sensor noise before
+            quantisation, which adds ``1 / (12 (white - black)^2)``).
     """
     body = cap.body
     out = write_dng(path, cap.raw if raw is None else raw, layout, margins=margins,
                     black_level=cap.black, white_level=cap.white,
                     as_shot_neutral=cap.as_shot_neutral, color_matrix=body.xyz_to_cam,
-                    make="demosaic", model=model or f"simulated {body.model}")
+                    make="demosaic", model=model or f"simulated {body.model}",
+                    noise_profile=(cap.noise[0], cap.noise[1] ** 2) if noise_profile else None)
     log.debug("wrote %s (%s, ISO %g, margins %s)", out, body.name, cap.iso, margins)
     return Path(out)
 
@@ -103,7 +107,7 @@ def write_capture(path: str | os.PathLike[str], cap: Capture, layout: np.ndarray
 def write_camera_raw(path: str | os.PathLike[str], rgb: np.ndarray,
                      layout: np.ndarray | CFAPattern | str = "xtrans", *,
                      margins: tuple[int, int, int, int] = (0, 0, 0, 0), model: str | None = None,
-                     **settings: Any) -> tuple[Path, Capture]:
+                     noise_profile: bool = False, **settings: Any) -> tuple[Path, Capture]:
     """Simulate a capture of ``rgb`` and write it as a camera-realistic CFA DNG
     (:func:`capture_scene`, then :func:`write_capture`).
 
@@ -112,6 +116,7 @@ def write_camera_raw(path: str | os.PathLike[str], rgb: np.ndarray,
         rgb, layout: As :func:`capture_scene`.
         margins: Masked pixels ``(top, left, bottom, right)`` around the visible area.
         model: The DNG's ``Model`` (default ``"simulated <body model>"``).
+        noise_profile: Write the true noise as the ``NoiseProfile`` tag (:func:`write_capture`).
         settings: ``iso``, ``body``, ``rng``, ``cfg``, ``light`` of :func:`capture_scene`.
 
     Returns:
@@ -119,7 +124,8 @@ def write_camera_raw(path: str | os.PathLike[str], rgb: np.ndarray,
         ``target`` is the truth in balanced camera RGB).
     """
     grid, cap = capture_scene(rgb, layout, **settings)
-    return write_capture(path, cap, grid, margins=margins, model=model), cap
+    return write_capture(path, cap, grid, margins=margins, model=model,
+                         noise_profile=noise_profile), cap
 
 
 __all__ = ["DEFAULT_BODY", "FIXED_CAPTURE", "capture_scene", "write_camera_raw", "write_capture"]

@@ -293,8 +293,10 @@ def _loop(s: TrainState, loader: Any) -> bool:
             target = batch["target"].to(s.device, non_blocking=True)
             for hook in s.hooks:
                 cfa, target = hook.batch(s, cfa, target)
+            noise = batch.get("noise") if s.model.noise_input else None
             with s.autocast():
-                pred = s.ddp_model(cfa)
+                pred = (s.ddp_model(cfa) if noise is None
+                        else s.ddp_model(cfa, noise.to(s.device, non_blocking=True)))
             pred = pred.float()
             loss, terms = s.criterion(pred, target)
             for hook in s.hooks:

@@ -45,6 +45,12 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _noise(item: Mapping[str, Any], device: torch.device) -> torch.Tensor | None:
+    """An item's ``(1, 2, 3)`` noise coefficients on ``device`` (``None`` when it has none)."""
+    noise = item.get("noise")
+    return None if noise is None else noise[None].to(device)
+
+
 def save_last(s: TrainState) -> None:
     """Write ``last.pt``: weights, EMA, optimizer, schedule, scaler, RNG and the hooks' state."""
     if not s.is_main:
@@ -87,7 +93,7 @@ def validate(model: nn.Module, val_set: Dataset, device: torch.device, max_image
     psnrs, ssims, periodic = [], [], []
     for i in range(n):
         item = val_set[i]
-        pred = model.demosaic(item["cfa"][None].to(device))[0].float().cpu()
+        pred = model.demosaic(item["cfa"][None].to(device), _noise(item, device))[0].float().cpu()
         b = metrics.REPORT_BORDER
         psnrs.append(float(metrics.psnr(pred, item["target"], border=b)))
         ssims.append(float(metrics.ssim(pred, item["target"], border=b)))
@@ -117,7 +123,7 @@ def save_snapshot(model: nn.Module, crop: Mapping[str, torch.Tensor], device, pa
     from demosaic.io.images import write_png
 
     model.eval()
-    out = model.demosaic(crop["cfa"][None].to(device))[0].float().cpu()
+    out = model.demosaic(crop["cfa"][None].to(device), _noise(crop, device))[0].float().cpu()
     write_png(path, torch.cat([out, crop["target"]], dim=-1).numpy())
     return float(metrics.periodic_artifact_score(out - crop["target"], period=model.pattern.period))
 
@@ -136,7 +142,7 @@ def log_images(writer, model: nn.Module, val_set: Dataset, device, step: int) ->
     from demosaic.cfa import masked_mosaic
 
     item = val_set[0]
-    out = model.demosaic(item["cfa"][None].to(device))[0].float().cpu()
+    out = model.demosaic(item["cfa"][None].to(device), _noise(item, device))[0].float().cpu()
     mosaic_rgb = masked_mosaic(item["cfa"], model.pattern)
     err = (out - item["target"]).abs() * 4
     grid = torch.cat([_display(mosaic_rgb), _display(out), _display(item["target"]), err.clamp(0, 1)], dim=-1)

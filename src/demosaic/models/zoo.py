@@ -59,8 +59,15 @@ SHIPPED_CHECKPOINTS: dict[str, Path] = {"xtrans": DEFAULT_CHECKPOINT,
 #: The quality networks shipped inside the package (issue 16), by CFA family: the base of the
 #: ``quality`` ensemble. A family without one (Bayer) uses its default model there.
 QUALITY_CHECKPOINTS: dict[str, Path] = {"xtrans": _ASSETS / "quality_xtrans.pt"}
+#: The noise-aware models shipped beside the defaults (issue 32), by CFA family: the default's
+#: network grown by the noise input and fine-tuned (run v13.0_default_noise), opt-in
+#: (``--model xtrans.denoise``) because it lost its rule at ISO 800 (docs/lab/noise-aware.md);
+#: the one packaged model that ``--denoise`` acts on.
+DENOISE_CHECKPOINTS: dict[str, Path] = {"xtrans": _ASSETS / "denoise_xtrans.pt"}
 #: Which packaged models :func:`shipped_checkpoint` knows.
-VARIANTS = ("default", "quality")
+VARIANTS = ("default", "quality", "denoise")
+#: Variants that are one packaged checkpoint run as it is (the others are ensembles).
+CHECKPOINT_VARIANTS = ("default", "denoise")
 #: Named ensembles of trained checkpoints (``demosaic-infer --model quality``,
 #: ``demosaic-eval model=quality``): name -> (packaged model variant, default number of
 #: views). ``quality``'s 2 views were chosen for the X-Trans quality network by the rule in
@@ -73,6 +80,7 @@ ENSEMBLES: dict[str, tuple[str, int]] = {"quality": ("quality", 2), "ensemble": 
 #: model; ``quality``: the :data:`ENSEMBLES` entry of that name on that family.
 TAGS: dict[str, tuple[str, str]] = {"xtrans.default": ("xtrans", "default"),
                                     "xtrans.quality": ("xtrans", "quality"),
+                                    "xtrans.denoise": ("xtrans", "denoise"),
                                     "bayer.default": ("bayer", "default")}
 #: Models usable without a checkpoint, built for each file's CFA family: the parameter-free
 #: ``bilinear`` and ``quality``, the family's packaged quality network as a geometric
@@ -87,8 +95,9 @@ def shipped_checkpoint(family: str, variant: str = "default") -> Path:
     """The packaged model for CFA ``family`` (``"xtrans"`` or ``"bayer"``).
 
     Args:
-        variant: ``"default"`` (the fast model) or ``"quality"`` (the quality network where the
-            family has one, :data:`QUALITY_CHECKPOINTS`; else the default).
+        variant: ``"default"`` (the fast model), ``"quality"`` (the quality network where the
+            family has one, :data:`QUALITY_CHECKPOINTS`; else the default) or ``"denoise"``
+            (the noise-aware model, :data:`DENOISE_CHECKPOINTS`; X-Trans only).
 
     Raises:
         CheckpointError: this installation ships none for that family (the message says what
@@ -101,6 +110,13 @@ def shipped_checkpoint(family: str, variant: str = "default") -> Path:
         if not path.is_file():
             raise CheckpointError(f"this installation lacks its {family} quality network ({path}); "
                                   "reinstall demosaic, or pass a checkpoint instead")
+        return path
+    if variant == "denoise":
+        path = DENOISE_CHECKPOINTS.get(family)
+        if path is None or not path.is_file():
+            raise CheckpointError(f"this installation ships no noise-aware {family} model "
+                                  f"({path or 'none for this CFA family'}); use the default "
+                                  "model, or pass a checkpoint trained with model.noise_input=true")
         return path
     path = SHIPPED_CHECKPOINTS.get(family)
     if path is None or not path.is_file():
@@ -223,8 +239,11 @@ def _resolve_tag(tag: str, spec: dict[str, Any], cfa: str | None,
     views = spec.pop("views", None)
     if spec:
         raise ConfigError(f"model={tag} takes only 'views', not {sorted(spec)}")
-    if variant == "default" and views in (None, 1):
-        return from_checkpoint(shipped_checkpoint(family), device)
+    if variant in CHECKPOINT_VARIANTS and views in (None, 1):
+        return from_checkpoint(shipped_checkpoint(family, variant), device)
+    if variant == "denoise":
+        return ensemble_method("ensemble", cfa=CANONICAL[family].name, views=views, device=device,
+                               checkpoint=shipped_checkpoint(family, variant))
     name = "ensemble" if variant == "default" else variant
     return ensemble_method(name, cfa=CANONICAL[family].name, views=views, device=device)
 
@@ -351,8 +370,8 @@ class ModelSource:
         if model is not None and model not in MODEL_NAMES:
             raise ConfigError(f"unknown built-in model {model!r}; choose one of {MODEL_NAMES} "
                               "or pass a trained checkpoint with --checkpoint")
-        if model in TAGS and TAGS[model][1] == "default":  # the packaged checkpoint, as is
-            checkpoint = shipped_checkpoint(TAGS[model][0])
+        if model in TAGS and TAGS[model][1] in CHECKPOINT_VARIANTS:  # a packaged checkpoint
+            checkpoint = shipped_checkpoint(*TAGS[model])
         elif model is not None:
             self._builtin = self.name = model
         if checkpoint is not None:
@@ -422,7 +441,7 @@ class ModelSource:
         return self._resolve(family)[1]
 
 
-__all__ = ["BUILTIN_MODELS", "DEFAULT_CHECKPOINT", "ENSEMBLES", "MODEL_NAMES", "Method",
+__all__ = ["BUILTIN_MODELS", "CHECKPOINT_VARIANTS", "DEFAULT_CHECKPOINT", "DENOISE_CHECKPOINTS", "ENSEMBLES", "MODEL_NAMES", "Method",
            "ModelSource", "QUALITY_CHECKPOINTS", "SHIPPED_CHECKPOINTS", "TAGS", "VARIANTS",
            "ensemble_method", "family_name", "from_checkpoint", "load_frozen",
            "method_from_config", "resolve_method", "shipped_checkpoint"]

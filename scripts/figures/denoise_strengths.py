@@ -11,9 +11,13 @@ through the file's camera -> sRGB matrix and the sRGB curve; a crop is shown at 
 neighbour). The legend gives each panel's linear PSNR against the clean truth in balanced
 camera RGB (the camera protocol's metric) over the whole frame.
 
+``--grain`` also prints the output's grain (standard deviation about its 9 x 9 mean, 12 px
+border excluded) at strengths 0-4 on a smooth ISO 3200 capture (the scene of
+``tests/inference/test_denoise.py``).
+
 Usage::
 
-    python scripts/figures/denoise_strengths.py docs/img/denoise_iso3200.png [--checkpoint PATH]
+    python scripts/figures/denoise_strengths.py docs/img/denoise_iso3200.png [--checkpoint PATH] [--grain]
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ def main() -> None:
                         help="default: the packaged noise-aware X-Trans model (xtrans.denoise)")
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     parser.add_argument("--iso", type=float, default=3200.0)
+    parser.add_argument("--grain", action="store_true", help="print the grain table (above)")
     parser.add_argument("--crop", type=int, nargs=3, default=None, metavar=("Y", "X", "SIZE"),
                         help="crop of the frame shown (default: 150 px at the centre)")
     args = parser.parse_args()
@@ -100,6 +105,35 @@ def main() -> None:
     with atomic_path(args.out) as out:
         sheet.save(out, format="PNG")
     print(f"{args.out}: ISO {args.iso:g}, level {profile.describe()}; " + "; ".join(labels))
+    if args.grain:
+        print_grain(net, args.iso)
+
+
+def print_grain(net, iso: float) -> None:
+    """The ``--grain`` table: strength -> the output's grain on a smooth capture."""
+    import tempfile
+
+    import torch
+    import torch.nn.functional as F
+
+    from demosaic import cfa
+    from demosaic.inference.develop import develop
+    from demosaic.io.raw import read_raw
+    from demosaic.sim.raw_files import write_camera_raw
+
+    yy, xx = np.mgrid[0:192, 0:240].astype(np.float32)
+    scene = (0.18 + 0.1 * xx / 240)[None] * np.array([1.0, 0.8, 0.6], np.float32)[:, None, None]
+    kernel = torch.ones(3, 1, 9, 9) / 81
+    print("| --denoise | grain |\n|---:|---:|")
+    with tempfile.TemporaryDirectory() as tmp:
+        dng, _ = write_camera_raw(Path(tmp) / "smooth.dng", scene + 0 * yy, cfa.XTRANS, iso=iso)
+        raw = read_raw(dng)
+        for strength in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0):
+            with torch.inference_mode():
+                out = develop(raw, net, device=torch.device("cpu"), highlights="none",
+                              denoise=strength)
+                smooth = F.conv2d(F.pad(out[None], (4, 4, 4, 4), mode="reflect"), kernel, groups=3)[0]
+            print(f"| {strength:g} | {float((out - smooth)[:, 12:-12, 12:-12].std()):.5f} |")
 
 
 if __name__ == "__main__":

@@ -45,17 +45,36 @@ def _grain(rgb: torch.Tensor) -> float:
 
 
 def test_denoise_strength_is_monotone_on_a_smooth_iso3200_capture(tmp_path):
-    """The output's grain falls as --denoise rises from 0 (demosaic only: the capture's grain)
-    to 1 (the file's level). Above 1 this small network removes no more (measured in
-    docs/lab/noise-aware.md); it must not add grain back beyond 5 %."""
+    """The output's grain falls as --denoise rises: from 0 (demosaic only: the capture's grain)
+    to 1 (the file's level) by the network, above 1 by chroma smoothing; luminance and
+    exposure are kept."""
     yy, xx = np.mgrid[0:192, 0:240].astype(np.float32)
     scene = (0.18 + 0.1 * xx / 240)[None] * np.array([1.0, 0.8, 0.6], np.float32)[:, None, None]
-    dng, _ = write_camera_raw(tmp_path / "smooth.dng", scene + 0 * yy, cfa.XTRANS, iso=3200)
+    dng, cap = write_camera_raw(tmp_path / "smooth.dng", scene + 0 * yy, cfa.XTRANS, iso=3200)
     model = load_model(DENOISE)
-    grain = [_grain(_develop(dng, model, denoise=s)) for s in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    outs = {s: _develop(dng, model, denoise=s) for s in (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 4.0)}
+    grain = [_grain(out) for out in outs.values()]
     assert all(a > b for a, b in zip(grain, grain[1:])), grain
-    assert grain[-1] < 0.9 * grain[0], grain
-    assert _grain(_develop(dng, model, denoise=2.0)) < 1.05 * grain[-1]
+    assert grain[4] < 0.9 * grain[0] and grain[-1] < 0.8 * grain[4], grain
+    # above 1 the luminance (channel mean) is the network's own, only the colour is smoothed
+    torch.testing.assert_close(outs[4.0].mean(0), outs[1.0].mean(0), rtol=0, atol=1e-6)
+    # and two stops darker too
+    dark, _ = write_camera_raw(tmp_path / "dark.dng", (scene + 0 * yy) / 4, cfa.XTRANS, iso=3200)
+    assert _grain(_develop(dark, model, denoise=4.0)) < _grain(_develop(dark, model, denoise=1.0))
+
+
+def test_chroma_smoothing_keeps_luminance_neutrals_and_exposure():
+    from demosaic.inference.chroma import chroma_weight, reduce_chroma_noise
+
+    rgb = torch.rand(3, 40, 50, generator=torch.Generator().manual_seed(0)) * 3.0
+    out = reduce_chroma_noise(rgb.clone(), 2.0)
+    torch.testing.assert_close(out.mean(0), rgb.mean(0), rtol=0, atol=1e-5)  # luminance kept
+    assert out.max() > 2.5  # nothing clamps
+    torch.testing.assert_close(reduce_chroma_noise(rgb.clone() * 4, 2.0), out * 4, rtol=1e-5, atol=1e-5)
+    grey = rgb.mean(0, keepdim=True).expand(3, -1, -1).clone()
+    torch.testing.assert_close(reduce_chroma_noise(grey.clone(), 3.0), grey)  # neutrals untouched
+    assert torch.equal(reduce_chroma_noise(rgb.clone(), 1.0), rgb)
+    assert chroma_weight(1.0) == 0.0 and 0 < chroma_weight(1.5) < chroma_weight(3.0) < 1.0
 
 
 @pytest.mark.parametrize("iso", [800, 6400])

@@ -80,7 +80,7 @@ def test_the_level_and_strength_are_in_the_header_and_change_the_output(
         tmp_path, camera_dngs, noise_checkpoint):
     outs = {}
     for name, kw in {"est": {}, "user": {"noise": "1e-3,1e-6"}, "zero": {"denoise": 0.0},
-                     "user2": {"noise": "1e-3,1e-6", "denoise": 2.0}}.items():
+                     "half": {"noise": "1e-3,1e-6", "denoise": 0.5}}.items():
         out = tmp_path / f"{name}.exr"
         infer_file(camera_dngs[0], out, checkpoint=noise_checkpoint, device="cpu", **kw)
         outs[name] = read_exr(out)
@@ -90,13 +90,13 @@ def test_the_level_and_strength_are_in_the_header_and_change_the_output(
     assert "(estimated)" in outs["est"][1]["demosaic:noise"]
     user = json.loads(outs["user"][1]["demosaic:settings"])
     assert user["noise_source"] == "user" and user["noise_profile"] == [1e-3, 1e-6] * 3
-    # a different level, or strength, gives a different picture; strength 2 with S, O is
-    # strength 1 with 4 S, 4 O (the map scales by the strength)
+    # a different level, or strength, gives a different picture; strength 0.5 with S, O is
+    # strength 1 with S / 4, O / 4 (up to 1 the map scales by the strength)
     assert np.abs(outs["user"][0] - outs["est"][0]).max() > 1e-4
     assert np.abs(outs["zero"][0] - outs["est"][0]).max() > 1e-4
-    out = tmp_path / "user4.exr"
-    infer_file(camera_dngs[0], out, checkpoint=noise_checkpoint, device="cpu", noise="4e-3,4e-6")
-    np.testing.assert_allclose(read_exr(out)[0], outs["user2"][0], rtol=2e-3, atol=2e-3)
+    out = tmp_path / "quarter.exr"
+    infer_file(camera_dngs[0], out, checkpoint=noise_checkpoint, device="cpu", noise="2.5e-4,2.5e-7")
+    np.testing.assert_allclose(read_exr(out)[0], outs["half"][0], rtol=2e-3, atol=2e-3)
 
 
 def test_a_model_without_the_input_ignores_the_level(tmp_path, camera_dngs):

@@ -105,9 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="TIFF values: srgb-encoded or linear (an ICC profile for either is embedded)")
     p.add_argument("--amp", action="store_true", help="float16 autocast on CUDA/MPS")
     p.add_argument("--denoise", type=float, default=1.0, metavar="STRENGTH",
-                   help="noise removal of a noise-aware model: 0 = demosaic only, the grain "
-                        "kept; 1 = the file's noise level; between and above scale it (more "
-                        "removes more)")
+                   help="noise removal of a noise-aware model (--model xtrans.denoise): 0 = "
+                        "demosaic only, the grain kept; 1 = the file's noise level; between "
+                        "scales the level; above 1 adds chroma smoothing (more removes more)")
     p.add_argument("--noise", default=None, metavar="S,O",
                    help="the file's noise level, variance S*x+O of a pixel of mean x in "
                         "normalised raw units before white balance (or six numbers "

@@ -12,8 +12,11 @@ trained on. Read top to bottom, one file goes::
                          camera RGB, LibRaw's order
       clipped pixels     set to S = min(multipliers) ("clip" mode: neutral for the network)
       noise level        a noise-aware network also gets the file's noise profile balanced by
-                         the same multipliers (noise.source), from which it builds its map
+                         the same multipliers and scaled by min(--denoise, 1) (noise.source),
+                         from which it builds its map
       network            (3, h, w) balanced camera RGB, the window's core kept
+    chroma             --denoise above 1 (noise-aware networks): chroma smoothing
+                       (inference.chroma)
     highlights         the mode's output step (inference.highlights.apply_highlights)
     output balance     another white balance than as-shot: each channel times t_c / w_c;
                        with "clip", clipped areas limited again so they stay neutral
@@ -32,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from demosaic.inference.chroma import reduce_chroma_noise
 from demosaic.inference.colour import ColourPlan, plan_colour
 from demosaic.inference.highlights import (
     HIGHLIGHT_MODES,
@@ -120,7 +124,9 @@ def develop(
         noise: The file's noise profile (:func:`demosaic.noise.source.file_profile`) for a
             noise-aware network (``net.noise_input``); ``None`` there: from the file. Other
             networks ignore it and ``denoise``.
-        denoise: Scale of the noise map the network gets (0 = demosaic only).
+        denoise: Scale of the noise map the network gets (0 = demosaic only); above 1 the
+            map stays at the file's level and the output's chroma is smoothed
+            (:mod:`demosaic.inference.chroma`).
 
     Returns:
         ``(3, H, W)`` float32 CPU tensor in the file's visible area and sensor orientation;
@@ -140,20 +146,32 @@ def develop(
     prepend = canonical_prepend(raw.alignment)
     device = resolve_device(device)  # the windows' device, where the balance runs
     prepare = _balance_window(raw, mult, clipped if highlights == "clip" else None, prepend, device)
-    coeffs = None
-    if getattr(net, "noise_input", False):
-        profile = noise if noise is not None else file_profile(raw)
-        coeffs = network_coefficients(profile, mult, denoise)
-        lap(timer, "noise level")
+    coeffs = _network_level(raw, net, noise, mult, denoise, timer)
     rgb = tiled_demosaic(net, raw.cfa, tile=tile, overlap=overlap, device=device,
                          amp=amp, progress=progress, prepend=prepend, prepare=prepare,
                          noise=coeffs)
     lap(timer, "white balance + tiles (network)")
+    if coeffs is not None and denoise > 1.0:
+        rgb = reduce_chroma_noise(rgb, denoise)
+        lap(timer, "chroma noise reduction")
     with torch.inference_mode():  # the tiled output is an inference tensor; clip works in place
         rgb = apply_highlights(rgb, clipped, raw.layout, mult, highlights)
         rgb = _rebalance(rgb, clipped, raw, colour, highlights)
     lap(timer, "highlights")
     return rgb
+
+
+def _network_level(raw: RawImage, net: nn.Module, noise: NoiseProfile | None, mult: np.ndarray,
+                   denoise: float, timer: StageTimer | None) -> torch.Tensor | None:
+    """The ``(2, 3)`` coefficients a noise-aware ``net`` gets (``None`` for other networks):
+    ``noise`` or the file's own level (:func:`~demosaic.noise.source.file_profile`), balanced by
+    ``mult``, its map scaled by ``min(denoise, 1)``."""
+    if not getattr(net, "noise_input", False):
+        return None
+    profile = noise if noise is not None else file_profile(raw)
+    coeffs = network_coefficients(profile, mult, min(denoise, 1.0))
+    lap(timer, "noise level")
+    return coeffs
 
 
 def _balance_window(raw: RawImage, mult: np.ndarray, clipped: torch.Tensor | None,

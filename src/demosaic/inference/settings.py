@@ -52,8 +52,9 @@ class InferSettings:
             level instead of its DNG ``NoiseProfile`` or the estimate
             (:func:`demosaic.noise.source.file_profile`); ``None``: from the file.
         denoise: ``--denoise``: the noise map given to a noise-aware network is scaled by this
-            (0 = demosaic only, the grain kept; 1 = the level the file has; more removes
-            more). Models without the noise input ignore both.
+            up to 1 (0 = demosaic only, the grain kept; 1 = the level the file has); above 1
+            the output's chroma is smoothed too (:mod:`demosaic.inference.chroma`). Models
+            without the noise input ignore both.
     """
 
     tile: int | None = DEFAULT_TILE

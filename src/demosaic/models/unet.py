@@ -324,7 +324,7 @@ class UNetDemosaic(DemosaicModel):
         shape."""
         h, w = packed.shape[-2:]
         key = (h, w, packed.device, packed.dtype)
-        cached = getattr(self, "_packed_mask_cache", None)
+        cached = getattr(self, "_packed_colours_cache", None)
         if cached is not None and cached[0] == key:
             return cached[1]
         s, p = self.packing, self.pattern.period
@@ -334,7 +334,7 @@ class UNetDemosaic(DemosaicModel):
         q = side // s
         mask = cell.repeat(1, 1, -(-h // q), -(-w // q))[..., :h, :w]
         colours = PackedColours.from_mask(mask)
-        self._packed_mask_cache = (key, colours)
+        self._packed_colours_cache = (key, colours)
         return colours
 
     def _unshuffle(self, x: torch.Tensor) -> torch.Tensor:

@@ -190,11 +190,8 @@ class RawTeacherDataset(RandomCropDataset):
             return None
         vals = recorded["profile"]
         profile = NoiseProfile(tuple(vals[0::2]), tuple(vals[1::2]), "simulated")
-        coeffs = profile.balanced(item["wb"])
-        shrink = float(item.get("factor", 1)) ** 2
-        coeffs[0] *= np.float32(gain / shrink)
-        coeffs[1] *= np.float32(gain * gain / shrink)
-        return coeffs
+        # the crop's exposure scales signal and noise; a box of f x f pixels divides the variance
+        return profile.exposed(gain).balanced(item["wb"]) / np.float32(item.get("factor", 1)) ** 2
 
 
 @DATASETS.register("raw_teacher", RawTeacherConfig)

@@ -177,7 +177,7 @@ def receptive_field(model: nn.Module, max_size: int = 3072) -> int | None:
         while size <= max_size:
             c = (size // 2) // m * m
             x = torch.rand(1, 1, size, size, device=dev, requires_grad=True)
-            # a noise-aware model also sees the noise map, which reaches 2 px further
+            # a noise-aware model also sees its noise map, whose local mean widens the field
             y = call_model(model, x, torch.full((2, 3), 1e-3, device=dev))
             (g,) = torch.autograd.grad(y[0, :, c:c + m, c:c + m].sum(), x)
             nz = g[0, 0] != 0

@@ -13,8 +13,10 @@ Measured (docs/lab/speed-work.md, "Whole process after the speed work"): the net
 1.2 M to none once the memory is the process's own. The cost: memory freed late in a run stays in the
 process until it exits (peak RSS is what it was; the 40 MP bound is re-measured there).
 
-This is process-wide, so only the command line calls it (``demosaic-infer``); a library user
-may call :func:`keep_freed_memory` too. Elsewhere than glibc (macOS, Windows, musl) it does
+This is process-wide, so only the command lines call it (``demosaic-infer``, and
+``demosaic-train``, whose every step allocates the same activations again: +5 % training
+throughput on this CPU, docs/BENCHMARKS.md); a library user may call :func:`keep_freed_memory`
+too. Elsewhere than glibc (macOS, Windows, musl) it does
 nothing.
 """
 

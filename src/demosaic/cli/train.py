@@ -24,6 +24,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from demosaic.allocator import keep_freed_memory
 from demosaic.cli.common import EXIT_INTERRUPTED, report_errors
 from demosaic.training.config import TrainSchema, validate_components
 
@@ -63,7 +64,10 @@ def _hydra_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point. Freed memory stays in the process (:mod:`demosaic.allocator`):
+    every step allocates the same activations again, which glibc would otherwise fault in anew
+    (docs/BENCHMARKS.md, "Training throughput")."""
+    keep_freed_memory()
     register_schemas()
     _hydra_main()
 

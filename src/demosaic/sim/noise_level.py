@@ -13,6 +13,7 @@ standard deviations, drawn apart). Clean samples carry zeros.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,22 +30,28 @@ def sample_coefficients(a: float, b: float, multipliers: np.ndarray | list[float
     """``(2, 3)`` float32 balanced coefficients of a capture with variance ``a x + b^2`` (raw
     units, every channel) and white balance ``multipliers``, with a drawn estimation error
     (two normal draws from ``rng``, even when ``error`` is 0, so streams do not shift): one
-    sample of :func:`batch_coefficients`."""
-    normal = torch.from_numpy(rng.normal(0.0, 1.0, (1, 2)))
-    return batch_coefficients(torch.tensor([float(a)], dtype=torch.float64),
-                              torch.tensor([float(b)], dtype=torch.float64),
-                              torch.tensor([[float(m) for m in multipliers]], dtype=torch.float64),
-                              normal, error)[0].numpy()
+    sample of :func:`batch_coefficients`, in numpy (a DataLoader item's cost)."""
+    err = np.exp(2 * float(error) * rng.normal(0.0, 1.0, (1, 2)))
+    scale, offset = _coefficients(np.array([float(a)]), np.array([float(b)]),
+                                  np.asarray(multipliers, dtype=np.float64).reshape(1, 3), err)
+    return np.stack([scale, offset], axis=1)[0].astype(np.float32)
 
 
 def batch_coefficients(a: torch.Tensor, b: torch.Tensor, multipliers: torch.Tensor,
                        normal: torch.Tensor, error: float = LEVEL_ERROR) -> torch.Tensor:
     """Batched :func:`sample_coefficients`: ``a, b`` ``(n,)``, ``multipliers`` ``(n, 3)``,
     ``normal`` ``(n, 2)`` standard normal draws -> ``(n, 2, 3)``."""
-    err = torch.exp(2 * float(error) * normal)
+    scale, offset = _coefficients(a, b, multipliers, torch.exp(2 * float(error) * normal))
+    return torch.stack([scale, offset], dim=1).float()
+
+
+def _coefficients(a: Any, b: Any, multipliers: Any, err: Any) -> tuple[Any, Any]:
+    """The one formula, for numpy arrays and torch tensors alike: ``a, b`` ``(n,)``,
+    ``multipliers`` ``(n, 3)``, ``err`` ``(n, 2)`` error factors -> ``(scale, offset)``
+    ``(n, 3)`` each: ``a m_c e_S`` and ``b^2 m_c^2 e_O``."""
     scale = a[:, None] * multipliers * err[:, 0:1]
     offset = (b * b)[:, None] * multipliers * multipliers * err[:, 1:2]
-    return torch.stack([scale, offset], dim=1).float()
+    return scale, offset
 
 
 __all__ = ["LEVEL_ERROR", "batch_coefficients", "sample_coefficients"]

@@ -11,9 +11,10 @@ What it does, in order:
    model, datasets and loss from their registries, load ``init_from`` weights (unless
    ``init_weights`` is false), freeze named parts, and build the hooks the config switches
    on (:data:`TrainState.hooks`);
-3. AdamW + linear warmup + cosine decay, gradient clipping, autocast on CUDA (and fp16 on
-   MPS when asked for: :func:`.runtime.autocast_for`); resume from
-   ``last.pt`` (weights, optimizer, schedule, EMA, scaler, the hooks' state and every RNG);
+3. AdamW (fused where the device has it: :func:`.runtime.make_optimizer`) + linear warmup +
+   cosine decay, gradient clipping, autocast on CUDA (and fp16 on MPS when asked for:
+   :func:`.runtime.autocast_for`); resume from ``last.pt`` (weights, optimizer, schedule,
+   EMA, scaler, the hooks' state and every RNG);
 4. the loop (:func:`_loop`): batch -> hooks' ``batch`` -> forward -> loss -> hooks' ``loss``
    -> non-finite check -> update -> hooks' ``after_update`` -> hooks' ``step_end``.
 
@@ -61,8 +62,8 @@ from demosaic.training.config import TrainerConfig
 from demosaic.training.data_order import DistInfo, GlobalIndexSampler, StepIndexedDataset
 from demosaic.training.hooks import build_hooks, load_plugins
 from demosaic.training.outputs import save_last, set_rng_state, write_config
-from demosaic.training.runtime import (autocast_for, init_distributed, seed_everything,
-                                       select_device, worker_start_method)
+from demosaic.training.runtime import (autocast_for, init_distributed, make_optimizer,
+                                       seed_everything, select_device, worker_start_method)
 from demosaic.training.schedule import RunClock, lr_factor
 from demosaic.training.state import TrainState
 from demosaic.training.warm_start import apply_freeze, check_init, load_init
@@ -149,8 +150,8 @@ def _train(dataset_cfg, model_cfg, loss_cfg, t: TrainerConfig, full_config, run_
                               "adversarial": t.adversarial.weight != 0,
                               "curriculum": t.curriculum.start_fraction < 1.0})
     s.autocast, s.scaler = autocast_for(device, t.precision)
-    s.optimizer = torch.optim.AdamW(s.trainable.values(), lr=t.optim.lr, betas=tuple(t.optim.betas),
-                                    weight_decay=t.optim.weight_decay)
+    s.optimizer = make_optimizer(list(s.trainable.values()), device, lr=t.optim.lr,
+                                 betas=tuple(t.optim.betas), weight_decay=t.optim.weight_decay)
     s.max_steps = t.max_steps  # fit_steps_to_time may shorten it after the warm-up
     s.scheduler = torch.optim.lr_scheduler.LambdaLR(
         s.optimizer, lambda i: lr_factor(i, t.optim.warmup_steps, s.max_steps, t.optim.min_lr_ratio))

@@ -6,6 +6,7 @@ precision and how DataLoader workers start.
 - :func:`init_distributed`: joins a DistributedDataParallel group when launched by
   ``torchrun`` (CUDA over NCCL, CPU over gloo; never MPS, which c10d has no backend for);
 - :func:`autocast_for`: ``trainer.precision`` -> autocast context factory and grad scaler;
+- :func:`make_optimizer`: AdamW, as one fused kernel where the device has it;
 - :func:`worker_start_method`: ``fork`` shares the decoded image cache with DataLoader
   workers, ``spawn``/``forkserver`` would pickle it into each (the loop preloads only under
   ``fork``).
@@ -127,6 +128,22 @@ def cpu_has_bf16() -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
 
 
+#: First torch with a fused AdamW kernel on the CPU (CUDA has had one since 2.0).
+FUSED_ADAMW_CPU_MIN_TORCH = (2, 4)
+
+
+def make_optimizer(params: list[torch.nn.Parameter], device: torch.device, *, lr: float,
+                   betas: tuple[float, float], weight_decay: float) -> torch.optim.AdamW:
+    """AdamW over ``params`` (all on ``device``): the fused kernel on CUDA and on the CPU (torch
+    >= 2.4), one pass over every parameter instead of about ten small ops per tensor
+    (docs/BENCHMARKS.md, "Training throughput"); elsewhere (MPS, older torch) the default
+    implementation. Same update rule either way, to float rounding."""
+    fused = device.type == "cuda" or (device.type == "cpu"
+                                      and torch_version() >= FUSED_ADAMW_CPU_MIN_TORCH)
+    kwargs: dict[str, Any] = {"fused": True} if fused else {}
+    return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay, **kwargs)
+
+
 def worker_start_method() -> str:
     """How DataLoader workers start: the start method set for this process, else the
     platform's default (``fork`` on Linux before Python 3.14, ``spawn`` on macOS). Only
@@ -135,5 +152,5 @@ def worker_start_method() -> str:
     return method or multiprocessing.get_all_start_methods()[0]
 
 
-__all__ = ["cpu_has_bf16", "select_device", "seed_everything", "init_distributed", "MPS_FP16_MIN_TORCH",
+__all__ = ["cpu_has_bf16", "make_optimizer", "select_device", "seed_everything", "init_distributed", "MPS_FP16_MIN_TORCH",
            "autocast_for", "worker_start_method"]

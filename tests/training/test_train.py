@@ -208,6 +208,24 @@ def test_resume_continues_exactly(tmp_path, monkeypatch):
         torch.testing.assert_close(ema_a[k], ema_b[k], rtol=0, atol=0, msg=k)
 
 
+def test_resume_keeps_this_devices_optimizer_kernel(tmp_path):
+    """A last.pt whose optimizer groups carry another kernel choice (an older version, another
+    device) resumes with the one this device gets (fused AdamW on the CPU)."""
+    from demosaic.training import runtime
+
+    base = ["+experiment=quickstart", "dataset.train.patch_size=24"]
+    run_training(compose_train([*base, *tiny(tmp_path, steps=2)]))
+    last = tmp_path / "ckpt" / "quickstart" / "last.pt"
+    ckpt = load_checkpoint(last)
+    for group in ckpt["train_state"]["optimizer"]["param_groups"]:
+        group["fused"] = None
+    save_checkpoint(ckpt, last)
+    run_training(compose_train([*base, *tiny(tmp_path, steps=4), "trainer.resume=true"]))
+    groups = load_checkpoint(last)["train_state"]["optimizer"]["param_groups"]
+    fused = runtime.torch_version() >= runtime.FUSED_ADAMW_CPU_MIN_TORCH
+    assert [bool(g.get("fused")) for g in groups] == [fused] * len(groups)
+
+
 def test_resume_without_last_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(CheckpointError, match="last.pt does not exist"):
         run_training(compose_train([*tiny(tmp_path), "trainer.resume=true"]))

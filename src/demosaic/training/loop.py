@@ -226,7 +226,11 @@ def _resume(s: TrainState) -> None:
     ckpt = load_checkpoint(s.last_path)
     s.model.load_state_dict(ckpt["state_dict"])
     state = ckpt["train_state"] or {}
+    # the saved groups carry the kernel choice of the run that wrote them: keep this device's
+    kernels = [(g.get("fused"), g.get("foreach")) for g in s.optimizer.param_groups]
     s.optimizer.load_state_dict(state["optimizer"])
+    for group, (fused, foreach) in zip(s.optimizer.param_groups, kernels):
+        group["fused"], group["foreach"] = fused, foreach
     s.scheduler.load_state_dict(state["scheduler"])
     if s.ema is not None and ckpt.get("ema_state_dict"):
         s.ema.load_state_dict(ckpt["ema_state_dict"])

@@ -331,9 +331,7 @@ class UNetDemosaic(DemosaicModel):
         side = s * p // math.gcd(s, p)
         tile = self.cell_mask.to(packed.dtype).repeat(1, side // p, side // p)[None]
         cell = F.pixel_unshuffle(tile, s) if s > 1 else tile
-        q = side // s
-        mask = cell.repeat(1, 1, -(-h // q), -(-w // q))[..., :h, :w]
-        colours = PackedColours.from_mask(mask)
+        colours = PackedColours.from_cell(cell, h, w)
         self._packed_colours_cache = (key, colours)
         return colours
 

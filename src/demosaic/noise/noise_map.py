@@ -60,14 +60,15 @@ class PackedColours:
     def from_cell(cls, cell: torch.Tensor, h: int, w: int) -> PackedColours:
         """From the one-hot colour mask of one period of the packed layout, pixel-unshuffled
         by ``s``: ``cell`` ``(1, 3 s^2, q, q)``, repeated to ``h x w`` blocks. The colour
-        index is taken on the cell and repeated (an argmax over the whole frame's mask took
-        0.32 s of a 24 MP file); the counts are pooled on the whole mask (the image border
-        counts differ from the periodic interior)."""
+        index and the samples per block are taken on the cell and repeated (an argmax over
+        the whole window's mask took 0.32 s of a 24 MP file); the counts are pooled on the
+        whole window (its border counts differ from the periodic interior)."""
         _, ch, q, _ = cell.shape
         reps = (1, 1, -(-h // q), -(-w // q))
-        mask = cell.repeat(*reps)[..., :h, :w].reshape(1, 3, ch // 3, h, w)
-        counts = F.avg_pool2d(mask.sum(2), **_POOL).clamp_min(0.5 / WINDOW_BLOCKS ** 2)
-        index = cell.reshape(1, 3, ch // 3, q, q).argmax(1).repeat(*reps)[..., :h, :w]
+        per_colour = cell.reshape(1, 3, ch // 3, q, q)
+        samples = per_colour.sum(2).repeat(*reps)[..., :h, :w]  # (1, 3, h, w) per block
+        counts = F.avg_pool2d(samples, **_POOL).clamp_min(0.5 / WINDOW_BLOCKS ** 2)
+        index = per_colour.argmax(1).repeat(*reps)[..., :h, :w]
         return cls((1.0 / counts).permute(0, 2, 3, 1).contiguous(),
                    index.permute(0, 2, 3, 1).contiguous())
 

@@ -99,7 +99,7 @@ def test_the_level_and_strength_are_in_the_header_and_change_the_output(
     np.testing.assert_allclose(read_exr(out)[0], outs["half"][0], rtol=2e-3, atol=2e-3)
 
 
-def test_a_model_without_the_input_ignores_the_level(tmp_path, camera_dngs):
+def test_a_model_without_the_input_ignores_the_level(tmp_path, camera_dngs, caplog, monkeypatch):
     torch.manual_seed(4)
     kwargs = dict(cfa="xtrans", packing=3, width=8, depth=3)
     ckpt = save_checkpoint(make_checkpoint(create_model("unet", **kwargs), "unet", kwargs,
@@ -111,3 +111,15 @@ def test_a_model_without_the_input_ignores_the_level(tmp_path, camera_dngs):
     (img_a, meta_a), (img_b, _) = read_exr(a), read_exr(b)
     assert "demosaic:noise" not in meta_a
     np.testing.assert_array_equal(img_a, img_b)
+    # ... and says so once, naming the noise-aware model (not when neither flag is given)
+    from demosaic.inference import run as run_mod
+
+    monkeypatch.setattr(run_mod, "_TOLD_IGNORED", set())
+    caplog.set_level("WARNING", logger="demosaic")
+    caplog.clear()
+    infer_file(camera_dngs[0], tmp_path / "c.exr", checkpoint=ckpt)
+    assert "ignored" not in caplog.text
+    infer_file(camera_dngs[0], tmp_path / "d.exr", checkpoint=ckpt, denoise=2.0)
+    infer_file(camera_dngs[0], tmp_path / "e.exr", checkpoint=ckpt, noise="1e-3,1e-6")
+    told = [r for r in caplog.records if "--denoise ignored" in r.getMessage()]
+    assert len(told) == 1 and "xtrans.denoise" in told[0].getMessage()

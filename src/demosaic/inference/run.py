@@ -193,6 +193,8 @@ def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: Infe
     if getattr(net, "noise_input", False):
         profile = file_profile(raw, settings.noise_override())
         lap(timer, "noise level")
+    elif settings.noise is not None or settings.denoise != 1.0:
+        _warn_level_ignored(raw.family)
     run = dict(device=source.device, tile=settings.tile, overlap=overlap,
                highlights=settings.highlights, amp=settings.amp, progress=settings.progress,
                timer=timer, noise=profile, denoise=settings.denoise)
@@ -206,6 +208,19 @@ def prepare_output(raw: RawImage, out: Path, source: ModelSource, settings: Infe
         return exr_output(out, raw, rgb, colour, settings, record, source.info_for(raw.family),
                           timer)
     return tiff_output(out, raw, rgb, colour, settings.tiff_encoding, timer)
+
+
+#: CFA families already told that their network ignores --noise / --denoise (once a process).
+_TOLD_IGNORED: set[str] = set()
+
+
+def _warn_level_ignored(family: str) -> None:
+    """Warn once per family that ``--noise`` / ``--denoise`` do nothing for its network."""
+    if family in _TOLD_IGNORED:
+        return
+    _TOLD_IGNORED.add(family)
+    log.warning("--noise / --denoise ignored: this %s network takes no noise level (the "
+                "noise-aware model: --model xtrans.denoise, for X-Trans files)", family_name(family))
 
 
 __all__ = ["CLASH_HINT", "InferResult", "infer_file", "prepare_output", "run_inputs"]

@@ -54,7 +54,7 @@ class InferSettings:
         denoise: ``--denoise``: the noise map given to a noise-aware network is scaled by this
             up to 1 (0 = demosaic only, the grain kept; 1 = the level the file has); above 1
             the output's chroma is smoothed too (:mod:`demosaic.inference.chroma`). Models
-            without the noise input ignore both.
+            without the noise input ignore both (a warning says so, once a process).
     """
 
     tile: int | None = DEFAULT_TILE

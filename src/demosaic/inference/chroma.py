@@ -7,7 +7,7 @@ the image, which is where high-ISO noise is most objectionable and fine detail l
 
     Y = (R + G + B) / 3              balanced camera RGB: a neutral has R = G = B
     C = RGB - Y                      chroma, zero on neutrals
-    out = RGB + w (box(C) - C),      w = 1 - exp(-(s - 1)),  box: 7 x 7 mean
+    out = RGB + w (box(C) - C),      w = 1 - exp(-(s - 1)),  box: 7 x 7 mean, edges replicated
 
 ``w`` rises from 0 at ``s = 1`` towards 1, so the output's colour grain falls strictly as the
 strength rises, and the luminance is untouched (``box(C) - C`` sums to zero over the
@@ -21,7 +21,8 @@ import logging
 import math
 
 import torch
-import torch.nn.functional as F
+
+from demosaic.inference.filters import box_mean
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def reduce_chroma_noise(rgb: torch.Tensor, strength: float) -> torch.Tensor:
         return rgb
     luma = rgb.mean(dim=0, keepdim=True)
     chroma = rgb - luma
-    smooth = F.avg_pool2d(F.pad(chroma[None], (BOX // 2,) * 4, mode="replicate"), BOX, stride=1)[0]
+    smooth = box_mean(chroma, BOX // 2)
     smooth.sub_(chroma).mul_(w)
     log.debug("--denoise %.3g: chroma smoothing weight %.3f", strength, w)
     return rgb.add_(smooth)

@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from demosaic.cfa import rgb_layout, tile_layout
+from demosaic.inference.filters import box_mean
 from demosaic.schema import check_choice
 
 log = logging.getLogger(__name__)
@@ -321,7 +322,7 @@ def _blur(mask: torch.Tensor, radius: int) -> torch.Tensor:
     """Box mean over ``(2 radius + 1)^2`` with replicated edges (separable)."""
     if radius <= 0:
         return mask
-    return _box(mask.reshape(-1, *mask.shape[-2:]), radius).reshape(mask.shape)
+    return box_mean(mask.reshape(-1, *mask.shape[-2:]), radius).reshape(mask.shape)
 
 
 def clip_weight(clipped: torch.Tensor, period: int) -> torch.Tensor:
@@ -397,15 +398,6 @@ def clip_in_place(rgb: torch.Tensor, clipped: torch.Tensor, level: float, period
     return rgb
 
 
-def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Separable box mean of ``(C, H, W)`` over ``(2 radius + 1)^2`` (edges replicated)."""
-    k = 2 * radius + 1
-    y = F.pad(x[None], (radius, radius, 0, 0), mode="replicate")
-    y = F.avg_pool2d(y, (1, k), stride=1)
-    y = F.pad(y, (0, 0, radius, radius), mode="replicate")
-    return F.avg_pool2d(y, (k, 1), stride=1)[0]
-
-
 def _reconstruct(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarray, mult: np.ndarray,
                  period: int) -> torch.Tensor:
     radius = max(1, period // 2)
@@ -424,7 +416,7 @@ def _reconstruct(rgb: torch.Tensor, clipped: torch.Tensor, layout: np.ndarray, m
     chroma = torch.where(total > 1e-3, rgb / total.clamp_min(1e-3), torch.full_like(rgb, 1 / 3))
     stack = torch.cat([chroma * good, good])
     small = F.avg_pool2d(F.pad(stack, (0, -w % f, 0, -h % f), mode="replicate")[None], f)[0]
-    spread = _box(small, 6 * period // f + 1)
+    spread = box_mean(small, 6 * period // f + 1)
     prior = 1e-3
     est = (spread[:3] + prior / 3) / (spread[3:] + prior)
     est = F.interpolate(est[None], scale_factor=f, mode="bilinear", align_corners=False)[0][:, :h, :w]
